@@ -1,0 +1,11 @@
+"""lvrbench: a plugin-based benchmark suite for GAN latent vector recovery."""
+from importlib.metadata import PackageNotFoundError, version
+
+from .hookspecs import hookimpl
+
+try:
+    __version__ = version("lvrbench")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["hookimpl", "__version__"]

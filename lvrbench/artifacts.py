@@ -1,0 +1,67 @@
+"""Trained networks cached by the hash of the config that produced them.
+
+Weights are stored as state dicts (`torch.save(module.state_dict())`) and read back with
+`torch.load(..., weights_only=True)` into a freshly built module: nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .hashing import canonical_json, content_hash
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON so that a reader never sees half a file, even if the process is killed."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True, allow_nan=False)
+            f.write("\n")
+    _atomic_write(path, write)
+
+
+class ArtifactCache:
+    """A directory of trained modules: <root>/<kind>/<hash>.pt (weights) + <hash>.json (config, metrics)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def key(self, config: dict) -> str:
+        return content_hash(config)
+
+    def get(self, kind: str, config: dict, build: Callable[[], nn.Module],
+            train: Callable[[nn.Module], dict], device: torch.device) -> tuple[nn.Module, dict]:
+        """The module for `config`: loaded when cached, otherwise built, trained by `train` and saved."""
+        key = self.key(config)
+        weights, meta_path = self.root / kind / f"{key}.pt", self.root / kind / f"{key}.json"
+        module = build()
+        if weights.is_file() and meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            if canonical_json(meta.get("config")) == canonical_json(config):
+                module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+                return module.to(device), meta
+        module = module.to(device)
+        metrics = train(module)
+        _atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
+        meta = {"key": key, "kind": kind, "config": config, "metrics": metrics}
+        write_json_atomic(meta_path, meta)
+        return module, meta

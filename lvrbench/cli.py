@@ -1,0 +1,134 @@
+"""The `lvrbench` command. Heavy imports (torch, the plugins) happen inside the commands, never here."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import UsageError
+
+KIND_CHOICES = ("regularizers", "resamplers", "families", "samplers", "tasks", "datasets")
+
+
+def _registry():
+    from .progress import say
+    from .registry import load_registry
+
+    registry = load_registry()
+    for error in registry.errors:
+        say(f"lvrbench: warning: skipped {error.line()}")
+    return registry
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lvrbench", prog_name="lvrbench")
+def cli() -> None:
+    """Benchmark GAN latent vector recovery: regularizers, resamplers, generator families, samplers."""
+
+
+@cli.command()
+@click.option("--all", "run_all", is_flag=True, help="Run every registered task.")
+@click.option("--task", "tasks", multiple=True, metavar="NAME", help="Run this task (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only these datasets (default: each task's).")
+@click.option("--family", "families", multiple=True, metavar="NAME", help="Only these generator families.")
+@click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
+@click.option("--prior", "priors", multiple=True, type=click.Choice(["normal", "uniform"]), help="Only these latent priors.")
+@click.option("--profile", default="quick", show_default=True, type=click.Choice(["quick", "full"]),
+              help="quick: minutes on a CPU, smoke-level numbers; full: the papers' protocols (for a GPU).")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--seed", "seeds", multiple=True, type=int, metavar="N", help="Seed (repeatable; default 0).")
+@click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_DATA_DIR", help="Where dataset files are looked for first.")
+@click.option("--dry-run", is_flag=True, help="List every cell with its status; compute nothing.")
+@click.option("--force", is_flag=True, help="Recompute cells that already have results.")
+def run(**kwargs) -> None:
+    """Compute the missing cells of the selected tasks and rebuild their leaderboards."""
+    from .runner import RunOptions, run_command
+
+    sys.exit(run_command(_registry(), RunOptions(**kwargs)))
+
+
+@cli.command(name="list")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only this kind of plugin.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(kind: str | None, as_json: bool) -> None:
+    """List the registered plugins (and the broken ones)."""
+    from tabulate import tabulate
+
+    registry = _registry()
+    doc = registry.to_json()
+    kinds = [kind] if kind else list(KIND_CHOICES)
+    if as_json:
+        click.echo(json.dumps({k: doc[k] for k in kinds} | {"errors": doc["errors"]}, indent=2))
+        return
+    for k in kinds:
+        rows = [[r["name"], r.get("requires", ""), f"{r['plugin']} {r['version']}", r["summary"]] for r in doc[k]]
+        click.echo(f"{k}:")
+        click.echo(tabulate(rows, headers=["name", "requires", "plugin", "summary"], tablefmt="simple") if rows else "  (none)")
+        click.echo()
+
+
+@cli.group()
+def leaderboard() -> None:
+    """Build or check the markdown leaderboards from result JSON."""
+
+
+def _roots(out: str | None):
+    from pathlib import Path
+
+    from .runner import DEFAULT_ROOT
+
+    if out:
+        root = Path(out)
+        if not root.is_dir():
+            raise UsageError(f"--out {out}: no such directory")
+        return [root]
+    return [r for r in (DEFAULT_ROOT, DEFAULT_ROOT / "quick") if r.is_dir()]
+
+
+@leaderboard.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
+def build(out: str | None) -> None:
+    """Write <root>/<task>.md (and figures) from <root>/results/."""
+    from .leaderboard import build as build_root
+
+    registry = _registry()
+    for root in _roots(out):
+        for path in build_root(registry, root):
+            click.echo(f"wrote {path}")
+
+
+@leaderboard.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
+def check(out: str | None) -> None:
+    """Fail when a result file is invalid or a markdown file is not what `build` would write."""
+    from .leaderboard import check as check_root
+
+    registry = _registry()
+    problems = [f"{root}/{p}" for root in _roots(out) for p in check_root(registry, root)]
+    for p in problems:
+        click.echo(f"lvrbench: {p}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("leaderboards match their results")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
+    try:
+        code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"lvrbench: error: {exc.format_message()}", err=True)
+        code = 2
+    except UsageError as exc:
+        click.echo(f"lvrbench: error: {exc}", err=True)
+        code = 2
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("lvrbench: interrupted", err=True)
+        code = 130
+    sys.exit(code or 0)

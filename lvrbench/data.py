@@ -1,0 +1,152 @@
+"""Finding and reading dataset files: the resolution order, the IDX format, the user cache.
+
+Resolution order for a file-backed dataset: `--data-dir` / LVRBENCH_DATA_DIR, the user cache
+(~/.cache/lvrbench/data), the system dataset directory (/usr/share/datasets, where Debian's
+dataset-* packages put them), then a download where the dataset has one and the network allows.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from .errors import UsageError
+from .kinds import Dataset
+
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+DATA_DIR_ENV = "LVRBENCH_DATA_DIR"
+
+
+def user_cache_dir() -> Path:
+    """~/.cache/lvrbench (or $XDG_CACHE_HOME/lvrbench): trained artifacts and downloaded data."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lvrbench"
+
+
+def data_roots(data_dir: str | None) -> list[Path]:
+    """The directories searched for a dataset's files, in resolution order."""
+    roots = []
+    explicit = data_dir or os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        roots.append(Path(explicit).expanduser())
+    roots += [user_cache_dir() / "data", SYSTEM_DATA_DIR]
+    return roots
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
+    return data.reshape(dims)
+
+
+class IdxImageDataset(Dataset):
+    """An image dataset stored as four IDX files (MNIST layout), found by the resolution order."""
+
+    modality = "image"
+    shape = (1, 28, 28)
+    num_classes = 10
+    files: ClassVar[dict[str, tuple[str, str]]] = {
+        "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    }
+    #: How a user can install the files, shown when they are missing.
+    install_hint: ClassVar[str] = ""
+
+    def download(self, dest: Path) -> None:
+        """Fetch the IDX files into `dest`; datasets without a download leave this as is."""
+        raise NotImplementedError("no download available")
+
+    def _find(self, root: Path) -> dict[str, Path] | None:
+        found = {}
+        for split_files in self.files.values():
+            for stem in split_files:
+                for candidate in (root / self.name / stem, root / self.name / f"{stem}.gz", root / stem, root / f"{stem}.gz"):
+                    if candidate.is_file():
+                        found[stem] = candidate
+                        break
+                else:
+                    return None
+        return found
+
+    def locate(self, data_dir: str | None) -> dict[str, Path]:
+        """Paths of every file, downloading into the user cache as the last resort."""
+        roots = data_roots(data_dir)
+        for root in roots:
+            found = self._find(root)
+            if found:
+                return found
+        cache = user_cache_dir() / "data" / self.name
+        try:
+            with _network_timeout(30):
+                self.download(cache)
+            found = self._find(cache.parent)
+            if found:
+                return found
+            why = "the download did not produce the expected files"
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            why = f"download failed ({type(exc).__name__}: {text if len(text) <= 100 else text[:100] + '...'})"
+        where = ", ".join(str(r / self.name) for r in roots)
+        hint = f"; or {self.install_hint}" if self.install_hint else ""
+        raise UsageError(
+            f"dataset {self.name!r} not found: looked in {where}; {why}. Put its IDX files "
+            f"({', '.join(s for pair in self.files.values() for s in pair)}, optionally .gz) in a directory "
+            f"given by --data-dir or {DATA_DIR_ENV}{hint}"
+        )
+
+    def check_available(self, data_dir):
+        self.locate(data_dir)
+
+    def load(self, split, data_dir):
+        import torch
+
+        if split not in self.files:
+            raise ValueError(f"{self.name} has no split {split!r}")
+        paths = self.locate(data_dir)
+        images_stem, labels_stem = self.files[split]
+        images = read_idx(paths[images_stem])
+        labels = read_idx(paths[labels_stem])
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{self.name} {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+        x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).reshape(-1, *self.shape)
+        return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def download_with_torchvision(dataset_class: Callable, dest: Path) -> None:
+    """Download a torchvision MNIST-style dataset and keep only its raw IDX files, in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        ds = dataset_class(root=tmp, download=True)
+        raw = Path(ds.raw_folder)
+        for f in raw.iterdir():
+            if f.name.endswith("-ubyte"):
+                shutil.move(str(f), dest / f.name)
+
+
+class _network_timeout:
+    """Bound how long a download may hang where the network is closed."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __enter__(self):
+        self.previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(self.seconds)
+
+    def __exit__(self, *exc):
+        socket.setdefaulttimeout(self.previous)

@@ -1,0 +1,113 @@
+"""Evaluators: what turns samples into scores for a dataset.
+
+For an image dataset, a CNN classifier trained once per config and cached (paper 000 §2 scores
+recovery by the accuracy of such a classifier); its penultimate features feed FID and
+precision/recall. For a point dataset, the points are their own features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .artifacts import ArtifactCache
+from .hashing import derive_seed
+from .kinds import DataInfo
+from .networks import init_parameters
+from .progress import bar
+
+FEATURES = 128
+
+
+class Classifier(nn.Module):
+    """Two conv blocks and a 128-unit penultimate layer (the feature space of FID and precision/recall)."""
+
+    def __init__(self, data: DataInfo):
+        super().__init__()
+        c = data.shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(64 * 49, FEATURES), nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURES, data.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class Evaluator:
+    """Features (and, for labelled images, class predictions) for a dataset; `key` says which one."""
+
+    key: str
+    net: Classifier | None
+    test_accuracy: float | None
+    device: torch.device
+
+    @torch.no_grad()
+    def _map(self, fn, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+        return torch.cat([fn(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, x.shape[0], batch)])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """[n, f] features of samples x."""
+        if self.net is None:
+            return x.reshape(x.shape[0], -1).float().cpu()
+        return self._map(self.net.body, x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """[n] predicted class of each image."""
+        if self.net is None:
+            raise ValueError("this evaluator has no classifier (point datasets are scored by their modes)")
+        return self._map(lambda b: self.net(b).argmax(1), x)
+
+    def describe(self) -> dict:
+        """What every score records about the evaluator that produced it."""
+        return {"key": self.key, "test_accuracy": self.test_accuracy}
+
+
+def _train_classifier(net: Classifier, x: torch.Tensor, y: torch.Tensor, config: dict, device: torch.device, desc: str) -> None:
+    generator = torch.Generator().manual_seed(derive_seed(config, "classifier-training"))
+    opt = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    n, b = x.shape[0], config["batch_size"]
+    x, y = x.to(device), y.to(device)
+    net.train()
+    with bar(config["epochs"] * (n // b), desc) as progress:
+        for _ in range(config["epochs"]):
+            order = torch.randperm(n, generator=generator).to(device)
+            for i in range(n // b):
+                idx = order[i * b:(i + 1) * b]
+                loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                progress.update()
+    net.eval()
+
+
+def load_evaluator(data: DataInfo, splits, config: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:
+    """The evaluator of a dataset: trained and cached on first use (images), or the identity (points).
+
+    `splits(name)` returns (x, y) of "train" or "test"; `config` holds the classifier's
+    training settings (epochs, batch_size, lr) and is ignored for point datasets.
+    """
+    if data.modality != "image" or not data.num_classes:
+        return Evaluator("identity", None, None, device)
+    full = {"dataset": data.name, "arch": "cnn-2x-128", **config}
+
+    def train(net: Classifier) -> dict:
+        x, y = splits("train")
+        _train_classifier(net, x, y, full, device, f"classifier {data.name}")
+        xt, yt = splits("test")
+        accuracy = float((Evaluator("", net, None, device).predict(xt) == yt).float().mean())
+        return {"test_accuracy": accuracy}
+
+    def build() -> Classifier:
+        net = Classifier(data)
+        init_parameters(net, torch.Generator().manual_seed(derive_seed(full, "classifier-init")))
+        return net
+
+    net, meta = cache.get("evaluators", full, build, train, device)
+    net.eval()
+    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device)

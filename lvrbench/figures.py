@@ -1,0 +1,101 @@
+"""Figures for leaderboards: sample grids, scatter plots and heatmaps, drawn from result data.
+
+Samples travel inside result JSON (compact, data only), so `lvrbench leaderboard build` can
+redraw every figure from the results alone.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+PNG_METADATA = {"Software": None}  # keeps PNG bytes independent of the matplotlib version string
+
+
+def encode_images(x) -> dict:
+    """[n, c, h, w] images in [-1, 1] as base64 uint8 (about 1 KB per 28x28 image)."""
+    import torch
+
+    arr = ((x.detach().cpu().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    return {"kind": "images", "shape": list(arr.shape), "data": base64.b64encode(arr.tobytes()).decode()}
+
+
+def encode_points(x, digits: int = 4) -> dict:
+    """[n, 2] points, rounded to keep result files small."""
+    return {"kind": "points", "data": [[round(float(a), digits), round(float(b), digits)] for a, b in x.detach().cpu().tolist()]}
+
+
+def decode_images(payload: dict) -> np.ndarray:
+    """The uint8 [n, c, h, w] array `encode_images` stored."""
+    shape = payload["shape"]
+    arr = np.frombuffer(base64.b64decode(payload["data"], validate=True), dtype=np.uint8)
+    if arr.size != int(np.prod(shape)):
+        raise ValueError("image payload does not match its shape")
+    return arr.reshape(shape)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(payload: dict, path: Path, columns: int = 8) -> None:
+    """Save stored images as one PNG grid (grey or RGB)."""
+    from PIL import Image
+
+    arr = decode_images(payload)
+    n, c, h, w = arr.shape
+    rows = -(-n // columns)
+    canvas = np.zeros((rows * (h + 2) + 2, columns * (w + 2) + 2, c), dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        canvas[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + col * (w + 2): 2 + col * (w + 2) + w] = arr[i].transpose(1, 2, 0)
+    image = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    image = image.resize((image.width * 2, image.height * 2), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+
+
+def scatter(payload: dict, centers: Sequence[Sequence[float]] | None, path: Path, title: str) -> None:
+    """Save stored 2-D samples as a scatter plot, with the mixture's centres when known."""
+    plt = _pyplot()
+    pts = np.asarray(payload["data"], dtype=float)
+    fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=100)
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, color="tab:blue", linewidths=0)
+    if centers is not None:
+        c = np.asarray(centers, dtype=float)
+        ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", color="tab:red")
+    ax.set_title(title, fontsize=8)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: Path, title: str,
+            row_label: str, col_label: str) -> None:
+    """Save a grid of scores (NaN for missing cells) as an annotated heatmap."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * len(cols), 1.2 + 0.4 * len(rows)), dpi=100)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_xlabel(col_label, fontsize=8)
+    ax.set_ylabel(row_label, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=6, color="white")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)

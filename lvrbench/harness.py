@@ -1,0 +1,216 @@
+"""The harness: a grid of cells, computed in jobs through an executor, recorded one JSON per cell.
+
+A cell is the unit of caching, resumption, failure and distribution: task x dataset x family x
+prior x method x hyper-parameters x seed, under one profile. A job is a group of cells a task
+computes together (e.g. one method's whole hyper-parameter grid as one batched recovery); a cell's
+numbers never depend on which other cells share its job, so any subset can be (re)computed.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .errors import UsageError
+from .hashing import canonical_json
+from .results import SCHEMA, ResultStore, cell_id
+
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid; `config` holds everything that determines its numbers."""
+
+    config: dict
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.config)
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+    def label(self) -> str:
+        c = self.config
+        hp = " ".join(f"{k}={v:g}" for k, v in sorted(c["hparams"].items()))
+        return f"{c['task']} {c['dataset']} {c['family']} {c['prior']} {c['method']} {hp} seed={c['seed']}".replace("  ", " ")
+
+
+@dataclass
+class Job:
+    """Cells a task computes together; `label` names the group in progress lines."""
+
+    task: str
+    label: str
+    cells: list[Cell]
+
+
+@dataclass
+class CellOutcome:
+    """What a task computed for one cell: metrics (finite numbers or estimate dicts), or an error."""
+
+    metrics: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the user asked for; empty filters mean the task's defaults for the profile."""
+
+    registry: Any
+    profile: str = "quick"
+    datasets: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    priors: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    overrides: dict = field(default_factory=dict)
+
+    def versions(self, **plugins) -> dict:
+        """The `plugins` part of a cell config: the core's and each named plugin's distribution version."""
+        out = {"core": f"lvrbench {__version__}"}
+        for role, obj in plugins.items():
+            if obj is not None:
+                out[role] = self.registry.provenance(obj)
+        return out
+
+
+def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior: str, method: str,
+                hparams: dict, seed: int, settings: dict, plugins: dict) -> dict:
+    """A cell config in the one shape every task uses."""
+    return {
+        "task": task.name, "profile": request.profile, "dataset": dataset, "family": family, "prior": prior,
+        "method": method, "hparams": dict(sorted(hparams.items())), "seed": seed, "settings": settings,
+        "plugins": request.versions(task=task, **plugins),
+    }
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def provenance(device, wall_time: float, job_time: float) -> dict:
+    import torch
+
+    return {
+        "lvrbench": __version__, "git_commit": _git_commit(), "torch": torch.__version__,
+        "python": platform.python_version(), "device": device_name(device),
+        "wall_time_s": round(wall_time, 3), "job_wall_time_s": round(job_time, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _non_finite(obj: Any, path: str = "") -> str | None:
+    if isinstance(obj, bool):
+        return None
+    if isinstance(obj, (int, float)):
+        return None if math.isfinite(obj) else path or "value"
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            bad = _non_finite(v, f"{path}.{k}" if path else str(k))
+            if bad:
+                return bad
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            bad = _non_finite(v, f"{path}[{i}]")
+            if bad:
+                return bad
+    return None
+
+
+def to_result(cell: Cell, outcome: CellOutcome, prov: dict) -> dict:
+    """The result document of a cell; a non-finite number anywhere makes it a failure."""
+    error = outcome.error
+    if error is None:
+        bad = _non_finite({"metrics": outcome.metrics, "extra": outcome.extra})
+        if bad:
+            error = f"non-finite value in {bad}"
+        elif not outcome.metrics:
+            error = "the task returned no metrics"
+    result = {"schema": SCHEMA, "id": cell.id, "status": "failed" if error else "ok", "config": cell.config,
+              "provenance": prov}
+    if error:
+        result["error"] = error
+    else:
+        result.update(metrics=outcome.metrics, extra=outcome.extra, artifacts=outcome.artifacts)
+    return result
+
+
+def execute_job(job: Job, env) -> list[dict]:
+    """The pure function an executor runs: a job's cell configs in, one result document per cell out.
+
+    Anything a task raises fails every cell of the job with its reason; the run goes on.
+    """
+    start = time.perf_counter()
+    try:
+        task = env.registry.get("tasks", job.task)
+        outcomes = task.run(job, env)
+        if len(outcomes) != len(job.cells):
+            raise RuntimeError(f"task {job.task} returned {len(outcomes)} outcomes for {len(job.cells)} cells")
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        outcomes = [CellOutcome(error=reason) for _ in job.cells]
+    elapsed = time.perf_counter() - start
+    prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
+    return [to_result(c, o, prov) for c, o in zip(job.cells, outcomes)]
+
+
+@dataclass
+class Plan:
+    """Every job of a run, with the status of each cell."""
+
+    jobs: list[Job]
+    status: dict[str, str]
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [c for j in self.jobs for c in j.cells]
+
+    def pending_jobs(self, force: bool) -> list[Job]:
+        """Jobs restricted to the cells that still need computing (all of them with `force`)."""
+        out = []
+        for job in self.jobs:
+            cells = [c for c in job.cells if force or self.status[c.id] != "done"]
+            if cells:
+                out.append(Job(job.task, job.label, cells))
+        return out
+
+
+def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore) -> Plan:
+    """Expand each task's grid for `request`, refusing duplicates and bad input before any work."""
+    jobs, seen = [], {}
+    for task in tasks:
+        if request.profile not in task.profiles:
+            raise UsageError(f"task {task.name} has no profile {request.profile!r} (it has: {', '.join(task.profiles)})")
+        for job in task.plan(request):
+            for cell in job.cells:
+                if cell.id in seen:
+                    raise RuntimeError(f"task {task.name} planned cell {cell.id} twice")
+                canonical_json(cell.config)
+                seen[cell.id] = store.status(cell.task, cell.id)
+            jobs.append(job)
+    return Plan(jobs, seen)

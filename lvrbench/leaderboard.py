@@ -1,0 +1,176 @@
+"""Leaderboards: markdown (and figures) generated from result JSON, and the check that they match.
+
+A leaderboard root holds `results/<task>/*.json`; `build` writes `<root>/<task>.md` and figures
+under `<root>/images/<task>/`. One root holds one profile: published tables are the `full`
+profile's, and quick-profile output lives in its own root, labelled as smoke-level.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from tabulate import tabulate
+
+from .errors import UsageError
+from .results import ResultStore
+
+QUICK_BANNER = (
+    "> **Smoke-level numbers.** These come from the `quick` profile: small data subsets, few epochs, "
+    "reduced grids, a small architecture, on a CPU. They show that every method runs end to end; they are "
+    "not the papers' protocols and must not be compared with published figures (see the `full` profile)."
+)
+FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step counts)."
+
+
+def fmt_number(x: float, digits: int = 3, scale: float = 1.0) -> str:
+    return f"{x * scale:.{digits}g}" if abs(x * scale) >= 1000 else f"{x * scale:.{digits}f}"
+
+
+def fmt_estimate(e: dict | float, digits: int = 3, scale: float = 1.0) -> str:
+    """"value [low, high]" for an estimate with its 95% interval; a plain number as is."""
+    if isinstance(e, dict):
+        return f"{fmt_number(e['value'], digits, scale)} [{fmt_number(e['low'], digits, scale)}, {fmt_number(e['high'], digits, scale)}]"
+    return fmt_number(e, digits, scale)
+
+
+def point(e: dict | float) -> float:
+    return e["value"] if isinstance(e, dict) else float(e)
+
+
+def summarize(values: Sequence[dict | float], digits: int = 3, scale: float = 1.0) -> str:
+    """One cell: its estimate with interval. Several seeds: mean ± standard deviation over seeds."""
+    if len(values) == 1:
+        return fmt_estimate(values[0], digits, scale)
+    points = [point(v) for v in values]
+    return (f"{fmt_number(statistics.fmean(points), digits, scale)} ± "
+            f"{fmt_number(statistics.stdev(points), digits, scale)} ({len(points)} seeds)")
+
+
+def mean_over_seeds(values: Sequence[dict | float]) -> float:
+    return statistics.fmean(point(v) for v in values)
+
+
+def group(results: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]:
+    """Results grouped by `key`, groups and members in a stable order."""
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: (r["config"]["seed"], r["id"])):
+        out[key(r)].append(r)
+    return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
+
+
+def without_seed(r: dict) -> tuple:
+    """Everything that identifies a cell except its seed: cells that differ only in seed aggregate."""
+    c = r["config"]
+    return (c["dataset"], c["family"], c["prior"], c["method"], tuple(sorted(c["hparams"].items())))
+
+
+def table(rows: list[list], headers: Sequence[str]) -> str:
+    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
+
+
+class Page:
+    """Handed to a task's `render`: collects the figures its markdown links to."""
+
+    def __init__(self, root: Path, task: str):
+        self.root, self.task = Path(root), task
+        self.figures: dict[str, Callable[[Path], None]] = {}
+
+    def figure(self, name: str, draw: Callable[[Path], None]) -> str:
+        """Register a PNG drawn by `draw(path)`; returns its link relative to the markdown file."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+        rel = f"images/{self.task}/{safe}.png"
+        self.figures[rel] = draw
+        return rel
+
+    def write_figures(self) -> None:
+        for rel, draw in self.figures.items():
+            draw(self.root / rel)
+
+
+def _profile(results: list[dict], root: Path) -> str | None:
+    profiles = sorted({r["config"]["profile"] for r in results})
+    if len(profiles) > 1:
+        raise UsageError(f"{root} holds results of profiles {' and '.join(profiles)}; profiles never mix: "
+                         "keep each in its own leaderboard root (--out)")
+    return profiles[0] if profiles else None
+
+
+def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
+    """The markdown every task's results produce, their figures, and problems (invalid or orphan results)."""
+    store = ResultStore(root)
+    results, problems = store.load()
+    profile = _profile(results, root)
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        by_task[r["config"]["task"]].append(r)
+    pages, files = {}, {}
+    for name in sorted(by_task):
+        if name not in registry.names("tasks"):
+            problems.append(f"results/{name}/: no installed task is called {name!r} (is its plugin installed?)")
+            continue
+        task = registry.get("tasks", name)
+        ok = [r for r in by_task[name] if r["status"] == "ok"]
+        failed = [r for r in by_task[name] if r["status"] == "failed"]
+        page = Page(root, name)
+        parts = [f"# {name}", "", f"{task.summary}", "",
+                 f"_Generated by `lvrbench leaderboard build` from `results/{name}/` ({len(ok)} cells); "
+                 "do not edit by hand: `lvrbench leaderboard check` fails when this file differs._", "",
+                 QUICK_BANNER if profile == "quick" else FULL_NOTE, ""]
+        if task.source:
+            parts += [f"Protocol: {task.source}.", ""]
+        parts.append("Every number carries its uncertainty: `value [low, high]` is a 95% bootstrap interval over "
+                     "the evaluated images or samples; `mean ± sd (k seeds)` summarises cells run under several seeds.")
+        parts.append("")
+        if ok:
+            parts.append(task.render(ok, page).rstrip())
+            parts.append("")
+        if failed:
+            parts += ["## Failed cells", "", table(
+                [[r["config"]["dataset"], r["config"]["family"], r["config"]["prior"], r["config"]["method"],
+                  " ".join(f"{k}={v:g}" for k, v in sorted(r["config"]["hparams"].items())) or "-",
+                  r["config"]["seed"], r["error"]] for r in sorted(failed, key=lambda r: r["id"])],
+                ["dataset", "family", "prior", "method", "hparams", "seed", "error"]), ""]
+        parts += ["## Provenance", "", table(_provenance_rows(by_task[name]), ["lvrbench", "torch", "device", "cells"]), ""]
+        files[root / f"{name}.md"] = "\n".join(parts)
+        pages[name] = page
+    return files, pages, problems
+
+
+def _provenance_rows(results: list[dict]) -> list[list]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for r in results:
+        p = r["provenance"]
+        counts[(str(p.get("lvrbench")), str(p.get("torch")), str(p.get("device")))] += 1
+    return [[*k, n] for k, n in sorted(counts.items())]
+
+
+def build(registry, root: Path) -> list[Path]:
+    """Write every task's markdown and figures under `root`; returns the markdown paths."""
+    files, pages, problems = render(registry, root)
+    if problems:
+        raise UsageError(f"{root}: {problems[0]}" + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+    for path, text in files.items():
+        path.write_text(text)
+    for page in pages.values():
+        page.write_figures()
+    return sorted(files)
+
+
+def check(registry, root: Path) -> list[str]:
+    """Every way `root` differs from what `build` would write, plus invalid result files."""
+    files, pages, problems = render(registry, root)
+    for path, text in sorted(files.items()):
+        rel = path.relative_to(root)
+        if not path.is_file():
+            problems.append(f"{rel}: missing (run `lvrbench leaderboard build`)")
+        elif path.read_text() != text:
+            problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")
+    for page in pages.values():
+        problems += [f"{rel}: linked figure is missing" for rel in page.figures if not (root / rel).is_file()]
+    for path in sorted(root.glob("*.md")):
+        if path not in files and path.stem in registry.names("tasks"):
+            problems.append(f"{path.relative_to(root)}: no results back this leaderboard")
+    return problems

@@ -1,0 +1,209 @@
+"""The plugin registry: loads the `lvrbench` entry-point group, one entry point at a time.
+
+A plugin that fails to import, returns an object of the wrong kind or reuses a taken name is
+reported in one line naming its entry point and distribution, and everything else still loads.
+With LVRBENCH_STRICT_PLUGINS=1 the first such problem is an error instead.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, UsageError
+from .kinds import KIND_CLASSES, KINDS, Method, Plugin
+from .priors import REQUIREMENTS
+
+GROUP = "lvrbench"
+BUILTIN_DISTRIBUTION = "lvrbench"
+#: Kinds whose names share one namespace, because `--method` names any of them.
+METHOD_KINDS = ("regularizers", "resamplers", "samplers")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered plugin object and where it came from."""
+
+    kind: str
+    name: str
+    obj: Plugin
+    distribution: str
+    version: str
+    entry_point: str
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """A plugin that could not be registered, and why."""
+
+    entry_point: str
+    distribution: str
+    message: str
+
+    def line(self) -> str:
+        return f"plugin entry point {self.entry_point!r} ({self.distribution}): {self.message}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def unknown_name(what: str, name: str, choices: Iterable[str]) -> UsageError:
+    """The one-line error for a name nobody registered, with a "did you mean" hint."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    if close:
+        return UsageError(f"unknown {what} {name!r}; did you mean {close[0]!r}?")
+    return UsageError(f"unknown {what} {name!r} (known: {', '.join(choices) or 'none'})")
+
+
+class Registry:
+    """Every loaded plugin by kind and name, plus the entry points that failed."""
+
+    def __init__(self, entries: list[Entry], errors: list[LoadError]):
+        self._by_kind: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for entry in entries:
+            self._by_kind[entry.kind][entry.name] = entry
+        self.errors = list(errors)
+
+    def entries(self, kind: str) -> list[Entry]:
+        return sorted(self._by_kind[kind].values(), key=lambda e: e.name)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind[kind])
+
+    def entry(self, kind: str, name: str) -> Entry:
+        """The entry of `name` in `kind`; a UsageError with a suggestion when there is none."""
+        try:
+            return self._by_kind[kind][name]
+        except KeyError:
+            raise unknown_name(kind.rstrip("s").replace("familie", "family"), name, self._by_kind[kind]) from None
+
+    def get(self, kind: str, name: str) -> Plugin:
+        return self.entry(kind, name).obj
+
+    def method(self, name: str) -> Method:
+        """A regularizer or resampler by name (they share one namespace)."""
+        for kind in ("regularizers", "resamplers"):
+            if name in self._by_kind[kind]:
+                return self._by_kind[kind][name].obj
+        raise unknown_name("method", name, self.names("regularizers") + self.names("resamplers"))
+
+    def provenance(self, obj: Plugin) -> str:
+        """"distribution version" of the package that registered `obj`."""
+        entry = self._by_kind[obj.kind][obj.name]
+        return f"{entry.distribution} {entry.version}"
+
+    def to_json(self) -> dict:
+        """The `lvrbench list --json` document."""
+        doc: dict = {}
+        for kind in KINDS:
+            rows = []
+            for e in self.entries(kind):
+                row = {"name": e.name, "plugin": e.distribution, "version": e.version, "summary": e.obj.summary}
+                if isinstance(e.obj, Method):
+                    row["requires"] = e.obj.requires
+                    row["params"] = {p.name: list(p.grid) for p in e.obj.params}
+                if e.obj.source:
+                    row["source"] = e.obj.source
+                rows.append(row)
+            doc[kind] = rows
+        doc["errors"] = [{"entry_point": x.entry_point, "plugin": x.distribution, "message": x.message} for x in self.errors]
+        return doc
+
+
+def _distribution(ep: EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown distribution", "?"
+    return dist.metadata["Name"] or "unknown distribution", dist.version or "?"
+
+
+def _check_object(kind: str, obj: object) -> str | None:
+    """Why `obj` cannot be registered as a `kind`, or None."""
+    cls = KIND_CLASSES[kind]
+    if not isinstance(obj, cls):
+        return f"returned {obj!r} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        return f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
+    if isinstance(obj, Method) and obj.requires not in REQUIREMENTS:
+        return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+    return None
+
+
+def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None = None) -> Registry:
+    """Load every entry point of the `lvrbench` group; never runs at import time."""
+    if strict is None:
+        strict = os.environ.get("LVRBENCH_STRICT_PLUGINS", "") not in ("", "0")
+    if eps is None:
+        eps = entry_points(group=GROUP)
+
+    def order(ep: EntryPoint):
+        dist, _ = _distribution(ep)
+        return (dist != BUILTIN_DISTRIBUTION, dist, ep.name)
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    entries: list[Entry] = []
+    errors: list[LoadError] = []
+    taken: dict[tuple[str, str], Entry] = {}
+
+    def fail(ep: EntryPoint, dist: str, message: str) -> None:
+        error = LoadError(ep.name, dist, message)
+        if strict:
+            raise PluginError(error.line() + " (LVRBENCH_STRICT_PLUGINS=1)")
+        errors.append(error)
+
+    for ep in sorted(eps, key=order):
+        dist, version = _distribution(ep)
+        label = f"{dist} {version}"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not take the others down
+            fail(ep, label, f"cannot load {ep.value!r}: {_one_line(exc)}")
+            continue
+        try:
+            pm.register(plugin, name=f"{dist}:{ep.name}")
+        except Exception as exc:
+            fail(ep, label, _one_line(exc))
+            continue
+        callers = pm.get_hookcallers(plugin) or []
+        unknown = sorted(c.name for c in callers if not c.has_spec())
+        if unknown or not callers:
+            pm.unregister(plugin)
+            fail(ep, label, f"implements unknown hook {unknown[0]!r}" if unknown else "implements no lvrbench hook")
+            continue
+        for kind in KINDS:
+            caller = getattr(pm.hook, hookspecs.HOOKS[kind])
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                try:
+                    objects = list(impl.function() or [])
+                except Exception as exc:
+                    fail(ep, label, f"{hookspecs.HOOKS[kind]} raised {_one_line(exc)}")
+                    continue
+                for obj in objects:
+                    problem = _check_object(kind, obj)
+                    if problem is None:
+                        space = "methods" if kind in METHOD_KINDS else kind
+                        holder = taken.get((space, obj.name))
+                        if holder is not None:
+                            problem = (f"{kind[:-1]} name {obj.name!r} is already taken by "
+                                       f"{holder.distribution} {holder.version} (entry point {holder.entry_point!r})")
+                    if problem is not None:
+                        fail(ep, label, problem)
+                        continue
+                    entry = Entry(kind, obj.name, obj, dist, version, ep.name)
+                    taken[("methods" if kind in METHOD_KINDS else kind, obj.name)] = entry
+                    entries.append(entry)
+    return Registry(entries, errors)

@@ -1,0 +1,116 @@
+"""Result files: one JSON per cell under <root>/results/<task>/<cell id>.json, and their validation.
+
+Result files may come from pull requests, so they are treated strictly as data: parsed as JSON,
+checked field by field, and their id recomputed from their config.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .artifacts import write_json_atomic
+from .hashing import content_hash
+
+SCHEMA = 1
+STATUSES = ("ok", "failed")
+CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
+
+
+def cell_id(config: dict) -> str:
+    """A cell's identity: the hash of everything that determines its numbers."""
+    return content_hash(config)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_metric(name: str, value: Any) -> str | None:
+    if _is_number(value):
+        return None
+    if isinstance(value, dict) and set(value) == {"value", "low", "high", "n"}:
+        if all(_is_number(value[k]) for k in ("value", "low", "high")) and isinstance(value["n"], int) and value["n"] >= 0:
+            return None
+    return f"metric {name!r} is not a finite number or a {{value, low, high, n}} estimate"
+
+
+def validate_result(data: Any) -> list[str]:
+    """Everything wrong with a parsed result document (empty when it is valid)."""
+    if not isinstance(data, dict):
+        return ["not a JSON object"]
+    problems = []
+    if data.get("schema") != SCHEMA:
+        problems.append(f"schema must be {SCHEMA}")
+    config = data.get("config")
+    if not isinstance(config, dict) or any(k not in config for k in CONFIG_KEYS):
+        return problems + [f"config must be an object with keys {', '.join(CONFIG_KEYS)}"]
+    try:
+        expected = cell_id(config)
+    except (TypeError, ValueError):
+        return problems + ["config is not plain JSON data"]
+    if data.get("id") != expected:
+        problems.append(f"id {data.get('id')!r} does not match its config (expected {expected})")
+    status = data.get("status")
+    if status not in STATUSES:
+        problems.append(f"status must be one of {', '.join(STATUSES)}")
+    elif status == "failed":
+        if not isinstance(data.get("error"), str) or not data["error"]:
+            problems.append("a failed result needs an error message")
+    else:
+        metrics = data.get("metrics")
+        if not isinstance(metrics, dict) or not metrics:
+            problems.append("metrics must be a non-empty object")
+        else:
+            problems += [p for p in (_check_metric(k, v) for k, v in metrics.items()) if p]
+    if not isinstance(data.get("provenance"), dict):
+        problems.append("provenance must be an object")
+    return problems
+
+
+class ResultStore:
+    """The results of one leaderboard root."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.dir = self.root / "results"
+
+    def path(self, task: str, cid: str) -> Path:
+        return self.dir / task / f"{cid}.json"
+
+    def status(self, task: str, cid: str) -> str:
+        """"done", "failed" or "pending"; an unreadable file counts as pending (it is recomputed)."""
+        path = self.path(task, cid)
+        if not path.is_file():
+            return "pending"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return "pending"
+        return {"ok": "done", "failed": "failed"}.get(data.get("status"), "pending")
+
+    def write(self, result: dict) -> Path:
+        path = self.path(result["config"]["task"], result["id"])
+        write_json_atomic(path, result)
+        return path
+
+    def load(self) -> tuple[list[dict], list[str]]:
+        """Every valid result, and one line per invalid file."""
+        results, problems = [], []
+        for path in sorted(self.dir.glob("*/*.json")):
+            rel = path.relative_to(self.root)
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                problems.append(f"{rel}: not valid JSON ({exc})")
+                continue
+            errors = validate_result(data)
+            if not errors:
+                if path.stem != data["id"] or path.parent.name != data["config"]["task"]:
+                    errors = [f"must be stored as results/{data['config']['task']}/{data['id']}.json"]
+            if errors:
+                problems.append(f"{rel}: {'; '.join(errors)}")
+            else:
+                results.append(data)
+        return results, problems

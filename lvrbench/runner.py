@@ -1,0 +1,152 @@
+"""`lvrbench run`: plan the grid, refuse bad input up front, compute what is missing, publish."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import user_cache_dir
+from .errors import UsageError
+from .harness import PROFILES, Plan, PlanRequest, make_plan
+from .progress import say
+from .registry import Registry
+from .results import ResultStore
+
+DEFAULT_ROOT = Path("leaderboards")
+
+
+def default_root(profile: str) -> Path:
+    """Published (`full`) tables live in leaderboards/; quick-profile output never mixes with them."""
+    return DEFAULT_ROOT if profile == "full" else DEFAULT_ROOT / profile
+
+
+@dataclass
+class RunOptions:
+    """Everything `lvrbench run` was asked for."""
+
+    run_all: bool = False
+    tasks: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    priors: tuple[str, ...] = ()
+    profile: str = "quick"
+    device: str = "auto"
+    seeds: tuple[int, ...] = (0,)
+    overrides: tuple[str, ...] = ()
+    out: str | None = None
+    cache_dir: str | None = None
+    data_dir: str | None = None
+    dry_run: bool = False
+    force: bool = False
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
+    """`--set NAME=V1,V2` options as {name: values}; anything else is a one-line UsageError."""
+    out: dict[str, tuple[float, ...]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not values.strip():
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE[,VALUE...], e.g. --set weight=0.1,1")
+        try:
+            parsed = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise UsageError(f"--set {item!r}: values must be numbers") from None
+        bad = [v for v in parsed if not math.isfinite(v)]
+        if bad:
+            raise UsageError(f"--set {item!r}: {name} must be finite, got {bad[0]}")
+        out[name] = parsed
+    return out
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def _check_names(registry: Registry, kind: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        registry.entry(kind, name)
+
+
+def select_tasks(registry: Registry, opts: RunOptions) -> list:
+    if opts.run_all and opts.tasks:
+        raise UsageError("--all and --task cannot be combined")
+    if not opts.run_all and not opts.tasks:
+        raise UsageError("say what to run: --all, or --task NAME (see `lvrbench list --kind tasks`)")
+    names = registry.names("tasks") if opts.run_all else list(dict.fromkeys(opts.tasks))
+    return [registry.get("tasks", n) for n in names]
+
+
+def print_plan(plan: Plan, force: bool) -> None:
+    counts = {"done": 0, "failed": 0, "pending": 0}
+    for cell in plan.cells:
+        status = plan.status[cell.id]
+        counts[status] += 1
+        print(f"{status:8} {cell.id}  {cell.label()}")
+    todo = len(plan.cells) if force else counts["failed"] + counts["pending"]
+    print(f"{len(plan.cells)} cells: {counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
+          f"{todo} to compute")
+
+
+def run_command(registry: Registry, opts: RunOptions) -> int:
+    """Run `lvrbench run`; returns the exit code (0 all cells ok, 1 some cells failed)."""
+    if opts.profile not in PROFILES:
+        raise UsageError(f"unknown profile {opts.profile!r} (known: {', '.join(PROFILES)})")
+    tasks = select_tasks(registry, opts)
+    _check_names(registry, "datasets", opts.datasets)
+    _check_names(registry, "families", opts.families)
+    for m in opts.methods:
+        if m != "direct":
+            registry.method(m)
+    request = PlanRequest(registry, opts.profile, tuple(opts.datasets), tuple(opts.families), tuple(opts.methods),
+                          tuple(opts.priors), tuple(dict.fromkeys(opts.seeds or (0,))), parse_overrides(opts.overrides))
+    root = Path(opts.out) if opts.out else default_root(opts.profile)
+    store = ResultStore(root)
+    plan = make_plan(tasks, request, store)
+    if not plan.cells:
+        raise UsageError("nothing to run: no cell matches these options (see `lvrbench list`)")
+    jobs = plan.pending_jobs(opts.force)
+    if opts.dry_run:
+        print_plan(plan, opts.force)
+        return 0
+    device = resolve_device(opts.device)
+    for dataset in sorted({c.config["dataset"] for j in jobs for c in j.cells}):
+        registry.get("datasets", dataset).check_available(opts.data_dir)
+
+    from .env import RunEnv
+    from .executors import InProcessExecutor
+    from .leaderboard import build
+
+    env = RunEnv(registry, device, Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts", opts.data_dir)
+    total = sum(len(j.cells) for j in jobs)
+    say(f"lvrbench: {len(plan.cells)} cells, {total} to compute in {len(jobs)} jobs on {device} "
+        f"(profile {opts.profile}, results in {root}/results)")
+    failures: list[tuple[str, str]] = []
+    start = time.perf_counter()
+    try:
+        for i, (job, results) in enumerate(InProcessExecutor(env).run(jobs), 1):
+            for result in results:
+                store.write(result)
+                if result["status"] == "failed":
+                    failures.append((result["id"], result["error"]))
+            ok = sum(r["status"] == "ok" for r in results)
+            say(f"[{i}/{len(jobs)}] {job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
+    except KeyboardInterrupt:
+        say("lvrbench: interrupted; finished cells are saved. Run the same command again to resume.")
+        return 130
+    written = build(registry, root)
+    say(f"lvrbench: leaderboards written: {', '.join(str(p) for p in written)} ({time.perf_counter() - start:.0f}s)")
+    if failures:
+        say(f"lvrbench: {len(failures)} cells failed:")
+        for cid, error in failures:
+            say(f"  {cid}: {error}")
+        return 1
+    return 0

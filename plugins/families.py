@@ -1,0 +1,38 @@
+"""Generator families: the GAN losses the shared training loop minimises."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from lvrbench import hookimpl
+from lvrbench.kinds import AdversarialFamily
+
+
+class Vanilla(AdversarialFamily):
+    """Goodfellow et al.'s GAN: binary cross-entropy on D's logits, non-saturating generator loss."""
+
+    name = "vanilla"
+    source = "Goodfellow et al. 2014; paper 002 §1"
+
+    def d_loss(self, d_real, d_fake):
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+    def g_loss(self, d_fake):
+        return F.softplus(-d_fake)  # -log sigmoid(D(G(z)))
+
+
+class LSGAN(AdversarialFamily):
+    """Mao et al.'s least-squares GAN (targets 0/1), the family paper 000 recovers latents from."""
+
+    name = "lsgan"
+    source = "Mao et al. 2017; paper 000 §2"
+
+    def d_loss(self, d_real, d_fake):
+        return 0.5 * (d_real - 1).square().mean() + 0.5 * d_fake.square().mean()
+
+    def g_loss(self, d_fake):
+        return 0.5 * (d_fake - 1).square()
+
+
+@hookimpl
+def lvrbench_families():
+    return [Vanilla(), LSGAN()]

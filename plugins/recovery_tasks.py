@@ -1,0 +1,274 @@
+"""The latent recovery tasks: `recovery-real` (paper 000) and `recovery-synthetic` (paper 001).
+
+Each job is one method's whole hyper-parameter grid on one dataset, family, prior and seed,
+computed as a single batched optimisation by `lvrbench.recovery.recover`; each grid row is a cell.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+
+from lvrbench import hookimpl
+from lvrbench.errors import UsageError
+from lvrbench.figures import heatmap
+from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
+from lvrbench.hashing import canonical_json, derive_seed
+from lvrbench.kinds import Method, Regularizer, Task
+from lvrbench.leaderboard import fmt_number, group, mean_over_seeds, summarize, table, without_seed
+from lvrbench.metrics import bootstrap_mean
+from lvrbench.priors import PRIORS
+from lvrbench.recovery import frozen, recover
+
+from .protocols import CLASSIFIER_TRAINING, gan_config
+
+PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
+
+
+def hparams_text(hparams: dict, skip: tuple[str, ...] = ("lr",)) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
+
+
+class RecoveryTask(Task):
+    """What both recovery protocols share: planning the grid, running the engine, failing diverged cells."""
+
+    datasets: dict[str, tuple[str, ...]] = {"quick": ("fashion-mnist",), "full": ("mnist",)}
+    families: tuple[str, ...] = ("lsgan",)
+    priors: tuple[str, ...] = ("normal", "uniform")
+    #: Per profile: "protocol" (part of every cell's identity) and the grid ("lrs", "grids").
+    profiles_settings: dict[str, dict]
+
+    # -- planning ---------------------------------------------------------------------------
+    def methods(self, request: PlanRequest) -> list[Method]:
+        reg = request.registry
+        if request.methods:
+            return [reg.method(m) for m in request.methods]
+        return [e.obj for kind in ("regularizers", "resamplers") for e in reg.entries(kind)]
+
+    def grid(self, method: Method, request: PlanRequest) -> list[dict[str, float]]:
+        """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
+        settings = self.profiles_settings[request.profile]
+        axes = {"lr": tuple(request.overrides.get("lr", settings["lrs"]))}
+        for p in method.params:
+            axes[p.name] = tuple(request.overrides.get(p.name) or settings.get("grids", {}).get(p.name) or p.grid)
+        rows = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+        for row in rows:
+            if not (math.isfinite(row["lr"]) and row["lr"] > 0):
+                raise UsageError(f"{method.name}: lr must be a finite number > 0, got {row['lr']:g}")
+            method.check_params({k: v for k, v in row.items() if k != "lr"})
+        return rows
+
+    def plan(self, request: PlanRequest) -> list[Job]:
+        reg = request.registry
+        methods = self.methods(request)
+        priors = request.priors or self.priors
+        known = {"lr"} | {p.name for m in methods for p in m.params}
+        for name in request.overrides:
+            if name not in known:
+                raise UsageError(f"--set {name}: no selected method of {self.name} has a hyper-parameter {name!r} "
+                                 f"(they have: {', '.join(sorted(known))})")
+        if request.methods and request.priors:
+            for m in methods:
+                if not any(m.supports(PRIORS[p]) for p in priors):
+                    raise UsageError(f"{m.name} is defined for the {m.requires} prior, not the {' or '.join(priors)} prior")
+        protocol = self.profiles_settings[request.profile]["protocol"]
+        jobs = []
+        for dataset in request.datasets or self.datasets[request.profile]:
+            data = reg.get("datasets", dataset)
+            if data.modality != "image" or not data.num_classes:
+                if request.datasets and len(request.datasets) == 1 and request.methods:
+                    raise UsageError(f"{self.name} needs a labelled image dataset; {dataset} is not one")
+                continue
+            for family_name in request.families or self.families:
+                family = reg.get("families", family_name)
+                for prior, method, seed in itertools.product(priors, methods, request.seeds):
+                    if prior not in family.priors or not method.supports(PRIORS[prior]):
+                        continue
+                    settings = {
+                        "gan": gan_config("image", request.profile, family=family_name, dataset=dataset, prior=prior, seed=0),
+                        "evaluator": CLASSIFIER_TRAINING[request.profile],
+                        **protocol,
+                    }
+                    cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                              method=method.name, hparams=row, seed=seed, settings=settings,
+                                              plugins={"dataset": data, "family": family, "method": method}))
+                             for row in self.grid(method, request)]
+                    label = f"{self.name} {dataset} {family_name} {prior} {method.name} seed={seed} ({len(cells)} cells)"
+                    jobs.append(Job(self.name, label, cells))
+        return jobs
+
+    # -- computing --------------------------------------------------------------------------
+    def targets(self, cfg: dict, gan, env) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(targets [N, ...], what scoring compares against, init [N, d] or None for zeros)."""
+        raise NotImplementedError
+
+    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, truth: torch.Tensor, gan, env) -> CellOutcome:
+        raise NotImplementedError
+
+    def run(self, job: Job, env) -> list[CellOutcome]:
+        cfg = job.cells[0].config
+        s = cfg["settings"]
+        method = env.registry.method(cfg["method"])
+        gan = env.gan(s["gan"])
+        targets, truth, init = self.targets(cfg, gan, env)
+        realness = None
+        if isinstance(method, Regularizer) and method.needs_discriminator:
+            realness = lambda x: gan.family.realness(gan.nets, x)  # noqa: E731
+        max_rows = 1 << 16 if env.device.type == "cuda" else 1 << 13
+        with frozen(gan.nets):
+            result = recover(gan.nets["G"], targets.to(env.device), gan.prior, method, [c.config["hparams"] for c in job.cells],
+                             steps=s["steps"], init=init, latent_dim=gan.latent_dim, diff=s["diff"], realness=realness,
+                             seed=derive_seed(cfg["seed"], "recovery"), max_rows=max_rows, desc=job.label)
+        outcomes = []
+        for h, cell in enumerate(job.cells):
+            bad = result.diverged_at[h]
+            if bool((bad > 0).any()):
+                first = int(bad[bad > 0].min())
+                outcomes.append(CellOutcome(error=f"recovery diverged to non-finite values at step {first} "
+                                                  f"for {int((bad > 0).sum())} of {bad.numel()} latents"))
+                continue
+            with torch.no_grad():
+                outcomes.append(self.score(cell, result.z[h], result.diff[h], truth, gan, env))
+        return outcomes
+
+
+class RecoveryReal(RecoveryTask):
+    """Recover latents of real test images; score by the evaluator's accuracy on G(z) (paper 000)."""
+
+    name = "recovery-real"
+    source = ("paper 000 §2: LSGAN generator with N(0,1) or U(-1,1) prior, d_z=256, init zeros, L1 difference, Adam, "
+              "t=100, 1000 test images, accuracy of a classifier on G(z); grid of 7 learning rates x 8 weights (Tables 2-12)")
+    profiles_settings = {
+        "quick": {"protocol": {"n_images": 64, "steps": 100, "init": "zeros", "diff": "l1"},
+                  "lrs": (0.01, 0.032, 0.1), "grids": {"weight": (0.0, 0.1, 1.0, 3.2)}},
+        "full": {"protocol": {"n_images": 1000, "steps": 100, "init": "zeros", "diff": "l1"}, "lrs": PAPER_LRS},
+    }
+
+    def targets(self, cfg, gan, env):
+        x, y = env.split(cfg["dataset"], "test")
+        pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(derive_seed(cfg["seed"], "images")))
+        pick = pick[: cfg["settings"]["n_images"]]
+        return x[pick], y[pick], None
+
+    def score(self, cell, z, diff, labels, gan, env):
+        s = cell.config["settings"]
+        evaluator = env.evaluator(cell.config["dataset"], s["evaluator"])
+        correct = (evaluator.predict(gan.nets["G"](z)) == labels).double()
+        boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
+        return CellOutcome(
+            metrics={"accuracy": bootstrap_mean(correct, boot).to_dict(), "l1": bootstrap_mean(diff.double().cpu(), boot).to_dict()},
+            artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()},
+        )
+
+    def render(self, results, page):
+        out = ["## Best cell per method", "",
+               "The grid cell with the highest mean accuracy, per dataset, family, prior and method.", ""]
+        best_rows = []
+        grids = group(results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior", "method")))
+        for (dataset, family, prior, method), rows in grids.items():
+            cells = group(rows, without_seed)
+            key, best = max(cells.items(), key=lambda kv: (mean_over_seeds([r["metrics"]["accuracy"] for r in kv[1]]), kv[0]))
+            hp = best[0]["config"]["hparams"]
+            best_rows.append([dataset, family, prior, method, fmt_number(hp["lr"], 4), hparams_text(hp),
+                              summarize([r["metrics"]["accuracy"] for r in best]), summarize([r["metrics"]["l1"] for r in best], 4)])
+        best_rows.sort(key=lambda r: (r[0], r[1], r[2], -float(r[6].split()[0])))
+        out += [table(best_rows, ["dataset", "family", "prior", "method", "lr", "params", "accuracy ↑", "L1 ↓"]), ""]
+        evaluators = sorted({(r["artifacts"]["evaluator"]["key"], r["artifacts"]["evaluator"]["test_accuracy"]) for r in results})
+        out += [f"Evaluator `{k}`: classifier test accuracy {a:.4f}." for k, a in evaluators] + [""]
+        out += ["## Grids", "", "Accuracy of every cell: rows are Adam learning rates, columns the method's parameters.", ""]
+        for (dataset, family, prior, method), rows in grids.items():
+            out += [f"### {dataset} / {family} / {prior} prior / {method}", ""]
+            out += grid_section(rows, "accuracy", page, f"{dataset}-{family}-{prior}-{method}", f"{method} ({prior} prior): accuracy")
+        return "\n".join(out)
+
+
+def grid_section(rows: list[dict], metric: str, page, name: str, title: str) -> list[str]:
+    """A heatmap and a table of one method's grid: lr down, the other parameters across."""
+    cells = group(rows, without_seed)
+    lrs = sorted({r[0]["config"]["hparams"]["lr"] for r in cells.values()})
+    cols = sorted({hparams_text(r[0]["config"]["hparams"]) for r in cells.values()},
+                  key=lambda t: [float(x.split("=")[1]) for x in t.split(", ")] if t != "-" else [])
+    values = np.full((len(lrs), len(cols)), np.nan)
+    text = [[fmt_number(lr, 4)] + [""] * len(cols) for lr in lrs]
+    for members in cells.values():
+        hp = members[0]["config"]["hparams"]
+        i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp))
+        values[i, j] = mean_over_seeds([m["metrics"][metric] for m in members])
+        text[i][j + 1] = summarize([m["metrics"][metric] for m in members])
+    link = page.figure(name, lambda path: heatmap(values, [f"{lr:g}" for lr in lrs], cols, path, title, "lr", "parameters"))
+    return [f"![{title}]({link})", "", table(text, ["lr \\ params"] + cols), ""]
+
+
+THRESHOLDS = (1e-4, 1e-3, 1e-2, 1e-1, 1e0)
+
+
+class RecoverySynthetic(RecoveryTask):
+    """Recover z_true from x = G(z_true), starting from a random draw; score ||z_true - z||^2 / d (paper 001)."""
+
+    name = "recovery-synthetic"
+    source = ("paper 001 §4.2: z_true from the prior, x = G(z_true), recovery from a random initialisation with the "
+              "L2 loss and Adam, error ||z_true - z||^2 / d_z; percentage of recoveries under 1e-4..1e0, wins and "
+              "significant wins (factor 2) against `none` on the same z_true and seed, mean error (Table 1)")
+    profiles_settings = {
+        "quick": {"protocol": {"n_latents": 32, "steps": 1000, "init": "prior", "diff": "l2"},
+                  "lrs": (0.05,), "grids": {"weight": (0.01, 0.1, 1.0)}},
+        "full": {"protocol": {"n_latents": 100, "steps": 20000, "init": "prior", "diff": "l2"},
+                 "lrs": (0.01,), "grids": {"weight": (0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)}},
+    }
+
+    def targets(self, cfg, gan, env):
+        n = cfg["settings"]["n_latents"]
+        z_true = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
+        init = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
+        with torch.no_grad():
+            x = gan.nets["G"](z_true.to(env.device)).cpu()
+        return x, z_true, init
+
+    def score(self, cell, z, diff, z_true, gan, env):
+        errors = (z.double().cpu() - z_true.double()).square().mean(-1)
+        boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
+        metrics = {"mean_error": bootstrap_mean(errors, boot).to_dict()}
+        for t in THRESHOLDS:
+            metrics[f"under_{t:g}"] = bootstrap_mean((errors < t).double(), boot).to_dict()
+        return CellOutcome(metrics=metrics, extra={"errors": errors.tolist()}, artifacts={"generator": gan.describe()})
+
+    def render(self, results, page):
+        baseline = {self._pair_key(r): r for r in results if r["config"]["method"] == "none"}
+        boot = torch.Generator().manual_seed(0)
+        rows = []
+        for key, cells in group(results, without_seed).items():
+            c = cells[0]["config"]
+            wins, sig = [], []
+            for r in cells:
+                base = baseline.get(self._pair_key(r))
+                if base is not None and r is not base:
+                    ours, theirs = np.array(r["extra"]["errors"]), np.array(base["extra"]["errors"])
+                    wins.append(bootstrap_mean(torch.tensor(ours < theirs, dtype=torch.float64), boot).to_dict())
+                    decisive = (ours <= theirs / 2) | (ours >= theirs * 2)
+                    if decisive.any():
+                        sig.append(bootstrap_mean(torch.tensor((ours <= theirs / 2)[decisive], dtype=torch.float64), boot).to_dict())
+            m = [r["metrics"] for r in cells]
+            rows.append([c["dataset"], c["family"], c["prior"], c["method"], hparams_text(c["hparams"], ()),
+                         *[summarize([x[f"under_{t:g}"] for x in m], 3, 100) for t in THRESHOLDS],
+                         summarize(wins, 3, 100) if wins else "-", summarize(sig, 3, 100) if sig else "-",
+                         summarize([x["mean_error"] for x in m], 3)])
+        headers = ["dataset", "family", "prior", "method", "params", *[f"% < {t:g}" for t in THRESHOLDS],
+                   "% wins", "% sig. wins", "mean error ↓"]
+        return "\n".join([
+            "## Recoveries", "",
+            "Percentages of latents recovered with error under each threshold; wins: % of latents where the method's "
+            "error is below `none`'s on the same z_true, init and seed; significant wins: % of the latents where the "
+            "two differ by a factor of 2 or more in which the method is the better one (paper 001 §4.2.2).", "",
+            table(rows, headers), ""])
+
+    @staticmethod
+    def _pair_key(r: dict) -> str:
+        c = r["config"]
+        return canonical_json([c["dataset"], c["family"], c["prior"], c["seed"], c["hparams"]["lr"], c["settings"]])
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [RecoveryReal(), RecoverySynthetic()]

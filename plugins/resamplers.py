@@ -1,0 +1,90 @@
+"""Resampling rules applied after every optimizer step: stochastic clipping and paper 001's cutoffs."""
+from __future__ import annotations
+
+import torch
+
+from lvrbench import hookimpl
+from lvrbench.kinds import Param, Resampler
+
+
+class ProbabilisticResampler(Resampler):
+    """Redraws element z_i from the prior with per-step probability 1 - (1 - P(R_i|z_i))^(1/E).
+
+    Paper 001 §3.2 / Algorithm 1: P(R_i|z_i) is the criterion's probability of resampling over a
+    run of E steps; a threshold is drawn from U(0, 1) per element and z_i is redrawn when the
+    per-step probability exceeds it.
+    """
+
+    def probability(self, z: torch.Tensor, prior, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """P(R_i | z_i) for every element."""
+        raise NotImplementedError
+
+    def apply(self, z, prior, step, total_steps, generator, params):
+        p_run = self.probability(z, prior, params).clamp(0, 1)
+        p_step = 1 - (1 - p_run).pow(1.0 / total_steps)
+        threshold = torch.rand(z.shape[1:], generator=generator).to(z)
+        fresh = prior.sample(tuple(z.shape[1:]), generator, z.device).to(z.dtype)
+        return torch.where(p_step > threshold, fresh, z)
+
+
+def _standardised(z, prior):
+    return (z - prior.mean) / prior.std
+
+
+class Boundary(ProbabilisticResampler):
+    """Lipton & Tripathi's stochastic clipping: elements outside the uniform prior's support are redrawn."""
+
+    name = "boundary"
+    requires = "uniform"
+    source = "Lipton & Tripathi 2017; paper 000 Table 12"
+
+    def probability(self, z, prior, params):
+        return ((z < prior.low) | (z > prior.high)).to(z.dtype)
+
+
+class HardCutoff(ProbabilisticResampler):
+    """Redraw elements farther than c from the mean (paper 001 §3.2.1; its printed |z|<c is a typo)."""
+
+    name = "hard-cutoff"
+    requires = "normal"
+    source = "paper 001 §3.2.1"
+    params = (Param("c", (2.5, 3.0, 3.5), minimum=0.0, exclusive_minimum=True, doc="cutoff in prior standard deviations"),)
+
+    def probability(self, z, prior, params):
+        # The paper prints 1[|z_i| < c]; its text ("resample any z_i if |z_i| > c") is the rule meant.
+        return (_standardised(z, prior).abs() > params["c"]).to(z.dtype)
+
+
+class LogisticCutoff(ProbabilisticResampler):
+    """Resampling probability rises logistically with |z|: 1 / (1 + exp(-a(|z| - b))) (paper 001 §3.2.2)."""
+
+    name = "logistic-cutoff"
+    requires = "normal"
+    source = "paper 001 §3.2.2"
+    params = (
+        Param("a", (2.0, 3.0, 4.0), minimum=0.0, exclusive_minimum=True, doc="steepness"),
+        Param("b", (2.0, 2.5, 3.0), minimum=0.0, exclusive_minimum=True, doc="midpoint, where P = 1/2"),
+    )
+
+    def probability(self, z, prior, params):
+        return torch.sigmoid(params["a"] * (_standardised(z, prior).abs() - params["b"]))
+
+
+class TruncatedNormalCutoff(ProbabilisticResampler):
+    """Resampling probability N(a)/N(z) inside |z| <= a, and 1 beyond (paper 001 §3.2.3)."""
+
+    name = "truncated-normal-cutoff"
+    requires = "normal"
+    source = "paper 001 §3.2.3"
+    params = (Param("a", (2.5, 2.75, 3.0, 3.25, 3.5), minimum=0.0, exclusive_minimum=True, doc="confidence bound"),)
+
+    def probability(self, z, prior, params):
+        u = _standardised(z, prior)
+        a = params["a"]
+        inside = torch.exp((u.square() - a.square()) / 2)  # N(a) / N(u)
+        return torch.where(u.abs() <= a, inside, torch.ones_like(u))
+
+
+@hookimpl
+def lvrbench_resamplers():
+    return [Boundary(), HardCutoff(), LogisticCutoff(), TruncatedNormalCutoff()]
