@@ -26,7 +26,9 @@ FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step co
 
 
 def fmt_number(x: float, digits: int = 3, scale: float = 1.0) -> str:
-    return f"{x * scale:.{digits}g}" if abs(x * scale) >= 1000 else f"{x * scale:.{digits}f}"
+    """`digits` significant figures, trailing zeros kept (0.750, 99.1, 0.0235)."""
+    text = f"{x * scale:#.{digits}g}"
+    return text[:-1] if text.endswith(".") else text
 
 
 def fmt_estimate(e: dict | float, digits: int = 3, scale: float = 1.0) -> str:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 GAN_TRAINING = {
     "image": {
-        "quick": {"arch": "mlp", "latent_dim": 256, "train": {"epochs": 5, "batch_size": 64, "lr": 2e-4, "betas": [0.5, 0.999]}},
+        "quick": {"arch": "mlp", "latent_dim": 256, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}},
         "full": {"arch": "dcgan", "latent_dim": 256, "train": {"epochs": 200, "batch_size": 32, "lr": 1e-5, "betas": [0.9, 0.999]}},
     },
     "points": {
-        "quick": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 10, "batch_size": 256, "lr": 5e-4, "betas": [0.5, 0.999]}},
-        "full": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 100, "batch_size": 256, "lr": 5e-4, "betas": [0.5, 0.999]}},
+        "quick": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 40, "batch_size": 256, "lr": 1e-3, "betas": [0.5, 0.999]}},
+        "full": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 200, "batch_size": 256, "lr": 1e-3, "betas": [0.5, 0.999]}},
     },
 }
 
 CLASSIFIER_TRAINING = {
-    "quick": {"epochs": 2, "batch_size": 128, "lr": 1e-3},
+    "quick": {"epochs": 1, "batch_size": 128, "lr": 1e-3},
     "full": {"epochs": 50, "batch_size": 32, "lr": 1e-5},
 }
 

@@ -17,7 +17,7 @@ from lvrbench.figures import heatmap
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import Method, Regularizer, Task
-from lvrbench.leaderboard import fmt_number, group, mean_over_seeds, summarize, table, without_seed
+from lvrbench.leaderboard import group, mean_over_seeds, summarize, table, without_seed
 from lvrbench.metrics import bootstrap_mean
 from lvrbench.priors import PRIORS
 from lvrbench.recovery import frozen, recover
@@ -168,12 +168,13 @@ class RecoveryReal(RecoveryTask):
         best_rows = []
         grids = group(results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior", "method")))
         for (dataset, family, prior, method), rows in grids.items():
-            cells = group(rows, without_seed)
-            key, best = max(cells.items(), key=lambda kv: (mean_over_seeds([r["metrics"]["accuracy"] for r in kv[1]]), kv[0]))
+            score, _, best = max((mean_over_seeds([r["metrics"]["accuracy"] for r in cells]), key, cells)
+                                 for key, cells in group(rows, without_seed).items())
             hp = best[0]["config"]["hparams"]
-            best_rows.append([dataset, family, prior, method, fmt_number(hp["lr"], 4), hparams_text(hp),
-                              summarize([r["metrics"]["accuracy"] for r in best]), summarize([r["metrics"]["l1"] for r in best], 4)])
-        best_rows.sort(key=lambda r: (r[0], r[1], r[2], -float(r[6].split()[0])))
+            best_rows.append(((dataset, family, prior, -score, method), [
+                dataset, family, prior, method, f"{hp['lr']:g}", hparams_text(hp),
+                summarize([r["metrics"]["accuracy"] for r in best]), summarize([r["metrics"]["l1"] for r in best])]))
+        best_rows = [row for _, row in sorted(best_rows)]
         out += [table(best_rows, ["dataset", "family", "prior", "method", "lr", "params", "accuracy ↑", "L1 ↓"]), ""]
         evaluators = sorted({(r["artifacts"]["evaluator"]["key"], r["artifacts"]["evaluator"]["test_accuracy"]) for r in results})
         out += [f"Evaluator `{k}`: classifier test accuracy {a:.4f}." for k, a in evaluators] + [""]
@@ -191,7 +192,7 @@ def grid_section(rows: list[dict], metric: str, page, name: str, title: str) -> 
     cols = sorted({hparams_text(r[0]["config"]["hparams"]) for r in cells.values()},
                   key=lambda t: [float(x.split("=")[1]) for x in t.split(", ")] if t != "-" else [])
     values = np.full((len(lrs), len(cols)), np.nan)
-    text = [[fmt_number(lr, 4)] + [""] * len(cols) for lr in lrs]
+    text = [[f"{lr:g}"] + [""] * len(cols) for lr in lrs]
     for members in cells.values():
         hp = members[0]["config"]["hparams"]
         i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp))
@@ -212,7 +213,7 @@ class RecoverySynthetic(RecoveryTask):
               "L2 loss and Adam, error ||z_true - z||^2 / d_z; percentage of recoveries under 1e-4..1e0, wins and "
               "significant wins (factor 2) against `none` on the same z_true and seed, mean error (Table 1)")
     profiles_settings = {
-        "quick": {"protocol": {"n_latents": 32, "steps": 1000, "init": "prior", "diff": "l2"},
+        "quick": {"protocol": {"n_latents": 32, "steps": 500, "init": "prior", "diff": "l2"},
                   "lrs": (0.05,), "grids": {"weight": (0.01, 0.1, 1.0)}},
         "full": {"protocol": {"n_latents": 100, "steps": 20000, "init": "prior", "diff": "l2"},
                  "lrs": (0.01,), "grids": {"weight": (0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)}},

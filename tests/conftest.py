@@ -1,0 +1,63 @@
+"""Shared fixtures: real plugin distributions on sys.path, the CLI in a subprocess."""
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from lvrbench.registry import load_registry
+
+    return load_registry(strict=True)
+
+
+@pytest.fixture
+def plugin_dist(tmp_path, monkeypatch):
+    """Install a plugin distribution the way pip leaves it (a .dist-info with entry_points.txt + modules).
+
+    make(dist_name, modules={module_name: source}, entry_points={ep_name: "module[:attr]"}) -> site dir.
+    The site dir is put on sys.path for this test (and can be passed as PYTHONPATH to a subprocess).
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    added: list[str] = []
+
+    def make(dist_name: str, modules: dict[str, str], entry_points: dict[str, str], version: str = "1.0") -> Path:
+        for name, source in modules.items():
+            (site / f"{name}.py").write_text(textwrap.dedent(source))
+            added.append(name)
+        info = site / f"{dist_name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text("[lvrbench]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+        importlib.invalidate_caches()
+        return site
+
+    monkeypatch.syspath_prepend(str(site))
+    yield make
+    for name in added:
+        sys.modules.pop(name, None)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, pythonpath: Path | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess:
+    """`lvrbench ARGS` in a fresh interpreter; returns the completed process (text stdout/stderr)."""
+    full_env = {**os.environ, **(env or {})}
+    if pythonpath is not None:
+        full_env["PYTHONPATH"] = str(pythonpath) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "lvrbench", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
