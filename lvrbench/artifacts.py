@@ -60,7 +60,8 @@ class ArtifactCache:
                 module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
                 return module.to(device), meta
         module = module.to(device)
-        metrics = train(module)
+        with torch.enable_grad():  # training needs gradients whatever the caller's mode
+            metrics = train(module)
         _atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
         meta = {"key": key, "kind": kind, "config": config, "metrics": metrics}
         write_json_atomic(meta_path, meta)

@@ -118,6 +118,9 @@ def check(out: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
+    if not (sys.argv[1:] if argv is None else argv):
+        click.echo(cli.get_help(click.Context(cli, info_name="lvrbench")))
+        sys.exit(0)
     try:
         code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -99,6 +99,8 @@ class IdxImageDataset(Dataset):
                 return found
             why = "the download did not produce the expected files"
         except Exception as exc:
+            if cache.is_dir() and not any(cache.iterdir()):
+                cache.rmdir()
             text = " ".join(str(exc).split())
             why = f"download failed ({type(exc).__name__}: {text if len(text) <= 100 else text[:100] + '...'})"
         where = ", ".join(str(r / self.name) for r in roots)

@@ -57,7 +57,7 @@ class Plugin:
         return doc.splitlines()[0] if doc else ""
 
     def __repr__(self) -> str:
-        return f"<{self.kind[:-1]} {self.name!r}>"
+        return f"<{SINGULAR.get(self.kind, self.kind)} {self.name!r}>"
 
 
 class Method(Plugin):
@@ -260,6 +260,10 @@ class Task(Plugin):
         """The jobs (groups of cells computed together) for a `lvrbench.harness.PlanRequest`."""
         raise NotImplementedError
 
+    def parameters(self, request: Any) -> set[str]:
+        """The hyper-parameter names `--set NAME=...` may override in this request's grid."""
+        return set()
+
     def run(self, job: Any, env: Any) -> list:
         """Compute a job's cells; one `lvrbench.harness.CellOutcome` per cell, in order."""
         raise NotImplementedError
@@ -278,3 +282,5 @@ KIND_CLASSES: dict[str, type[Plugin]] = {
     "datasets": Dataset,
 }
 KINDS = tuple(KIND_CLASSES)
+SINGULAR = {"regularizers": "regularizer", "resamplers": "resampler", "families": "family",
+            "samplers": "sampler", "tasks": "task", "datasets": "dataset"}

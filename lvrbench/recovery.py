@@ -91,7 +91,7 @@ def validate(method: Method, prior: Prior, grid: Sequence[dict[str, float]], rea
     if isinstance(method, Regularizer) and method.needs_discriminator and realness is None:
         raise UsageError(f"{method.name} needs the family's discriminator, and none was given")
     if not isinstance(method, (Regularizer, Resampler)):
-        raise UsageError(f"{method.name} is a {method.kind[:-1]}, not a regularizer or resampler")
+        raise UsageError(f"{method.name} is not a regularizer or resampler")
     for row in grid:
         lr = row.get("lr")
         if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
@@ -128,7 +128,7 @@ def recover(
     per_chunk = max(1, max_rows // max(n, 1))
     chunks = [list(grid[i:i + per_chunk]) for i in range(0, len(grid), per_chunk)]
     results = []
-    with frozen(G), bar(steps * len(chunks), desc) as progress:
+    with frozen(G), torch.enable_grad(), bar(steps * len(chunks), desc) as progress:
         for rows in chunks:
             results.append(_recover_chunk(G, targets.to(dtype), prior, method, rows, steps, init, latent_dim,
                                           seed, DIFFS[diff], realness, progress))

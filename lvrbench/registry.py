@@ -17,14 +17,14 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError
-from .kinds import KIND_CLASSES, KINDS, Method, Plugin
+from .kinds import KIND_CLASSES, KINDS, SINGULAR, Method, Plugin
 from .priors import REQUIREMENTS
 
 GROUP = "lvrbench"
 BUILTIN_DISTRIBUTION = "lvrbench"
 #: Kinds whose names share one namespace, because `--method` names any of them.
 METHOD_KINDS = ("regularizers", "resamplers", "samplers")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,14 @@ class LoadError:
         return f"plugin entry point {self.entry_point!r} ({self.distribution}): {self.message}"
 
 
+def _squash(text: str, limit: int = 200) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = _squash(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -62,7 +68,7 @@ def unknown_name(what: str, name: str, choices: Iterable[str]) -> UsageError:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     if close:
         return UsageError(f"unknown {what} {name!r}; did you mean {close[0]!r}?")
-    return UsageError(f"unknown {what} {name!r} (known: {', '.join(choices) or 'none'})")
+    return UsageError(f"unknown {what} {name!r} (known: {', '.join(choices)})" if choices else f"unknown {what} {name!r} (none is registered)")
 
 
 class Registry:
@@ -85,7 +91,7 @@ class Registry:
         try:
             return self._by_kind[kind][name]
         except KeyError:
-            raise unknown_name(kind.rstrip("s").replace("familie", "family"), name, self._by_kind[kind]) from None
+            raise unknown_name(SINGULAR[kind], name, self._by_kind[kind]) from None
 
     def get(self, kind: str, name: str) -> Plugin:
         return self.entry(kind, name).obj
@@ -131,9 +137,9 @@ def _check_object(kind: str, obj: object) -> str | None:
     """Why `obj` cannot be registered as a `kind`, or None."""
     cls = KIND_CLASSES[kind]
     if not isinstance(obj, cls):
-        return f"returned {obj!r} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
+        return f"returned {_squash(repr(obj), 80)} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
     name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         return f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
     if isinstance(obj, Method) and obj.requires not in REQUIREMENTS:
         return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
@@ -188,22 +194,24 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
                 if impl.plugin is not plugin:
                     continue
                 try:
-                    objects = list(impl.function() or [])
+                    returned = impl.function()
                 except Exception as exc:
                     fail(ep, label, f"{hookspecs.HOOKS[kind]} raised {_one_line(exc)}")
                     continue
+                if not isinstance(returned, (list, tuple)):
+                    fail(ep, label, f"{hookspecs.HOOKS[kind]} must return a list, not {type(returned).__name__}")
+                    continue
+                objects = list(returned)
                 for obj in objects:
                     problem = _check_object(kind, obj)
-                    if problem is None:
-                        space = "methods" if kind in METHOD_KINDS else kind
-                        holder = taken.get((space, obj.name))
-                        if holder is not None:
-                            problem = (f"{kind[:-1]} name {obj.name!r} is already taken by "
-                                       f"{holder.distribution} {holder.version} (entry point {holder.entry_point!r})")
+                    space = ("methods" if kind in METHOD_KINDS else kind, getattr(obj, "name", None))
+                    holder = taken.get(space) if problem is None else None
+                    if holder is not None:
+                        problem = (f"{SINGULAR[kind]} name {obj.name!r} is already taken by "
+                                   f"{holder.distribution} {holder.version} (entry point {holder.entry_point!r})")
                     if problem is not None:
                         fail(ep, label, problem)
                         continue
-                    entry = Entry(kind, obj.name, obj, dist, version, ep.name)
-                    taken[("methods" if kind in METHOD_KINDS else kind, obj.name)] = entry
-                    entries.append(entry)
+                    taken[space] = Entry(kind, obj.name, obj, dist, version, ep.name)
+                    entries.append(taken[space])
     return Registry(entries, errors)

@@ -57,7 +57,7 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
         bad = [v for v in parsed if not math.isfinite(v)]
         if bad:
             raise UsageError(f"--set {item!r}: {name} must be finite, got {bad[0]}")
-        out[name] = parsed
+        out[name] = tuple(dict.fromkeys(parsed))
     return out
 
 
@@ -106,8 +106,14 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     for m in opts.methods:
         if m != "direct":
             registry.method(m)
-    request = PlanRequest(registry, opts.profile, tuple(opts.datasets), tuple(opts.families), tuple(opts.methods),
-                          tuple(opts.priors), tuple(dict.fromkeys(opts.seeds or (0,))), parse_overrides(opts.overrides))
+    unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
+    request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
+                          unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides))
+    known = set().union(*(t.parameters(request) for t in tasks))
+    for name in request.overrides:
+        if name not in known:
+            raise UsageError(f"--set {name}: no selected task or method has a hyper-parameter {name!r} "
+                             f"(they have: {', '.join(sorted(known)) or 'none'})")
     root = Path(opts.out) if opts.out else default_root(opts.profile)
     store = ResultStore(root)
     plan = make_plan(tasks, request, store)

@@ -60,15 +60,13 @@ class RecoveryTask(Task):
             method.check_params({k: v for k, v in row.items() if k != "lr"})
         return rows
 
+    def parameters(self, request: PlanRequest) -> set[str]:
+        return {"lr"} | {p.name for m in self.methods(request) for p in m.params}
+
     def plan(self, request: PlanRequest) -> list[Job]:
         reg = request.registry
         methods = self.methods(request)
         priors = request.priors or self.priors
-        known = {"lr"} | {p.name for m in methods for p in m.params}
-        for name in request.overrides:
-            if name not in known:
-                raise UsageError(f"--set {name}: no selected method of {self.name} has a hyper-parameter {name!r} "
-                                 f"(they have: {', '.join(sorted(known))})")
         if request.methods and request.priors:
             for m in methods:
                 if not any(m.supports(PRIORS[p]) for p in priors):

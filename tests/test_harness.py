@@ -1,0 +1,130 @@
+"""Cells, results and leaderboards: identities, validation, failure isolation, build/check."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from lvrbench.errors import UsageError
+from lvrbench.harness import Cell, CellOutcome, to_result
+from lvrbench.hashing import canonical_json, derive_seed
+from lvrbench.leaderboard import build, check, fmt_estimate, summarize
+from lvrbench.results import ResultStore, cell_id, validate_result
+
+CONFIG = {"task": "recovery-real", "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
+          "method": "bhattacharyya", "hparams": {"lr": 0.01, "weight": 1.0}, "seed": 0,
+          "settings": {"steps": 100, "n_images": 64}, "plugins": {"core": "lvrbench 0.1.0"}}
+
+
+def test_cell_id_is_a_stable_hash_of_the_config():
+    # A persistent contract: result files are named by it. Changing the hashing breaks every leaderboard.
+    assert cell_id(CONFIG) == "a494f517b5dc702a"
+    assert canonical_json({"b": 1, "a": [1.5, "x"]}) == '{"a":[1.5,"x"],"b":1}'
+    reordered = dict(reversed(list(CONFIG.items())))
+    assert cell_id(reordered) == cell_id(CONFIG)
+    assert len(cell_id(CONFIG)) == 16 and int(cell_id(CONFIG), 16) >= 0
+
+
+@pytest.mark.parametrize("path, value", [
+    (("method",), "wasserstein"), (("seed",), 1), (("profile",), "full"), (("hparams", "lr"), 0.1),
+    (("hparams", "weight"), 1.0000001), (("settings", "steps"), 101), (("plugins", "core"), "lvrbench 0.2.0"),
+])
+def test_everything_that_determines_the_numbers_changes_the_id(path, value):
+    changed = json.loads(json.dumps(CONFIG))
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert cell_id(changed) != cell_id(CONFIG)
+
+
+def test_derived_seeds_are_stable_and_distinct():
+    assert derive_seed(0, "recovery") == derive_seed(0, "recovery")
+    assert len({derive_seed(0, "recovery"), derive_seed(1, "recovery"), derive_seed(0, "init")}) == 3
+    assert 0 <= derive_seed("x") < 2**63
+
+
+def result_for(outcome: CellOutcome) -> dict:
+    return to_result(Cell(CONFIG), outcome, {"lvrbench": "0.1.0", "device": "cpu"})
+
+
+def test_a_non_finite_number_fails_the_cell_with_its_location():
+    r = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": math.nan, "n": 10}}))
+    assert r["status"] == "failed" and r["error"] == "non-finite value in metrics.accuracy.high"
+    r = result_for(CellOutcome(metrics={"a": 1.0}, extra={"errors": [0.1, math.inf]}))
+    assert r["error"] == "non-finite value in extra.errors[1]"
+    assert result_for(CellOutcome())["error"] == "the task returned no metrics"
+    ok = result_for(CellOutcome(metrics={"a": 1.0}))
+    assert ok["status"] == "ok" and validate_result(ok) == []
+
+
+def test_validation_of_result_documents():
+    good = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}))
+    assert validate_result(good) == []
+    tampered = json.loads(json.dumps(good))
+    tampered["config"]["hparams"]["lr"] = 0.1
+    assert validate_result(tampered) == [f"id {good['id']!r} does not match its config (expected {cell_id(tampered['config'])})"]
+    nan_metric = json.loads(json.dumps(good))
+    nan_metric["metrics"]["accuracy"]["value"] = float("nan")
+    assert validate_result(nan_metric) == ["metric 'accuracy' is not a finite number or a {value, low, high, n} estimate"]
+    assert validate_result([]) == ["not a JSON object"]
+    assert validate_result({"schema": 1, "config": {"task": "x"}}) == [
+        "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins"]
+    failed = result_for(CellOutcome(error="boom"))
+    assert validate_result(failed) == []
+    failed["error"] = ""
+    assert validate_result(failed) == ["a failed result needs an error message"]
+
+
+def test_store_statuses_and_atomic_layout(tmp_path):
+    store = ResultStore(tmp_path)
+    ok = result_for(CellOutcome(metrics={"a": 1.0}))
+    cid = ok["id"]
+    assert store.status("recovery-real", cid) == "pending"
+    path = store.write(ok)
+    assert path == tmp_path / "results" / "recovery-real" / f"{cid}.json"
+    assert store.status("recovery-real", cid) == "done"
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left behind
+    store.write(result_for(CellOutcome(error="boom")))
+    assert store.status("recovery-real", cid) == "failed"
+    path.write_text("{ half a file")
+    assert store.status("recovery-real", cid) == "pending"
+    results, problems = store.load()
+    assert results == [] and problems == [f"results/recovery-real/{cid}.json: not valid JSON (Expecting property name "
+                                          "enclosed in double quotes: line 1 column 3 (char 2))"]
+
+
+def test_a_result_in_the_wrong_place_is_invalid(tmp_path):
+    ok = result_for(CellOutcome(metrics={"a": 1.0}))
+    wrong = tmp_path / "results" / "recovery-real" / "0000000000000000.json"
+    wrong.parent.mkdir(parents=True)
+    wrong.write_text(json.dumps(ok))
+    _, problems = ResultStore(tmp_path).load()
+    assert problems == [f"results/recovery-real/0000000000000000.json: must be stored as results/recovery-real/{ok['id']}.json"]
+
+
+def test_formatting_carries_uncertainty():
+    e = {"value": 0.942, "low": 0.927, "high": 0.956, "n": 1000}
+    assert fmt_estimate(e) == "0.942 [0.927, 0.956]"
+    assert fmt_estimate(e, scale=100) == "94.2 [92.7, 95.6]"
+    assert summarize([e]) == "0.942 [0.927, 0.956]"
+    assert summarize([e, {**e, "value": 0.933}]) == "0.938 ± 0.00636 (2 seeds)"
+    assert fmt_estimate(99.0903, 4) == "99.09"
+
+
+def test_profiles_never_mix_in_one_root(registry, tmp_path):
+    store = ResultStore(tmp_path)
+    store.write(result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}})))
+    full = json.loads(json.dumps(CONFIG))
+    full["profile"] = "full"
+    store.write(to_result(Cell(full), CellOutcome(error="x"), {}))
+    with pytest.raises(UsageError, match="holds results of profiles full and quick; profiles never mix"):
+        build(registry, tmp_path)
+
+
+def test_results_of_an_unknown_task_are_reported(registry, tmp_path):
+    other = json.loads(json.dumps(CONFIG))
+    other["task"] = "not-installed"
+    ResultStore(tmp_path).write(to_result(Cell(other), CellOutcome(metrics={"a": 1.0}), {}))
+    assert check(registry, tmp_path) == ["results/not-installed/: no installed task is called 'not-installed' (is its plugin installed?)"]

@@ -1,0 +1,88 @@
+"""The shared training loop and the artifact cache: reproducible, cached by config, never unpickled."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+import lvrbench.env as env_module
+from lvrbench.env import RunEnv
+
+RING = {"family": "lsgan", "dataset": "ring8", "prior": "normal", "seed": 0, "arch": "mlp", "latent_dim": 4,
+        "train": {"epochs": 1, "batch_size": 500, "lr": 1e-3, "betas": [0.5, 0.999]}}
+
+
+def make_env(registry, path):
+    return RunEnv(registry, torch.device("cpu"), path)
+
+
+def state(gan):
+    return {k: v.clone() for k, v in gan.nets.state_dict().items()}
+
+
+def test_same_config_same_weights_on_the_cpu(registry, tmp_path):
+    a = make_env(registry, tmp_path / "a").gan(RING)
+    b = make_env(registry, tmp_path / "b").gan(RING)
+    sa, sb = state(a), state(b)
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.key == b.key
+
+
+def test_any_change_to_the_config_is_another_artifact(registry, tmp_path):
+    env = make_env(registry, tmp_path)
+    base = env.gan(RING)
+    other = env.gan({**RING, "seed": 1})
+    assert other.key != base.key
+    assert not torch.equal(state(base)["G.0.weight"], state(other)["G.0.weight"])
+    assert env.gan({**RING, "family": "vanilla"}).key not in (base.key, other.key)
+
+
+def test_cached_artifact_is_loaded_not_retrained(registry, tmp_path, monkeypatch):
+    first = make_env(registry, tmp_path).gan(RING)
+    calls = []
+    monkeypatch.setattr(env_module, "train_gan", lambda *a, **k: calls.append(1) or {})
+    again = make_env(registry, tmp_path).gan(RING)
+    assert calls == []
+    assert all(torch.equal(v, state(again)[k]) for k, v in state(first).items())
+    meta = json.loads((tmp_path / "generators" / f"{first.key}.json").read_text())
+    assert meta["metrics"]["iterations"] == 40  # 20000 ring8 training points / batch 500, one epoch
+    assert not again.nets.training
+
+
+class Marker:
+    """Unpickling this would create a file: a stand-in for code smuggled into a weights file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_weights_files_are_never_unpickled(registry, tmp_path):
+    gan = make_env(registry, tmp_path).gan(RING)
+    weights = tmp_path / "generators" / f"{gan.key}.pt"
+    marker = tmp_path / "pwned"
+    with open(weights, "wb") as f:
+        pickle.dump({"G.0.weight": Marker(str(marker))}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        make_env(registry, tmp_path).gan(RING)
+    assert not marker.exists()
+
+
+def test_non_finite_training_is_an_error(registry, tmp_path):
+    bad = {**RING, "train": {**RING["train"], "lr": 1e30}}
+    with pytest.raises(FloatingPointError, match="training diverged in epoch 1"):
+        make_env(registry, tmp_path).gan(bad)
+    assert list(tmp_path.glob("generators/*.pt")) == []
+
+
+def test_samples_come_from_the_seeded_generator(registry, tmp_path):
+    gan = make_env(registry, tmp_path).gan(RING)
+    one = gan.sample(300, torch.Generator().manual_seed(5), torch.device("cpu"), batch=128)
+    two = gan.sample(300, torch.Generator().manual_seed(5), torch.device("cpu"))
+    assert one.shape == (300, 2) and torch.allclose(one, two, atol=1e-6)
+    assert not torch.allclose(one, gan.sample(300, torch.Generator().manual_seed(6), torch.device("cpu")))
