@@ -1,0 +1,1 @@
+"""An example lvrbench plugin package (see CONTRIBUTING.md)."""
