@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -70,6 +70,12 @@ def _percentile_interval(replicates: np.ndarray, level: float) -> tuple[float, f
 def _randint(generator: torch.Generator, high: int, size: tuple[int, ...], device: torch.device) -> Tensor:
     # Draw on the generator's own device (required by torch), then move to where the data lives.
     return torch.randint(high, size, generator=generator, device=generator.device).to(device)
+
+
+def _resamples(generator: torch.Generator, n: int, n_boot: int, per_chunk: int, device: torch.device) -> Iterator[Tensor]:
+    """n_boot bootstrap index vectors over n items, in chunks of at most per_chunk rows."""
+    for start in range(0, n_boot, per_chunk):
+        yield _randint(generator, n, (min(per_chunk, n_boot - start), n), device)
 
 
 def _sqrt_psd(cov: Tensor) -> Tensor:
@@ -182,8 +188,7 @@ def fid_bootstrap(
     dev, (m, f) = fake.device, fake.shape
     per_chunk = max(1, MAX_BLOCK_ELEMENTS // (m + f * f))  # w is [B, m], the trace-term matrices [B, f, f]
     reps = []
-    for start in range(0, n_boot, per_chunk):
-        idx = _randint(generator, m, (min(per_chunk, n_boot - start), m), dev)
+    for idx in _resamples(generator, m, n_boot, per_chunk, dev):
         reps.append(_fid_replicates(mu_r, cov_r, sqrt_r, fake, idx))
     se = float(np.std(torch.cat(reps).cpu().numpy(), ddof=1)) if n_boot > 1 else 0.0
     half = se * float(NormalDist().inv_cdf(0.5 + level / 2))
@@ -202,8 +207,7 @@ def bootstrap_mean(values: Tensor, generator: torch.Generator, n_boot: int = 100
     n = v.numel()
     per_chunk = max(1, MAX_BLOCK_ELEMENTS // n)
     means = []
-    for start in range(0, n_boot, per_chunk):
-        idx = _randint(generator, n, (min(per_chunk, n_boot - start), n), v.device)
+    for idx in _resamples(generator, n, n_boot, per_chunk, v.device):
         means.append(v[idx].mean(dim=1))
     low, high = _percentile_interval(torch.cat(means).cpu().numpy(), level)
     return Estimate(float(v.mean()), low, high, n)
@@ -284,7 +288,8 @@ def mode_coverage(
     """Synthetic-mixture scores (VEEGAN / PacGAN): modes covered and fraction of high-quality samples.
 
     A point is high quality if within 3*std of its nearest center; a mode is covered if it gets at least
-    0.2 * n / K high-quality points. Returns {"modes_covered", "n_modes", "high_quality", "per_mode"}.
+    0.2 * n / K high-quality points. Returns {"modes_covered", "n_modes", "high_quality", "per_mode",
+    "coverage"}, where "coverage" is modes_covered with a bootstrap interval over the points.
     """
     p = _as_features(points, "points")
     c = _as_features(centers, "centers").to(p.device)
@@ -304,7 +309,17 @@ def mode_coverage(
     per_mode = torch.bincount(assign[high_quality], minlength=n_modes).cpu().tolist()
     # count >= 0.2 * n / K, written in integers to avoid float ties (e.g. exactly 20 of 2500 for K=25)
     covered = sum(1 for count in per_mode if 5 * n_modes * count >= n)
+    labels = torch.where(high_quality, assign, torch.full_like(assign, n_modes))  # K = "not high quality"
+    _check_boot(n_boot, level)
+    per_chunk = max(1, MAX_BLOCK_ELEMENTS // max(n, 1))
+    replicates = []
+    for idx in _resamples(generator, n, n_boot, per_chunk, p.device):
+        counts = torch.zeros(idx.shape[0], n_modes + 1, dtype=torch.long, device=p.device)
+        counts.scatter_add_(1, labels[idx], torch.ones_like(idx))
+        replicates.append((5 * n_modes * counts[:, :n_modes] >= n).sum(1).to(torch.float64))
+    low, high = _percentile_interval(torch.cat(replicates).cpu().numpy(), level)
     return {
+        "coverage": Estimate(float(covered), low, high, n),
         "modes_covered": covered,
         "n_modes": n_modes,
         "high_quality": bootstrap_mean(high_quality.to(torch.float64), generator, n_boot, level),

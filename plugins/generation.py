@@ -70,7 +70,7 @@ class Generation(Task):
                    "precision": precision.to_dict(), "recall": recall.to_dict()}
         if data.modality == "points":
             coverage = mode_coverage(fake, torch.tensor(data.centers), data.std, boot)
-            metrics["modes_covered"] = coverage["modes_covered"]
+            metrics["modes_covered"] = coverage["coverage"].to_dict()
             metrics["high_quality"] = coverage["high_quality"].to_dict()
             extra = {"samples": encode_points(fake[:1000]), "centers": [list(c) for c in data.centers]}
         else:
@@ -97,7 +97,7 @@ class Generation(Task):
                 row = [c["family"], c["prior"], summarize([x["fid"] for x in m], 4), summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
-                    row += [summarize([float(x["modes_covered"]) for x in m], 2) + f" / {len(first['extra']['centers'])}",
+                    row += [summarize([x["modes_covered"] for x in m], 2) + f" of {len(first['extra']['centers'])}",
                             summarize([x["high_quality"] for x in m])]
                 body.append(row + [f"[seed {c['seed']}]({link})"])
             out += [table(body, headers), ""]

@@ -13,6 +13,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def gen(seed: int):
+    """A seeded CPU torch.Generator."""
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on two shared cores, two threads make small tensor ops many times slower."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="session")
 def registry():
     from lvrbench.registry import load_registry

@@ -70,7 +70,7 @@ def test_generation_scores_and_figures(ring):
         assert set(m) == {"fid", "precision", "recall", "modes_covered", "high_quality"}
         for key in ("precision", "recall", "high_quality"):
             assert 0 <= m[key]["low"] <= m[key]["value"] <= m[key]["high"] <= 1
-        assert m["fid"]["value"] >= 0 and 0 <= m["modes_covered"] <= 8
+        assert m["fid"]["value"] >= 0 and 0 <= m["modes_covered"]["low"] <= m["modes_covered"]["value"] <= 8
         assert r["artifacts"]["evaluator"] == {"key": "identity", "test_accuracy": None}
         prov = r["provenance"]
         assert {"lvrbench", "git_commit", "torch", "device", "wall_time_s", "python"} <= set(prov)

@@ -9,6 +9,7 @@ import scipy.integrate
 import scipy.stats
 import torch
 
+from conftest import gen
 from lvrbench import distances
 from lvrbench.errors import UsageError
 from lvrbench.kinds import PAPER_WEIGHTS, Param, Regularizer, Resampler
@@ -31,17 +32,8 @@ NORMALS = [NormalPrior(), NormalPrior(0.5, 2.0), NormalPrior(-1.0, 0.3)]
 NORMAL_IDS = ["N(0,1)", "N(0.5,2^2)", "N(-1,0.3^2)"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two threads on two shared cores make small tensor ops much slower; restore afterwards.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def ctx_for(prior: Prior, h: int, seed: int = 0, generated=None, realness=None, step: int = 1) -> RecoveryContext:

@@ -10,6 +10,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from conftest import gen
 from lvrbench import metrics as M
 from lvrbench.metrics import (
     Estimate,
@@ -25,9 +26,6 @@ from lvrbench.metrics import (
     precision_recall,
 )
 
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def random_spd(f: int, rng: np.random.Generator) -> np.ndarray:
@@ -347,6 +345,9 @@ def test_mode_coverage_by_hand():
     assert out["n_modes"] == 8
     assert out["per_mode"] == [11, 10, 10, 10, 10, 10, 10, 1]
     assert out["modes_covered"] == 7
+    # resampling the 76 points practically never uncovers a mode holding 10 of them, but mode 7's single
+    # point is drawn twice (enough to cover it) with probability P(Bin(76, 1/76) >= 2) = 0.26 > 2.5%
+    assert out["coverage"] == Estimate(7.0, 7.0, 8.0, 76)
     hq = out["high_quality"]
     assert isinstance(hq, Estimate) and hq.n == 76
     assert hq.value == pytest.approx(72 / 76)
@@ -362,6 +363,9 @@ def test_mode_coverage_pacgan_threshold_is_inclusive():
     assert out["per_mode"] == counts
     assert out["modes_covered"] == 24
     assert out["high_quality"].value == 1.0
+    # modes 0 and 1 sit at the threshold, so resamples cover 23 to 25 modes
+    cov = out["coverage"]
+    assert cov.value == 24.0 and 23.0 <= cov.low < cov.value < cov.high <= 25.0
 
 
 def test_mode_coverage_rejects_bad_input():

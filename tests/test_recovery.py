@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import gen
 from lvrbench.errors import UsageError
 from lvrbench.kinds import DataInfo, Param, Regularizer
 from lvrbench.networks import build_discriminator, build_generator, init_parameters
@@ -26,17 +27,8 @@ STEPS = 15
 ATOL = 1e-10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two threads on two shared cores make tiny matmuls ~50x slower; restore afterwards.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def make_G(info: DataInfo = IMG, latent_dim: int = D_Z, seed: int = 0) -> nn.Module:
