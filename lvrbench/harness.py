@@ -12,6 +12,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,7 +30,7 @@ class Cell:
 
     config: dict
 
-    @property
+    @cached_property
     def id(self) -> str:
         return cell_id(self.config)
 
@@ -200,17 +201,24 @@ class Plan:
         return out
 
 
-def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore) -> Plan:
-    """Expand each task's grid for `request`, refusing duplicates and bad input before any work."""
+def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explicit: bool = False) -> Plan:
+    """Expand each task's grid for `request`, refusing duplicates and bad input before any work.
+
+    With `explicit` (the user named the tasks), a task that plans no cell is an error too.
+    """
     jobs, seen = [], {}
     for task in tasks:
         if request.profile not in task.profiles:
             raise UsageError(f"task {task.name} has no profile {request.profile!r} (it has: {', '.join(task.profiles)})")
-        for job in task.plan(request):
+        planned = task.plan(request)
+        if explicit and not planned:
+            raise UsageError(f"task {task.name} has no cell for these options (a dataset, family, prior or method it "
+                             "cannot use?); see `lvrbench list`")
+        for job in planned:
             for cell in job.cells:
                 if cell.id in seen:
                     raise RuntimeError(f"task {task.name} planned cell {cell.id} twice")
-                canonical_json(cell.config)
+                canonical_json(cell.config)  # refuses anything that is not plain JSON data
                 seen[cell.id] = store.status(cell.task, cell.id)
             jobs.append(job)
     return Plan(jobs, seen)

@@ -140,7 +140,6 @@ def recover(
     `seed`, which is exact because a row's random draws never depend on the other rows.
     """
     validate(method, prior, grid, realness, diff)
-    device = targets.device
     dtype = next(G.parameters()).dtype
     n = targets.shape[0]
     per_chunk = max(1, max_rows // max(n, 1))

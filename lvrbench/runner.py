@@ -103,9 +103,6 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     tasks = select_tasks(registry, opts)
     _check_names(registry, "datasets", opts.datasets)
     _check_names(registry, "families", opts.families)
-    for m in opts.methods:
-        if m != "direct":
-            registry.method(m)
     unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
     request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
                           unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides))
@@ -116,7 +113,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
                              f"(they have: {', '.join(sorted(known)) or 'none'})")
     root = Path(opts.out) if opts.out else default_root(opts.profile)
     store = ResultStore(root)
-    plan = make_plan(tasks, request, store)
+    plan = make_plan(tasks, request, store, explicit=not opts.run_all)
     if not plan.cells:
         raise UsageError("nothing to run: no cell matches these options (see `lvrbench list`)")
     jobs = plan.pending_jobs(opts.force)

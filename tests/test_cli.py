@@ -129,9 +129,9 @@ REFUSALS = {
     "unsupported-prior-resampler": (RUN + ["--task", "recovery-synthetic", "--method", "boundary", "--prior", "normal"],
                                     "boundary is defined for the uniform prior, not the normal prior"),
     "points-dataset-for-recovery": (RUN + RR + ["--method", "none", "--dataset", "ring8"],
-                                    "recovery-real needs a labelled image dataset; ring8 is not one"),
+                                    "task recovery-real has no cell for these options (a dataset, family, prior or method it cannot use?)"),
     "nothing-to-run": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
-                       "nothing to run: no cell matches these options (see `lvrbench list`)"),
+                       "task generation has no cell for these options"),
 }
 #: Refused without --dry-run, so only run where mnist cannot be found (no /usr/share/datasets/mnist, empty
 #: data and cache dirs, downloads refused): should the refusal under test be missing, the command still
