@@ -14,6 +14,7 @@ from .kinds import Dataset, Family
 from .networks import init_parameters
 from .priors import PRIORS, Prior
 from .registry import Registry
+from .training import REVISION as TRAINING_REVISION
 from .training import TrainSettings, train_gan
 
 
@@ -87,7 +88,8 @@ class RunEnv:
         prior = PRIORS[config["prior"]]
         if prior.kind not in family.priors:
             raise ValueError(f"family {family.name} does not support the {prior.kind} prior")
-        full = {**config, "family_version": self.registry.provenance(family), "prior_params": prior.to_config()}
+        full = {**config, "family_version": self.registry.provenance(family), "prior_params": prior.to_config(),
+                "training_revision": TRAINING_REVISION}
         latent_dim, arch = int(config["latent_dim"]), config["arch"]
 
         def build() -> nn.ModuleDict:

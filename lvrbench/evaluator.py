@@ -18,6 +18,8 @@ from .networks import init_parameters
 from .progress import bar
 
 FEATURES = 128
+#: Part of every classifier artifact's identity: bump it when the classifier or its training changes.
+REVISION = 1
 
 
 class Classifier(nn.Module):
@@ -94,7 +96,7 @@ def load_evaluator(data: DataInfo, splits, config: dict | None, cache: ArtifactC
     """
     if data.modality != "image" or not data.num_classes:
         return Evaluator("identity", None, None, device)
-    full = {"dataset": data.name, "arch": "cnn-2x-128", **config}
+    full = {"dataset": data.name, "arch": "cnn-2x-128", "revision": REVISION, **config}
 
     def train(net: Classifier) -> dict:
         x, y = splits("train")

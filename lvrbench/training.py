@@ -11,6 +11,10 @@ from .kinds import Batch, Family
 from .priors import Prior
 from .progress import bar
 
+#: Part of every generator artifact's identity: bump it when a change to this loop changes the weights
+#: it produces, so caches retrain instead of serving networks the current code would not produce.
+REVISION = 1
+
 
 @dataclass(frozen=True)
 class TrainSettings:
