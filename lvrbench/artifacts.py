@@ -6,37 +6,14 @@ Weights are stored as state dicts (`torch.save(module.state_dict())`) and read b
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .files import atomic_write, write_json_atomic
 from .hashing import canonical_json, content_hash
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON so that a reader never sees half a file, even if the process is killed."""
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True, allow_nan=False)
-            f.write("\n")
-    _atomic_write(path, write)
 
 
 class ArtifactCache:
@@ -62,7 +39,7 @@ class ArtifactCache:
         module = module.to(device)
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
-        _atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
+        atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
         meta = {"key": key, "kind": kind, "config": config, "metrics": metrics}
         write_json_atomic(meta_path, meta)
         return module, meta

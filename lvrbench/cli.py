@@ -7,8 +7,7 @@ import sys
 import click
 
 from .errors import UsageError
-
-KIND_CHOICES = ("regularizers", "resamplers", "families", "samplers", "tasks", "datasets")
+from .kinds import KINDS
 
 
 def _registry():
@@ -52,7 +51,7 @@ def run(**kwargs) -> None:
 
 
 @cli.command(name="list")
-@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only this kind of plugin.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(kind: str | None, as_json: bool) -> None:
     """List the registered plugins (and the broken ones)."""
@@ -60,7 +59,7 @@ def list_(kind: str | None, as_json: bool) -> None:
 
     registry = _registry()
     doc = registry.to_json()
-    kinds = [kind] if kind else list(KIND_CHOICES)
+    kinds = [kind] if kind else list(KINDS)
     if as_json:
         click.echo(json.dumps({k: doc[k] for k in kinds} | {"errors": doc["errors"]}, indent=2))
         return
@@ -86,7 +85,10 @@ def _roots(out: str | None):
         if not root.is_dir():
             raise UsageError(f"--out {out}: no such directory")
         return [root]
-    return [r for r in (DEFAULT_ROOT, DEFAULT_ROOT / "quick") if r.is_dir()]
+    roots = [r for r in (DEFAULT_ROOT, DEFAULT_ROOT / "quick") if r.is_dir()]
+    if not roots:
+        raise UsageError(f"no leaderboard root here ({DEFAULT_ROOT}/ or {DEFAULT_ROOT}/quick/); give one with --out DIR")
+    return roots
 
 
 @leaderboard.command()

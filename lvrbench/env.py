@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from .artifacts import ArtifactCache
-from .evaluator import Evaluator, load_evaluator
-from .hashing import derive_seed
+from . import __version__
+from .evaluator import Evaluator, classifier_spec, load_evaluator
+from .hashing import canonical_json, derive_seed
 from .kinds import Dataset, Family
 from .networks import init_parameters
 from .priors import PRIORS, Prior
@@ -42,68 +43,83 @@ class TrainedGAN:
         return torch.cat(out)
 
 
+def gan_spec(registry: Registry, config: dict) -> dict:
+    """The full identity of a generator artifact: `config` plus every version that determines its weights.
+
+    `config` keys: family, dataset, prior, latent_dim, arch, train (epochs, batch_size, lr, betas)
+    and seed. Tasks put the spec in their cell configs, so a cell's id changes with its generator.
+    """
+    family = registry.get("families", config["family"])
+    data = registry.get("datasets", config["dataset"])
+    return {**config, "prior_params": PRIORS[config["prior"]].to_config(), "family_version": registry.provenance(family),
+            "dataset_version": registry.provenance(data), "core": f"lvrbench {__version__}",
+            "training_revision": TRAINING_REVISION}
+
+
+def evaluator_spec(registry: Registry, dataset: str, training: dict) -> dict | None:
+    """The full identity of a dataset's evaluator (None: the points are their own features)."""
+    data = registry.get("datasets", dataset)
+    return classifier_spec(data.info, registry.provenance(data), f"lvrbench {__version__}", training)
+
+
 @dataclass
 class RunEnv:
-    """Services shared by the cells computed in one process; everything heavy is cached."""
+    """Services shared by the cells computed in one process: datasets, evaluators and GANs load once."""
 
     registry: Registry
     device: torch.device
     cache_dir: Path
     data_dir: str | None = None
-    _splits: dict = field(default_factory=dict, repr=False)
-    _evaluators: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def cache(self) -> ArtifactCache:
         return ArtifactCache(self.cache_dir)
 
+    def _once(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
     def dataset(self, name: str) -> Dataset:
         return self.registry.get("datasets", name)
 
     def split(self, dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of a dataset split, loaded once per process."""
-        key = (dataset, split)
-        if key not in self._splits:
-            self._splits[key] = self.dataset(dataset).load(split, self.data_dir)
-        return self._splits[key]
+        """(x, y) of a dataset split."""
+        return self._once(("split", dataset, split), lambda: self.dataset(dataset).load(split, self.data_dir))
 
-    def evaluator(self, dataset: str, config: dict) -> Evaluator:
-        """The dataset's evaluator for a classifier-training config (trained once, then cached)."""
-        from .hashing import canonical_json
+    def evaluator(self, spec: dict | None) -> Evaluator:
+        """The evaluator an `evaluator_spec` describes (trained on first use, then cached)."""
+        def make() -> Evaluator:
+            data = self.dataset(spec["dataset"]) if spec else None
+            return load_evaluator(data.info if data else None, lambda s: self.split(spec["dataset"], s), spec,
+                                  self.cache, self.device)
+        return self._once(("evaluator", canonical_json(spec)), make)
 
-        key = (dataset, canonical_json(config))
-        if key not in self._evaluators:
-            data = self.dataset(dataset)
-            self._evaluators[key] = load_evaluator(data.info, lambda s: self.split(dataset, s), config, self.cache, self.device)
-        return self._evaluators[key]
+    def gan(self, spec: dict) -> TrainedGAN:
+        """The GAN a `gan_spec` describes, trained by the shared loop on first use and cached."""
+        return self._once(("gan", canonical_json(spec)), lambda: self._load_gan(spec))
 
-    def gan(self, config: dict) -> TrainedGAN:
-        """The GAN a generator config describes, trained by the shared loop on first use and cached.
-
-        `config` keys: family, dataset, prior, latent_dim, arch, train (epochs, batch_size, lr,
-        betas) and seed. The family's distribution version is added to the artifact identity.
-        """
-        family: Family = self.registry.get("families", config["family"])
-        data = self.dataset(config["dataset"])
-        prior = PRIORS[config["prior"]]
+    def _load_gan(self, spec: dict) -> TrainedGAN:
+        family: Family = self.registry.get("families", spec["family"])
+        data = self.dataset(spec["dataset"])
+        prior = PRIORS[spec["prior"]]
         if prior.kind not in family.priors:
             raise ValueError(f"family {family.name} does not support the {prior.kind} prior")
-        full = {**config, "family_version": self.registry.provenance(family), "prior_params": prior.to_config(),
-                "training_revision": TRAINING_REVISION}
-        latent_dim, arch = int(config["latent_dim"]), config["arch"]
+        latent_dim, arch = int(spec["latent_dim"]), spec["arch"]
 
         def build() -> nn.ModuleDict:
             nets = family.build(data.info, latent_dim, arch)
-            init_parameters(nets, torch.Generator().manual_seed(derive_seed(full, "init")))
+            init_parameters(nets, torch.Generator().manual_seed(derive_seed(spec, "init")))
             return nets
 
         def train(nets: nn.ModuleDict) -> dict:
-            x, _ = self.split(config["dataset"], "train")
-            generator = torch.Generator().manual_seed(derive_seed(full, "training"))
-            settings = TrainSettings.from_config(config["train"])
+            x, _ = self.split(spec["dataset"], "train")
+            generator = torch.Generator().manual_seed(derive_seed(spec, "training"))
+            settings = TrainSettings.from_config(spec["train"])
             return train_gan(family, nets, x, prior, latent_dim, settings, generator, self.device,
-                             f"train {family.name} {config['dataset']} {prior.kind}")
+                             f"train {family.name} {spec['dataset']} {prior.kind}")
 
-        nets, meta = self.cache.get("generators", full, build, train, self.device)
+        nets, meta = self.cache.get("generators", spec, build, train, self.device)
         nets.eval()
         return TrainedGAN(family, nets, prior, latent_dim, meta["key"], meta["metrics"])

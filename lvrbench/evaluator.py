@@ -88,15 +88,25 @@ def _train_classifier(net: Classifier, x: torch.Tensor, y: torch.Tensor, config:
     net.eval()
 
 
-def load_evaluator(data: DataInfo, splits, config: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:
-    """The evaluator of a dataset: trained and cached on first use (images), or the identity (points).
+def classifier_spec(data: DataInfo, dataset_version: str, core_version: str, training: dict) -> dict | None:
+    """The full identity of a dataset's classifier (None for point datasets, whose evaluator is the identity).
 
-    `splits(name)` returns (x, y) of "train" or "test"; `config` holds the classifier's
-    training settings (epochs, batch_size, lr) and is ignored for point datasets.
+    `training` holds the classifier's training settings (epochs, batch_size, lr).
     """
     if data.modality != "image" or not data.num_classes:
+        return None
+    return {"dataset": data.name, "dataset_version": dataset_version, "core": core_version, "arch": "cnn-2x-128",
+            "revision": REVISION, **training}
+
+
+def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:
+    """The evaluator a `classifier_spec` describes: trained and cached on first use, or the identity (None).
+
+    `splits(name)` returns (x, y) of "train" or "test".
+    """
+    if spec is None:
         return Evaluator("identity", None, None, device)
-    full = {"dataset": data.name, "arch": "cnn-2x-128", "revision": REVISION, **config}
+    full = spec
 
     def train(net: Classifier) -> dict:
         x, y = splits("train")

@@ -18,7 +18,7 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Runs jobs one after the other in this process, sharing loaded data and networks."""
+    """Runs jobs one after the other in this process, sharing loaded data and networks (see RunEnv)."""
 
     def __init__(self, env: RunEnv):
         self.env = env

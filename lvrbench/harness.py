@@ -19,9 +19,8 @@ from typing import Any, Iterable
 from . import __version__
 from .errors import UsageError
 from .hashing import canonical_json
-from .results import SCHEMA, ResultStore, cell_id
+from .results import SCHEMA, ResultStore, cell_id, validate_result
 
-PROFILES = ("quick", "full")
 
 
 @dataclass(frozen=True)
@@ -95,13 +94,20 @@ def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior:
     }
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict:
+    """The commit lvrbench runs from and whether its tree has uncommitted changes (None outside its repo)."""
+    if _git("ls-files", "--error-unmatch", Path(__file__).name) is None:  # an install, or another repo
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def device_name(device) -> str:
@@ -116,7 +122,7 @@ def provenance(device, wall_time: float, job_time: float) -> dict:
     import torch
 
     return {
-        "lvrbench": __version__, "git_commit": _git_commit(), "torch": torch.__version__,
+        "lvrbench": __version__, **git_state(), "torch": torch.__version__,
         "python": platform.python_version(), "device": device_name(device),
         "wall_time_s": round(wall_time, 3), "job_wall_time_s": round(job_time, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -141,8 +147,13 @@ def _non_finite(obj: Any, path: str = "") -> str | None:
     return None
 
 
-def to_result(cell: Cell, outcome: CellOutcome, prov: dict) -> dict:
-    """The result document of a cell; a non-finite number anywhere makes it a failure."""
+def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
+    """The result document of a cell; a non-finite number or an invalid document makes it a failure.
+
+    With `task`, the document must also pass the task's own `validate` (what its tables read).
+    """
+    if not isinstance(outcome, CellOutcome):
+        outcome = CellOutcome(error=f"the task returned {type(outcome).__name__}, not a CellOutcome")
     error = outcome.error
     if error is None:
         bad = _non_finite({"metrics": outcome.metrics, "extra": outcome.extra})
@@ -153,9 +164,17 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict) -> dict:
     result = {"schema": SCHEMA, "id": cell.id, "status": "failed" if error else "ok", "config": cell.config,
               "provenance": prov}
     if error:
-        result["error"] = error
-    else:
-        result.update(metrics=outcome.metrics, extra=outcome.extra, artifacts=outcome.artifacts)
+        result["error"] = str(error)
+        return result
+    result.update(metrics=outcome.metrics, extra=outcome.extra, artifacts=outcome.artifacts)
+    try:
+        canonical_json(result)
+        problems = validate_result(result) or (task.validate(result) if task is not None else [])
+    except (TypeError, ValueError) as exc:
+        problems = [f"not JSON data ({' '.join(str(exc).split())})"]
+    if problems:
+        result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
+        result.update(status="failed", error=f"invalid result: {'; '.join(problems)}")
     return result
 
 
@@ -165,19 +184,18 @@ def execute_job(job: Job, env) -> list[dict]:
     Anything a task raises fails every cell of the job with its reason; the run goes on.
     """
     start = time.perf_counter()
+    task = None
     try:
         task = env.registry.get("tasks", job.task)
         outcomes = task.run(job, env)
         if len(outcomes) != len(job.cells):
             raise RuntimeError(f"task {job.task} returned {len(outcomes)} outcomes for {len(job.cells)} cells")
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         outcomes = [CellOutcome(error=reason) for _ in job.cells]
     elapsed = time.perf_counter() - start
     prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
-    return [to_result(c, o, prov) for c, o in zip(job.cells, outcomes)]
+    return [to_result(c, o, prov, task) for c, o in zip(job.cells, outcomes)]
 
 
 @dataclass

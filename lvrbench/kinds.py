@@ -98,9 +98,10 @@ class Regularizer(Method):
     def loss(self, z: torch.Tensor, prior: Prior, ctx: RecoveryContext) -> torch.Tensor:
         """One loss value per latent: z is [H, N, d] (grid rows x images x latent), the result [H, N].
 
-        Random draws (e.g. prior samples) come from `ctx.generator` with no grid axis (shape
-        [N, ...], broadcast over H), so a cell's numbers never depend on which other grid rows
-        share its batch. The engine multiplies by the row's weight.
+        Random draws (e.g. prior samples) come from `ctx.generator`, a seeded CPU generator (draw
+        on the CPU, then move to z.device), with no grid axis (shape [N, ...], broadcast over
+        H), so a cell's numbers never depend on which other grid rows share its batch. H counts
+        only the rows with a positive weight; the engine multiplies by each row's weight.
         """
         raise NotImplementedError
 
@@ -122,7 +123,8 @@ class Resampler(Method):
         """Return the resampled z ([H, N, d]); `params` hold one value per grid row, shaped [H, 1, 1].
 
         Draw random numbers with shape z.shape[1:] (no grid axis) and broadcast them over H, so a
-        cell's numbers never depend on which other grid rows share its batch.
+        cell's numbers never depend on which other grid rows share its batch. `generator` is a
+        seeded CPU generator: draw on the CPU, then move the numbers to z.device.
         """
         raise NotImplementedError
 
@@ -263,6 +265,14 @@ class Task(Plugin):
     def parameters(self, request: Any) -> set[str]:
         """The hyper-parameter names `--set NAME=...` may override in this request's grid."""
         return set()
+
+    def method_names(self, registry: Any) -> set[str]:
+        """The names `--method` may select in this task."""
+        return set()
+
+    def validate(self, result: dict) -> list[str]:
+        """What is wrong with an ok result of this task for `render` (result files may come from pull requests)."""
+        return []
 
     def run(self, job: Any, env: Any) -> list:
         """Compute a job's cells; one `lvrbench.harness.CellOutcome` per cell, in order."""

@@ -15,6 +15,8 @@ from typing import Callable, Iterable, Sequence
 from tabulate import tabulate
 
 from .errors import UsageError
+from .files import atomic_write, inside, write_text_atomic
+from .hashing import canonical_json
 from .results import ResultStore
 
 QUICK_BANNER = (
@@ -65,12 +67,22 @@ def group(results: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, 
 
 def without_seed(r: dict) -> tuple:
     """Everything that identifies a cell except its seed: cells that differ only in seed aggregate."""
-    c = r["config"]
-    return (c["dataset"], c["family"], c["prior"], c["method"], tuple(sorted(c["hparams"].items())))
+    return (canonical_json({k: v for k, v in r["config"].items() if k != "seed"}),)
+
+
+def hparams_text(hparams: dict, skip: Sequence[str] = ()) -> str:
+    """"a=2, b=2.5" for a cell's hyper-parameters ("-" when there are none)."""
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
+
+
+def _cell(value) -> str:
+    # Result files may come from pull requests: a '|' or a newline must not break the table.
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def table(rows: list[list], headers: Sequence[str]) -> str:
-    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
+    return tabulate([[_cell(v) for v in row] for row in rows], headers=list(headers), tablefmt="github",
+                    disable_numparse=True)
 
 
 class Page:
@@ -89,30 +101,45 @@ class Page:
 
     def write_figures(self) -> None:
         for rel, draw in self.figures.items():
-            draw(self.root / rel)
+            atomic_write(inside(self.root, rel), lambda tmp: draw(Path(tmp)))
 
 
-def _profile(results: list[dict], root: Path) -> str | None:
-    profiles = sorted({r["config"]["profile"] for r in results})
-    if len(profiles) > 1:
-        raise UsageError(f"{root} holds results of profiles {' and '.join(profiles)}; profiles never mix: "
-                         "keep each in its own leaderboard root (--out)")
-    return profiles[0] if profiles else None
+def root_problems(registry, root: Path, profile: str | None = None) -> list[str]:
+    """What stops `root` from being built (or run into with `profile`): invalid results, unknown tasks, mixed profiles."""
+    return _load(registry, root, profile)[1]
 
 
-def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
-    """The markdown every task's results produce, their figures, and problems (invalid or orphan results)."""
-    store = ResultStore(root)
-    results, problems = store.load()
-    profile = _profile(results, root)
+def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+    results, problems = ResultStore(root).load()
     by_task: dict[str, list[dict]] = defaultdict(list)
     for r in results:
-        by_task[r["config"]["task"]].append(r)
-    pages, files = {}, {}
-    for name in sorted(by_task):
+        name = r["config"]["task"]
         if name not in registry.names("tasks"):
             problems.append(f"results/{name}/: no installed task is called {name!r} (is its plugin installed?)")
             continue
+        try:
+            errors = registry.get("tasks", name).validate(r) if r["status"] == "ok" else []
+        except Exception as exc:  # a crafted file must not crash the check
+            errors = [f"cannot be validated ({type(exc).__name__}: {' '.join(str(exc).split())})"]
+        if errors:
+            problems.append(f"results/{name}/{r['id']}.json: {'; '.join(errors)}")
+        else:
+            by_task[name].append(r)
+    profiles = sorted({r["config"]["profile"] for r in results} | ({profile} if profile and results else set()))
+    if len(profiles) > 1:
+        problems.append(f"holds results of profiles {' and '.join(profiles)}; profiles never mix: keep each in its "
+                        "own leaderboard root (--out)")
+    return dict(by_task), problems
+
+
+def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
+    """The markdown every task's results produce, their figures, and the problems found on the way."""
+    by_task, problems = _load(registry, root)
+    if problems:
+        return {}, {}, problems
+    profile = next(r["config"]["profile"] for rows in by_task.values() for r in rows) if by_task else None
+    pages, files = {}, {}
+    for name in sorted(by_task):
         task = registry.get("tasks", name)
         ok = [r for r in by_task[name] if r["status"] == "ok"]
         failed = [r for r in by_task[name] if r["status"] == "failed"]
@@ -127,13 +154,17 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
                      "the evaluated images or samples; `mean ± sd (k seeds)` summarises cells run under several seeds.")
         parts.append("")
         if ok:
-            parts.append(task.render(ok, page).rstrip())
+            try:
+                parts.append(task.render(ok, page).rstrip())
+            except Exception as exc:  # results are data from anywhere: a render failure is a problem, not a crash
+                problems.append(f"results/{name}/: cannot be rendered ({type(exc).__name__}: {' '.join(str(exc).split())})")
+                continue
             parts.append("")
         if failed:
             parts += ["## Failed cells", "", table(
                 [[r["config"]["dataset"], r["config"]["family"], r["config"]["prior"], r["config"]["method"],
-                  " ".join(f"{k}={v:g}" for k, v in sorted(r["config"]["hparams"].items())) or "-",
-                  r["config"]["seed"], r["error"]] for r in sorted(failed, key=lambda r: r["id"])],
+                  hparams_text(r["config"]["hparams"]), r["config"]["seed"], r["error"]]
+                 for r in sorted(failed, key=lambda r: r["id"])],
                 ["dataset", "family", "prior", "method", "hparams", "seed", "error"]), ""]
         parts += ["## Provenance", "", table(_provenance_rows(by_task[name]), ["lvrbench", "torch", "device", "cells"]), ""]
         files[root / f"{name}.md"] = "\n".join(parts)
@@ -154,8 +185,10 @@ def build(registry, root: Path) -> list[Path]:
     files, pages, problems = render(registry, root)
     if problems:
         raise UsageError(f"{root}: {problems[0]}" + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+    for rel in [path.name for path in files] + [rel for page in pages.values() for rel in page.figures]:
+        inside(root, rel)  # refuse a link anywhere before writing anything
     for path, text in files.items():
-        path.write_text(text)
+        write_text_atomic(path, text)
     for page in pages.values():
         page.write_figures()
     return sorted(files)
@@ -166,7 +199,9 @@ def check(registry, root: Path) -> list[str]:
     files, pages, problems = render(registry, root)
     for path, text in sorted(files.items()):
         rel = path.relative_to(root)
-        if not path.is_file():
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            problems.append(f"{rel}: not a regular file")
+        elif not path.is_file():
             problems.append(f"{rel}: missing (run `lvrbench leaderboard build`)")
         elif path.read_text() != text:
             problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -325,15 +325,3 @@ def mode_coverage(
         "high_quality": bootstrap_mean(high_quality.to(torch.float64), generator, n_boot, level),
         "per_mode": [int(count) for count in per_mode],
     }
-
-
-# ------------------------------------------------------------------------------------------ summaries
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, sample std (ddof=1; 0.0 for one value) and count: summarises one cell run under several seeds."""
-    v = np.asarray(list(values), dtype=np.float64)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError("mean_std needs a non-empty 1-D sequence of numbers")
-    std = float(v.std(ddof=1)) if v.size > 1 else 0.0
-    return float(v.mean()), std, int(v.size)

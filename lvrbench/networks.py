@@ -1,8 +1,9 @@
 """The shared network architectures: every family trains the same G and D, so comparisons are fair.
 
 `arch` names the architecture: "mlp" (fully connected, fast on a CPU; the quick profile) or
-"dcgan" (transposed-convolution generator and strided-convolution discriminator after Radford et
-al., as paper 001 §4.1.2 describes; the full profile). Point datasets always use "mlp".
+"dcgan" (a DCGAN-style generator: a linear layer to 7x7 maps, two transposed convolutions to
+28x28 with batch norm and ReLU, tanh output; and a strided-convolution discriminator with leaky
+ReLU, after Radford et al.; the full profile). Point datasets always use "mlp".
 """
 from __future__ import annotations
 
@@ -66,14 +67,26 @@ def build_discriminator(data: DataInfo, arch: str, out_features: int = 1) -> nn.
 
 @torch.no_grad()
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default initialisation, drawn from `generator` instead of the global RNG."""
+    """PyTorch's default initialisation, drawn from `generator` instead of the global RNG.
+
+    A module with parameters of a type not covered here must define
+    `init_parameters_from(generator)`; anything else is refused rather than initialised unseeded.
+    """
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        if not list(m.parameters(recurse=False)):
+            continue
+        if hasattr(m, "init_parameters_from"):
+            m.init_parameters_from(generator)
+        elif isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
             nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
             if m.bias is not None:
                 fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            m.reset_parameters()
-            m.reset_running_stats()
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, generator=generator)
+        elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)):
+            m.reset_parameters()  # constants (ones and zeros): nothing random
+        else:
+            raise TypeError(f"cannot initialise {type(m).__name__} from a seeded generator: give it an "
+                            "init_parameters_from(generator) method")

@@ -1,7 +1,6 @@
 """Latent priors p(z): the distributions generators are trained on and recovery is regularised towards."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -45,10 +44,6 @@ class NormalPrior(Prior):
 
         z = torch.randn(shape, generator=generator) * self.std + self.mean
         return z.to(device)
-
-    def log_density(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-element log N(z; mean, std^2)."""
-        return -0.5 * ((z - self.mean) / self.std) ** 2 - math.log(self.std * math.sqrt(2 * math.pi))
 
     def to_config(self) -> dict:
         return {"kind": self.kind, "mean": self.mean, "std": self.std}

@@ -41,13 +41,16 @@ DIFFS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"l1": 
 
 @dataclass
 class RecoveryContext:
-    """What a regularizer sees at each step besides z."""
+    """What a regularizer sees at each step besides z.
+
+    `generator` is a seeded CPU generator: draw on the CPU and move the result to z.device.
+    """
 
     prior: Prior
     step: int
     total_steps: int
     generator: torch.Generator
-    #: G(z) for the current z, [H * N, ...], differentiable with respect to z.
+    #: G(z) for the z this call sees (the rows with a positive weight), [rows * N, ...], differentiable.
     generated: torch.Tensor
     #: The method's hyper-parameters, one value per grid row, shaped [H, 1].
     params: dict[str, torch.Tensor]
@@ -110,6 +113,11 @@ def validate(method: Method, prior: Prior, grid: Sequence[dict[str, float]], rea
         raise UsageError(f"{method.name} needs the family's discriminator, and none was given")
     if not isinstance(method, (Regularizer, Resampler)):
         raise UsageError(f"{method.name} is not a regularizer or resampler")
+    validate_grid(method, grid)
+
+
+def validate_grid(method: Method, grid: Sequence[dict[str, float]]) -> None:
+    """Refuse a grid row whose lr is not a finite number > 0 or whose method parameters are out of range."""
     for row in grid:
         lr = row.get("lr")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:

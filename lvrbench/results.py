@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
-from .artifacts import write_json_atomic
+from .files import write_json_atomic
 from .hashing import content_hash
 
 SCHEMA = 1
 STATUSES = ("ok", "failed")
+PROFILES = ("quick", "full")
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
+NAME_KEYS = ("task", "dataset", "family", "prior", "method")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def cell_id(config: dict) -> str:
@@ -36,8 +40,49 @@ def _check_metric(name: str, value: Any) -> str | None:
     return f"metric {name!r} is not a finite number or a {{value, low, high, n}} estimate"
 
 
+def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type, ...]]) -> list[str]:
+    """Problems with fields of a result document, named "metrics.accuracy" or ("metrics", "under_0.1")."""
+    problems = []
+    for key, kind in spec.items():
+        parts = key.split(".") if isinstance(key, str) else key
+        path = ".".join(parts)
+        value: Any = data
+        for part in parts:
+            if not isinstance(value, dict) or part not in value:
+                problems.append(f"{path} is missing")
+                break
+            value = value[part]
+        else:
+            if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+                problems.append(f"{path} has the wrong type")
+    return problems
+
+
+def _check_config(config: dict) -> list[str]:
+    problems = []
+    for key in NAME_KEYS:
+        if not isinstance(config[key], str) or not _NAME.fullmatch(config[key]):
+            problems.append(f"config.{key} must be a plugin name (lower-case letters, digits, '.', '_', '-')")
+    if config["profile"] not in PROFILES:
+        problems.append(f"config.profile must be one of {', '.join(PROFILES)}")
+    if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
+        problems.append("config.seed must be an integer")
+    hp = config["hparams"]
+    if not isinstance(hp, dict) or not all(_NAME.fullmatch(k) and _is_number(v) for k, v in hp.items()):
+        problems.append("config.hparams must map parameter names to finite numbers")
+    if not isinstance(config["settings"], dict):
+        problems.append("config.settings must be an object")
+    plugins = config["plugins"]
+    if not isinstance(plugins, dict) or not all(isinstance(v, str) for v in plugins.values()):
+        problems.append("config.plugins must map roles to 'distribution version' strings")
+    return problems
+
+
 def validate_result(data: Any) -> list[str]:
-    """Everything wrong with a parsed result document (empty when it is valid)."""
+    """Everything wrong with a parsed result document (empty when it is valid).
+
+    Checks the shape every task shares; what a task's tables read is checked by its `validate`.
+    """
     if not isinstance(data, dict):
         return ["not a JSON object"]
     problems = []
@@ -46,6 +91,7 @@ def validate_result(data: Any) -> list[str]:
     config = data.get("config")
     if not isinstance(config, dict) or any(k not in config for k in CONFIG_KEYS):
         return problems + [f"config must be an object with keys {', '.join(CONFIG_KEYS)}"]
+    problems += _check_config(config)
     try:
         expected = cell_id(config)
     except (TypeError, ValueError):
@@ -64,6 +110,9 @@ def validate_result(data: Any) -> list[str]:
             problems.append("metrics must be a non-empty object")
         else:
             problems += [p for p in (_check_metric(k, v) for k, v in metrics.items()) if p]
+        for key in ("extra", "artifacts"):
+            if not isinstance(data.get(key), dict):
+                problems.append(f"{key} must be an object")
     if not isinstance(data.get("provenance"), dict):
         problems.append("provenance must be an object")
     return problems
@@ -80,13 +129,15 @@ class ResultStore:
         return self.dir / task / f"{cid}.json"
 
     def status(self, task: str, cid: str) -> str:
-        """"done", "failed" or "pending"; an unreadable file counts as pending (it is recomputed)."""
+        """"done", "failed" or "pending"; an unreadable or invalid file counts as pending (it is recomputed)."""
         path = self.path(task, cid)
-        if not path.is_file():
+        if not path.is_file() or path.is_symlink():
             return "pending"
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
+            return "pending"
+        if validate_result(data):
             return "pending"
         return {"ok": "done", "failed": "failed"}.get(data.get("status"), "pending")
 
@@ -100,6 +151,9 @@ class ResultStore:
         results, problems = [], []
         for path in sorted(self.dir.glob("*/*.json")):
             rel = path.relative_to(self.root)
+            if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+                problems.append(f"{rel}: not a regular file (links are refused)")
+                continue
             try:
                 data = json.loads(path.read_text())
             except (OSError, ValueError) as exc:

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .data import user_cache_dir
 from .errors import UsageError
-from .harness import PROFILES, Plan, PlanRequest, make_plan
+from .harness import Plan, PlanRequest, make_plan
+from .results import PROFILES
 from .progress import say
-from .registry import Registry
+from .leaderboard import build, root_problems
+from .registry import Registry, unknown_name
 from .results import ResultStore
 
 DEFAULT_ROOT = Path("leaderboards")
@@ -96,6 +99,15 @@ def print_plan(plan: Plan, force: bool) -> None:
           f"{todo} to compute")
 
 
+def check_writable(root: Path) -> None:
+    """Refuse, before any work, a leaderboard root that cannot be written."""
+    try:
+        (root / "results").mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root / "results").close()
+    except OSError as exc:
+        raise UsageError(f"--out {root}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
+
+
 def run_command(registry: Registry, opts: RunOptions) -> int:
     """Run `lvrbench run`; returns the exit code (0 all cells ok, 1 some cells failed)."""
     if opts.profile not in PROFILES:
@@ -111,7 +123,14 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         if name not in known:
             raise UsageError(f"--set {name}: no selected task or method has a hyper-parameter {name!r} "
                              f"(they have: {', '.join(sorted(known)) or 'none'})")
+    methods = set().union(*(t.method_names(registry) for t in tasks))
+    for name in request.methods:
+        if name not in methods:
+            raise unknown_name("method", name, methods)
     root = Path(opts.out) if opts.out else default_root(opts.profile)
+    problems = root_problems(registry, root, opts.profile)
+    if problems:
+        raise UsageError(f"{root}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     store = ResultStore(root)
     plan = make_plan(tasks, request, store, explicit=not opts.run_all)
     if not plan.cells:
@@ -123,10 +142,10 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     device = resolve_device(opts.device)
     for dataset in sorted({c.config["dataset"] for j in jobs for c in j.cells}):
         registry.get("datasets", dataset).check_available(opts.data_dir)
+    check_writable(root)
 
     from .env import RunEnv
     from .executors import InProcessExecutor
-    from .leaderboard import build
 
     env = RunEnv(registry, device, Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts", opts.data_dir)
     total = sum(len(j.cells) for j in jobs)

@@ -5,11 +5,13 @@ import torch
 
 from lvrbench import hookimpl
 from lvrbench.figures import encode_images, encode_points, image_grid, scatter
+from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
 from lvrbench.leaderboard import group, summarize, table, without_seed
 from lvrbench.metrics import fid_bootstrap, mode_coverage, precision_recall
+from lvrbench.results import check_fields
 
 from .protocols import CLASSIFIER_TRAINING, gan_config
 
@@ -41,15 +43,24 @@ class Generation(Task):
                     if prior not in family.priors:
                         continue
                     for seed in request.seeds:
-                        settings = {
-                            "gan": gan_config(data.modality, request.profile, family=family_name, dataset=dataset, prior=prior, seed=seed),
-                            "evaluator": CLASSIFIER_TRAINING[request.profile] if data.modality == "image" else None,
-                            **SCORING[request.profile],
-                        }
+                        gan = gan_config(data.modality, request.profile, family=family_name, dataset=dataset, prior=prior, seed=seed)
+                        settings = {"gan": gan_spec(reg, gan), "evaluator": evaluator_spec(reg, dataset, CLASSIFIER_TRAINING[request.profile]),
+                                    **SCORING[request.profile]}
                         config = make_config(request, self, dataset=dataset, family=family_name, prior=prior, method=METHOD,
                                              hparams={}, seed=seed, settings=settings, plugins={"dataset": data, "family": family})
                         jobs.append(Job(self.name, f"generation {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
         return jobs
+
+    def method_names(self, registry) -> set[str]:
+        return {METHOD}
+
+    def validate(self, result: dict) -> list[str]:
+        number = (int, float, dict)
+        fields = {"metrics.fid": number, "metrics.precision": number, "metrics.recall": number,
+                  "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": (float, type(None))}
+        if "centers" in result.get("extra", {}):
+            fields.update({"metrics.modes_covered": number, "metrics.high_quality": number, "extra.centers": list})
+        return check_fields(result, fields)
 
     def run(self, job: Job, env) -> list[CellOutcome]:
         return [self._score(cell, env) for cell in job.cells]
@@ -62,8 +73,9 @@ class Generation(Task):
         x_test, _ = env.split(c["dataset"], "test")
         pick = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(derive_seed(c["seed"], "real")))
         real = x_test[pick[: s["n_real"]]]
-        evaluator = env.evaluator(c["dataset"], s["evaluator"])
-        f_real, f_fake = evaluator.features(real), evaluator.features(fake)
+        evaluator = env.evaluator(s["evaluator"])
+        # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
+        f_real, f_fake = evaluator.features(real).to(env.device), evaluator.features(fake).to(env.device)
         boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
         precision, recall = precision_recall(f_real, f_fake, boot, k=s["k"], n_boot=s["n_boot"])
         metrics = {"fid": fid_bootstrap(f_real, f_fake, boot, n_boot=s["n_boot_fid"]).to_dict(),
@@ -81,6 +93,7 @@ class Generation(Task):
     def render(self, results: list[dict], page) -> str:
         out = []
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
+            rows.sort(key=lambda r: (r["config"]["family"], r["config"]["prior"], r["config"]["seed"], r["id"]))
             points = "modes_covered" in rows[0]["metrics"]
             out += [f"## {dataset}", ""]
             evaluators = sorted({(r["artifacts"]["evaluator"]["key"], r["artifacts"]["evaluator"]["test_accuracy"]) for r in rows})
@@ -89,7 +102,7 @@ class Generation(Task):
             out.append("")
             headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (["modes covered", "high quality ↑"] if points else []) + ["samples"]
             body = []
-            for key, cells in group(rows, without_seed).items():
+            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
                 first = cells[0]
                 c = first["config"]
                 link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))

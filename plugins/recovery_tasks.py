@@ -6,7 +6,6 @@ computed as a single batched optimisation by `lvrbench.recovery.recover`; each g
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import torch
@@ -14,21 +13,19 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
+from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import Method, Regularizer, Task
-from lvrbench.leaderboard import group, mean_over_seeds, summarize, table, without_seed
+from lvrbench.leaderboard import group, hparams_text, mean_over_seeds, summarize, table, without_seed
 from lvrbench.metrics import bootstrap_mean
 from lvrbench.priors import PRIORS
-from lvrbench.recovery import frozen, recover
+from lvrbench.recovery import frozen, recover, validate_grid
+from lvrbench.results import check_fields
 
 from .protocols import CLASSIFIER_TRAINING, gan_config
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
-
-
-def hparams_text(hparams: dict, skip: tuple[str, ...] = ("lr",)) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
 
 
 class RecoveryTask(Task):
@@ -41,11 +38,19 @@ class RecoveryTask(Task):
     profiles_settings: dict[str, dict]
 
     # -- planning ---------------------------------------------------------------------------
-    def methods(self, request: PlanRequest) -> list[Method]:
+    def method_names(self, registry) -> set[str]:
+        return set(registry.names("regularizers")) | set(registry.names("resamplers"))
+
+    def selected_methods(self, request: PlanRequest) -> list[Method]:
         reg = request.registry
         if request.methods:
-            return [reg.method(m) for m in request.methods]
+            return [reg.method(m) for m in request.methods if m in self.method_names(reg)]
         return [e.obj for kind in ("regularizers", "resamplers") for e in reg.entries(kind)]
+
+    def artifact_settings(self, request: PlanRequest, dataset: str, family: str, prior: str) -> dict:
+        """The cell settings naming the trained networks this protocol uses (their full identities)."""
+        gan = gan_config("image", request.profile, family=family, dataset=dataset, prior=prior, seed=0)
+        return {"gan": gan_spec(request.registry, gan)}
 
     def grid(self, method: Method, request: PlanRequest) -> list[dict[str, float]]:
         """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
@@ -54,18 +59,15 @@ class RecoveryTask(Task):
         for p in method.params:
             axes[p.name] = tuple(request.overrides.get(p.name) or settings.get("grids", {}).get(p.name) or p.grid)
         rows = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-        for row in rows:
-            if not (math.isfinite(row["lr"]) and row["lr"] > 0):
-                raise UsageError(f"{method.name}: lr must be a finite number > 0, got {row['lr']:g}")
-            method.check_params({k: v for k, v in row.items() if k != "lr"})
+        validate_grid(method, rows)
         return rows
 
     def parameters(self, request: PlanRequest) -> set[str]:
-        return {"lr"} | {p.name for m in self.methods(request) for p in m.params}
+        return {"lr"} | {p.name for m in self.selected_methods(request) for p in m.params}
 
     def plan(self, request: PlanRequest) -> list[Job]:
         reg = request.registry
-        methods = self.methods(request)
+        methods = self.selected_methods(request)
         priors = request.priors or self.priors
         if request.methods and request.priors:
             for m in methods:
@@ -82,11 +84,7 @@ class RecoveryTask(Task):
                 for prior, method, seed in itertools.product(priors, methods, request.seeds):
                     if prior not in family.priors or not method.supports(PRIORS[prior]):
                         continue
-                    settings = {
-                        "gan": gan_config("image", request.profile, family=family_name, dataset=dataset, prior=prior, seed=0),
-                        "evaluator": CLASSIFIER_TRAINING[request.profile],
-                        **protocol,
-                    }
+                    settings = {**self.artifact_settings(request, dataset, family_name, prior), **protocol}
                     cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
                                               method=method.name, hparams=row, seed=seed, settings=settings,
                                               plugins={"dataset": data, "family": family, "method": method}))
@@ -142,6 +140,14 @@ class RecoveryReal(RecoveryTask):
         "full": {"protocol": {"n_images": 1000, "steps": 100, "init": "zeros", "diff": "l1"}, "lrs": PAPER_LRS},
     }
 
+    def artifact_settings(self, request, dataset, family, prior):
+        evaluator = evaluator_spec(request.registry, dataset, CLASSIFIER_TRAINING[request.profile])
+        return {**super().artifact_settings(request, dataset, family, prior), "evaluator": evaluator}
+
+    def validate(self, result):
+        return check_fields(result, {"metrics.accuracy": (int, float, dict), "metrics.l1": (int, float, dict),
+                                     "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": float})
+
     def targets(self, cfg, gan, env):
         x, y = env.split(cfg["dataset"], "test")
         pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(derive_seed(cfg["seed"], "images")))
@@ -150,7 +156,7 @@ class RecoveryReal(RecoveryTask):
 
     def score(self, cell, z, diff, labels, gan, env):
         s = cell.config["settings"]
-        evaluator = env.evaluator(cell.config["dataset"], s["evaluator"])
+        evaluator = env.evaluator(s["evaluator"])
         correct = (evaluator.predict(gan.nets["G"](z)) == labels).double()
         boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
         return CellOutcome(
@@ -168,7 +174,7 @@ class RecoveryReal(RecoveryTask):
                                  for key, cells in group(rows, without_seed).items())
             hp = best[0]["config"]["hparams"]
             best_rows.append(((dataset, family, prior, -score, method), [
-                dataset, family, prior, method, f"{hp['lr']:g}", hparams_text(hp),
+                dataset, family, prior, method, f"{hp['lr']:g}", hparams_text(hp, ("lr",)),
                 summarize([r["metrics"]["accuracy"] for r in best]), summarize([r["metrics"]["l1"] for r in best])]))
         best_rows = [row for _, row in sorted(best_rows)]
         out += [table(best_rows, ["dataset", "family", "prior", "method", "lr", "params", "accuracy ↑", "L1 ↓"]), ""]
@@ -185,13 +191,13 @@ def grid_section(rows: list[dict], metric: str, page, name: str, title: str) -> 
     """A heatmap and a table of one method's grid: lr down, the other parameters across."""
     cells = group(rows, without_seed)
     lrs = sorted({r[0]["config"]["hparams"]["lr"] for r in cells.values()})
-    cols = sorted({hparams_text(r[0]["config"]["hparams"]) for r in cells.values()},
+    cols = sorted({hparams_text(r[0]["config"]["hparams"], ("lr",)) for r in cells.values()},
                   key=lambda t: [float(x.split("=")[1]) for x in t.split(", ")] if t != "-" else [])
     values = np.full((len(lrs), len(cols)), np.nan)
     text = [[f"{lr:g}"] + [""] * len(cols) for lr in lrs]
     for members in cells.values():
         hp = members[0]["config"]["hparams"]
-        i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp))
+        i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp, ("lr",)))
         values[i, j] = mean_over_seeds([m["metrics"][metric] for m in members])
         text[i][j + 1] = summarize([m["metrics"][metric] for m in members])
     link = page.figure(name, lambda path: heatmap(values, [f"{lr:g}" for lr in lrs], cols, path, title, "lr", "parameters"))
@@ -231,23 +237,37 @@ class RecoverySynthetic(RecoveryTask):
             metrics[f"under_{t:g}"] = bootstrap_mean((errors < t).double(), boot).to_dict()
         return CellOutcome(metrics=metrics, extra={"errors": errors.tolist()}, artifacts={"generator": gan.describe()})
 
+    def validate(self, result):
+        fields = {("metrics", f"under_{t:g}"): (int, float, dict) for t in THRESHOLDS}
+        problems = check_fields(result, {"metrics.mean_error": (int, float, dict), "extra.errors": list, **fields})
+        n = result["config"]["settings"].get("n_latents")
+        errors = result.get("extra", {}).get("errors")
+        if not problems and (len(errors) != n or not all(isinstance(e, (int, float)) and e >= 0 for e in errors)):
+            problems.append(f"extra.errors must hold {n} non-negative numbers, one per latent")
+        return problems
+
     def render(self, results, page):
         baseline = {self._pair_key(r): r for r in results if r["config"]["method"] == "none"}
-        boot = torch.Generator().manual_seed(0)
         rows = []
-        for key, cells in group(results, without_seed).items():
+        groups = sorted(group(results, without_seed).values(),
+                        key=lambda g: tuple(g[0]["config"][k] for k in ("dataset", "family", "prior", "method"))
+                        + tuple(sorted(g[0]["config"]["hparams"].items())))
+        for cells in groups:
             c = cells[0]["config"]
             wins, sig = [], []
             for r in cells:
                 base = baseline.get(self._pair_key(r))
-                if base is not None and r is not base:
-                    ours, theirs = np.array(r["extra"]["errors"]), np.array(base["extra"]["errors"])
-                    wins.append(bootstrap_mean(torch.tensor(ours < theirs, dtype=torch.float64), boot).to_dict())
-                    decisive = (ours <= theirs / 2) | (ours >= theirs * 2)
-                    if decisive.any():
-                        sig.append(bootstrap_mean(torch.tensor((ours <= theirs / 2)[decisive], dtype=torch.float64), boot).to_dict())
+                if base is None or base is r:
+                    continue
+                ours, theirs = np.array(r["extra"]["errors"]), np.array(base["extra"]["errors"])
+                boot = torch.Generator().manual_seed(derive_seed(r["id"], base["id"], "wins"))
+                wins.append(bootstrap_mean(torch.tensor(ours < theirs, dtype=torch.float64), boot).to_dict())
+                # paper 001 §4.2.2: significant = the two differ by a factor of 2 or more
+                decisive = ((ours <= theirs / 2) | (ours >= theirs * 2)) & (ours != theirs)
+                if decisive.any():
+                    sig.append(bootstrap_mean(torch.tensor((ours < theirs)[decisive], dtype=torch.float64), boot).to_dict())
             m = [r["metrics"] for r in cells]
-            rows.append([c["dataset"], c["family"], c["prior"], c["method"], hparams_text(c["hparams"], ()),
+            rows.append([c["dataset"], c["family"], c["prior"], c["method"], hparams_text(c["hparams"]),
                          *[summarize([x[f"under_{t:g}"] for x in m], 3, 100) for t in THRESHOLDS],
                          summarize(wins, 3, 100) if wins else "-", summarize(sig, 3, 100) if sig else "-",
                          summarize([x["mean_error"] for x in m], 3)])
@@ -262,8 +282,11 @@ class RecoverySynthetic(RecoveryTask):
 
     @staticmethod
     def _pair_key(r: dict) -> str:
+        """Everything a method's cell shares with the `none` cell it is compared with (method aside)."""
         c = r["config"]
-        return canonical_json([c["dataset"], c["family"], c["prior"], c["seed"], c["hparams"]["lr"], c["settings"]])
+        plugins = {k: v for k, v in c["plugins"].items() if k != "method"}
+        rest = {k: v for k, v in c.items() if k not in ("method", "hparams", "plugins")}
+        return canonical_json([rest, plugins, c["hparams"].get("lr")])
 
 
 @hookimpl

@@ -130,8 +130,8 @@ REFUSALS = {
                                     "boundary is defined for the uniform prior, not the normal prior"),
     "points-dataset-for-recovery": (RUN + RR + ["--method", "none", "--dataset", "ring8"],
                                     "task recovery-real has no cell for these options (a dataset, family, prior or method it cannot use?)"),
-    "nothing-to-run": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
-                       "task generation has no cell for these options"),
+    "method-of-another-task": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
+                               "lvrbench: error: unknown method 'bhattacharyya' (known: direct)"),
 }
 #: Refused without --dry-run, so only run where mnist cannot be found (no /usr/share/datasets/mnist, empty
 #: data and cache dirs, downloads refused): should the refusal under test be missing, the command still

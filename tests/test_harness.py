@@ -115,7 +115,7 @@ def test_formatting_carries_uncertainty():
 
 def test_profiles_never_mix_in_one_root(registry, tmp_path):
     store = ResultStore(tmp_path)
-    store.write(result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}})))
+    store.write(result_for(CellOutcome(error="x")))
     full = json.loads(json.dumps(CONFIG))
     full["profile"] = "full"
     store.write(to_result(Cell(full), CellOutcome(error="x"), {}))
@@ -123,8 +123,69 @@ def test_profiles_never_mix_in_one_root(registry, tmp_path):
         build(registry, tmp_path)
 
 
+def test_a_run_is_refused_before_any_work_when_its_root_holds_another_profile(tmp_path, cli):
+    full = json.loads(json.dumps(CONFIG))
+    full["profile"] = "full"
+    ResultStore(tmp_path).write(to_result(Cell(full), CellOutcome(error="x"), {}))
+    before = sorted(tmp_path.rglob("*"))
+    done = cli("run", "--task", "generation", "--dataset", "ring8", "--out", str(tmp_path),
+               env={"LVRBENCH_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 2
+    assert done.stderr == (f"lvrbench: error: {tmp_path}: holds results of profiles full and quick; profiles never "
+                           "mix: keep each in its own leaderboard root (--out)\n")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_what_a_task_renders_is_validated_as_data(registry, tmp_path):
+    store = ResultStore(tmp_path)
+    partial = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}))
+    store.write(partial)
+    assert check(registry, tmp_path) == [f"results/recovery-real/{partial['id']}.json: metrics.l1 is missing; "
+                                         "artifacts.evaluator.key is missing; artifacts.evaluator.test_accuracy is missing"]
+
+
+def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    root = tmp_path / "root"
+    ok = to_result(Cell(CONFIG), CellOutcome(metrics={"accuracy": 0.5, "l1": 0.1},
+                                             artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {})
+    ResultStore(root).write(ok)
+    (root / "recovery-real.md").symlink_to(victim)
+    with pytest.raises(UsageError, match="recovery-real.md: is a link; leaderboards are never written through links"):
+        build(registry, root)
+    assert victim.read_text() == "keep me"
+    (root / "recovery-real.md").unlink()
+    (root / "images").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(UsageError, match="images: is a link"):
+        build(registry, root)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root", "victim.txt"]
+    (root / "results" / "recovery-real" / "0000000000000000.json").symlink_to(victim)
+    assert check(registry, root) == ["results/recovery-real/0000000000000000.json: not a regular file (links are refused)"]
+
+
 def test_results_of_an_unknown_task_are_reported(registry, tmp_path):
     other = json.loads(json.dumps(CONFIG))
     other["task"] = "not-installed"
     ResultStore(tmp_path).write(to_result(Cell(other), CellOutcome(metrics={"a": 1.0}), {}))
     assert check(registry, tmp_path) == ["results/not-installed/: no installed task is called 'not-installed' (is its plugin installed?)"]
+
+
+def test_a_result_that_is_not_valid_data_is_a_failed_cell_not_a_crash():
+    import numpy as np
+
+    r = result_for(CellOutcome(metrics={"accuracy": np.float32(0.5)}))
+    assert r["status"] == "failed" and r["error"].startswith("invalid result: not JSON data (")
+    assert validate_result(r) == []
+    r = result_for(CellOutcome(metrics={"accuracy": "high"}))
+    assert r["error"] == "invalid result: metric 'accuracy' is not a finite number or a {value, low, high, n} estimate"
+    assert result_for("not an outcome")["error"] == "the task returned str, not a CellOutcome"
+
+
+def test_an_invalid_result_file_is_pending_so_it_is_recomputed(tmp_path):
+    store = ResultStore(tmp_path)
+    ok = result_for(CellOutcome(metrics={"a": 1.0}))
+    path = store.write(ok)
+    broken = dict(ok, metrics={"a": "high"})
+    path.write_text(json.dumps(broken))
+    assert store.status("recovery-real", ok["id"]) == "pending"

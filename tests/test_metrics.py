@@ -21,7 +21,6 @@ from lvrbench.metrics import (
     gaussian_stats,
     in_manifold,
     knn_radii,
-    mean_std,
     mode_coverage,
     precision_recall,
 )
@@ -373,16 +372,3 @@ def test_mode_coverage_rejects_bad_input():
         mode_coverage(torch.zeros(4, 2), torch.zeros(3, 3), 0.1, gen(0))
     with pytest.raises(ValueError):
         mode_coverage(torch.zeros(4, 2), torch.zeros(3, 2), 0.0, gen(0))
-
-
-# ------------------------------------------------------------------------------------------- mean_std
-
-
-def test_mean_std_matches_numpy():
-    vals = [0.31, 0.27, 0.35, 0.29]
-    mean, std, n = mean_std(vals)
-    assert mean == pytest.approx(np.mean(vals)) and std == pytest.approx(np.std(vals, ddof=1)) and n == 4
-    assert mean_std([2.5]) == (2.5, 0.0, 1)
-    assert mean_std(np.array([1.0, 3.0])) == (2.0, pytest.approx(math.sqrt(2)), 2)
-    with pytest.raises(ValueError):
-        mean_std([])

@@ -86,3 +86,28 @@ def test_samples_come_from_the_seeded_generator(registry, tmp_path):
     two = gan.sample(300, torch.Generator().manual_seed(5), torch.device("cpu"))
     assert one.shape == (300, 2) and torch.allclose(one, two, atol=1e-6)
     assert not torch.allclose(one, gan.sample(300, torch.Generator().manual_seed(6), torch.device("cpu")))
+
+
+def test_initialisation_never_falls_back_to_the_global_rng():
+    from torch import nn
+
+    from lvrbench.networks import init_parameters
+
+    def build():
+        net = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Embedding(5, 4), nn.LayerNorm(4))
+        init_parameters(net, torch.Generator().manual_seed(3))
+        return net
+
+    torch.manual_seed(0)
+    a = build()
+    torch.manual_seed(1)
+    b = build()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+    class Means(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mu = nn.Parameter(torch.zeros(3))
+
+    with pytest.raises(TypeError, match="cannot initialise Means from a seeded generator: give it an init_parameters_from"):
+        init_parameters(nn.Sequential(nn.Linear(2, 2), Means()), torch.Generator())

@@ -1,0 +1,53 @@
+"""Writing files safely: atomically (a reader never sees half a file) and never through a link."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from .errors import UsageError
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`.
+
+    The rename replaces a symbolic link at `path` rather than writing through it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON so that a reader never sees half a file, even if the process is killed."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True, allow_nan=False)
+            f.write("\n")
+    atomic_write(path, write)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def inside(root: Path, rel: str) -> Path:
+    """root/rel, refusing a path that leaves root or passes through a link (files from pull requests are data)."""
+    path = root / rel
+    if ".." in Path(rel).parts or Path(rel).is_absolute():
+        raise UsageError(f"{rel}: not a path inside {root}")
+    current = root
+    for part in Path(rel).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UsageError(f"{current}: is a link; leaderboards are never written through links")
+    return path
