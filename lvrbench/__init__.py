@@ -8,4 +8,7 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
+#: The core's part of every identity: cells and trained artifacts change with it.
+CORE = f"lvrbench {__version__}"
+
 __all__ = ["hookimpl", "__version__"]

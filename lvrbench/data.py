@@ -16,7 +16,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, one_line
 from .kinds import Dataset
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
@@ -101,8 +101,7 @@ class IdxImageDataset(Dataset):
         except Exception as exc:
             if cache.is_dir() and not any(cache.iterdir()):
                 cache.rmdir()
-            text = " ".join(str(exc).split())
-            why = f"download failed ({type(exc).__name__}: {text if len(text) <= 100 else text[:100] + '...'})"
+            why = f"download failed ({one_line(exc, 100)})"
         where = ", ".join(str(r / self.name) for r in roots)
         hint = f"; or {self.install_hint}" if self.install_hint else ""
         raise UsageError(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .artifacts import ArtifactCache
-from . import __version__
+from . import CORE
 from .evaluator import Evaluator, classifier_spec, load_evaluator
 from .hashing import canonical_json, derive_seed
 from .kinds import Dataset, Family
@@ -52,14 +52,14 @@ def gan_spec(registry: Registry, config: dict) -> dict:
     family = registry.get("families", config["family"])
     data = registry.get("datasets", config["dataset"])
     return {**config, "prior_params": PRIORS[config["prior"]].to_config(), "family_version": registry.provenance(family),
-            "dataset_version": registry.provenance(data), "core": f"lvrbench {__version__}",
+            "dataset_version": registry.provenance(data), "core": CORE,
             "training_revision": TRAINING_REVISION}
 
 
 def evaluator_spec(registry: Registry, dataset: str, training: dict) -> dict | None:
     """The full identity of a dataset's evaluator (None: the points are their own features)."""
     data = registry.get("datasets", dataset)
-    return classifier_spec(data.info, registry.provenance(data), f"lvrbench {__version__}", training)
+    return classifier_spec(data.info, registry.provenance(data), CORE, training)
 
 
 @dataclass

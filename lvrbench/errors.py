@@ -2,6 +2,18 @@
 from __future__ import annotations
 
 
+def squash(text: str, limit: int | None = None) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """"Type: message" on one line, cut to `limit` characters: how failures are reported everywhere."""
+    text = squash(str(exc), limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr, exit code 2, nothing written."""
 

@@ -106,20 +106,19 @@ def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCac
     """
     if spec is None:
         return Evaluator("identity", None, None, device)
-    full = spec
 
     def train(net: Classifier) -> dict:
         x, y = splits("train")
-        _train_classifier(net, x, y, full, device, f"classifier {data.name}")
+        _train_classifier(net, x, y, spec, device, f"classifier {data.name}")
         xt, yt = splits("test")
         accuracy = float((Evaluator("", net, None, device).predict(xt) == yt).float().mean())
         return {"test_accuracy": accuracy}
 
     def build() -> Classifier:
         net = Classifier(data)
-        init_parameters(net, torch.Generator().manual_seed(derive_seed(full, "classifier-init")))
+        init_parameters(net, torch.Generator().manual_seed(derive_seed(spec, "classifier-init")))
         return net
 
-    net, meta = cache.get("evaluators", full, build, train, device)
+    net, meta = cache.get("evaluators", spec, build, train, device)
     net.eval()
     return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device)

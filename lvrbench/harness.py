@@ -16,11 +16,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import __version__
-from .errors import UsageError
+from . import CORE, __version__
+from .errors import UsageError, one_line
 from .hashing import canonical_json
 from .results import SCHEMA, ResultStore, cell_id, validate_result
-
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class PlanRequest:
 
     def versions(self, **plugins) -> dict:
         """The `plugins` part of a cell config: the core's and each named plugin's distribution version."""
-        out = {"core": f"lvrbench {__version__}"}
+        out = {"core": CORE}
         for role, obj in plugins.items():
             if obj is not None:
                 out[role] = self.registry.provenance(obj)
@@ -171,7 +170,7 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         canonical_json(result)
         problems = validate_result(result) or (task.validate(result) if task is not None else [])
     except (TypeError, ValueError) as exc:
-        problems = [f"not JSON data ({' '.join(str(exc).split())})"]
+        problems = [f"not JSON data ({one_line(exc)})"]
     if problems:
         result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
         result.update(status="failed", error=f"invalid result: {'; '.join(problems)}")
@@ -191,8 +190,7 @@ def execute_job(job: Job, env) -> list[dict]:
         if len(outcomes) != len(job.cells):
             raise RuntimeError(f"task {job.task} returned {len(outcomes)} outcomes for {len(job.cells)} cells")
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        outcomes = [CellOutcome(error=reason) for _ in job.cells]
+        outcomes = [CellOutcome(error=one_line(exc)) for _ in job.cells]
     elapsed = time.perf_counter() - start
     prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
     return [to_result(c, o, prov, task) for c, o in zip(job.cells, outcomes)]

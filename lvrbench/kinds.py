@@ -6,6 +6,7 @@ A plugin package subclasses one of these and returns instances from the matching
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .recovery import RecoveryContext
+
+
+#: What a plugin's (and a hyper-parameter's) name may be: lower-case letters, digits, '.', '_', '-'.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from tabulate import tabulate
 
-from .errors import UsageError
+from .errors import UsageError, one_line
 from .files import atomic_write, inside, write_text_atomic
 from .hashing import canonical_json
 from .results import ResultStore
@@ -104,6 +104,12 @@ class Page:
             atomic_write(inside(self.root, rel), lambda tmp: draw(Path(tmp)))
 
 
+def refusal(root: Path, problems: list[str]) -> UsageError:
+    """The one-line error for a root with problems: the first, and how many more."""
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return UsageError(f"{root}: {problems[0]}{more}")
+
+
 def root_problems(registry, root: Path, profile: str | None = None) -> list[str]:
     """What stops `root` from being built (or run into with `profile`): invalid results, unknown tasks, mixed profiles."""
     return _load(registry, root, profile)[1]
@@ -120,7 +126,7 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
         try:
             errors = registry.get("tasks", name).validate(r) if r["status"] == "ok" else []
         except Exception as exc:  # a crafted file must not crash the check
-            errors = [f"cannot be validated ({type(exc).__name__}: {' '.join(str(exc).split())})"]
+            errors = [f"cannot be validated ({one_line(exc)})"]
         if errors:
             problems.append(f"results/{name}/{r['id']}.json: {'; '.join(errors)}")
         else:
@@ -157,7 +163,7 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
             try:
                 parts.append(task.render(ok, page).rstrip())
             except Exception as exc:  # results are data from anywhere: a render failure is a problem, not a crash
-                problems.append(f"results/{name}/: cannot be rendered ({type(exc).__name__}: {' '.join(str(exc).split())})")
+                problems.append(f"results/{name}/: cannot be rendered ({one_line(exc)})")
                 continue
             parts.append("")
         if failed:
@@ -184,7 +190,7 @@ def build(registry, root: Path) -> list[Path]:
     """Write every task's markdown and figures under `root`; returns the markdown paths."""
     files, pages, problems = render(registry, root)
     if problems:
-        raise UsageError(f"{root}: {problems[0]}" + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+        raise refusal(root, problems)
     for rel in [path.name for path in files] + [rel for page in pages.values() for rel in page.figures]:
         inside(root, rel)  # refuse a link anywhere before writing anything
     for path, text in files.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Iterable
@@ -16,15 +15,14 @@ from typing import Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, UsageError
-from .kinds import KIND_CLASSES, KINDS, SINGULAR, Method, Plugin
+from .errors import PluginError, UsageError, one_line, squash
+from .kinds import KIND_CLASSES, KINDS, NAME, SINGULAR, Method, Plugin
 from .priors import REQUIREMENTS
 
 GROUP = "lvrbench"
 BUILTIN_DISTRIBUTION = "lvrbench"
 #: Kinds whose names share one namespace, because `--method` names any of them.
 METHOD_KINDS = ("regularizers", "resamplers", "samplers")
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -49,17 +47,6 @@ class LoadError:
 
     def line(self) -> str:
         return f"plugin entry point {self.entry_point!r} ({self.distribution}): {self.message}"
-
-
-def _squash(text: str, limit: int = 200) -> str:
-    """One line of at most `limit` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(exc: BaseException) -> str:
-    text = _squash(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def unknown_name(what: str, name: str, choices: Iterable[str]) -> UsageError:
@@ -137,9 +124,9 @@ def _check_object(kind: str, obj: object) -> str | None:
     """Why `obj` cannot be registered as a `kind`, or None."""
     cls = KIND_CLASSES[kind]
     if not isinstance(obj, cls):
-        return f"returned {_squash(repr(obj), 80)} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
+        return f"returned {squash(repr(obj), 80)} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
     name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         return f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
     if isinstance(obj, Method) and obj.requires not in REQUIREMENTS:
         return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
@@ -175,12 +162,12 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
-            fail(ep, label, f"cannot load {ep.value!r}: {_one_line(exc)}")
+            fail(ep, label, f"cannot load {ep.value!r}: {one_line(exc, 200)}")
             continue
         try:
             pm.register(plugin, name=f"{dist}:{ep.name}")
         except Exception as exc:
-            fail(ep, label, _one_line(exc))
+            fail(ep, label, one_line(exc, 200))
             continue
         callers = pm.get_hookcallers(plugin) or []
         unknown = sorted(c.name for c in callers if not c.has_spec())
@@ -196,7 +183,7 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
                 try:
                     returned = impl.function()
                 except Exception as exc:
-                    fail(ep, label, f"{hookspecs.HOOKS[kind]} raised {_one_line(exc)}")
+                    fail(ep, label, f"{hookspecs.HOOKS[kind]} raised {one_line(exc, 200)}")
                     continue
                 if not isinstance(returned, (list, tuple)):
                     fail(ep, label, f"{hookspecs.HOOKS[kind]} must return a list, not {type(returned).__name__}")

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from .files import write_json_atomic
 from .hashing import content_hash
+from .kinds import NAME
 
 SCHEMA = 1
 STATUSES = ("ok", "failed")
 PROFILES = ("quick", "full")
+#: The types a metric may have in a task's `validate`: a number or a {value, low, high, n} estimate.
+METRIC = (int, float, dict)
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
 NAME_KEYS = ("task", "dataset", "family", "prior", "method")
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def cell_id(config: dict) -> str:
@@ -61,14 +62,14 @@ def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type
 def _check_config(config: dict) -> list[str]:
     problems = []
     for key in NAME_KEYS:
-        if not isinstance(config[key], str) or not _NAME.fullmatch(config[key]):
+        if not isinstance(config[key], str) or not NAME.fullmatch(config[key]):
             problems.append(f"config.{key} must be a plugin name (lower-case letters, digits, '.', '_', '-')")
     if config["profile"] not in PROFILES:
         problems.append(f"config.profile must be one of {', '.join(PROFILES)}")
     if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
         problems.append("config.seed must be an integer")
     hp = config["hparams"]
-    if not isinstance(hp, dict) or not all(_NAME.fullmatch(k) and _is_number(v) for k, v in hp.items()):
+    if not isinstance(hp, dict) or not all(NAME.fullmatch(k) and _is_number(v) for k, v in hp.items()):
         problems.append("config.hparams must map parameter names to finite numbers")
     if not isinstance(config["settings"], dict):
         problems.append("config.settings must be an object")

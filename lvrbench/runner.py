@@ -10,11 +10,10 @@ from pathlib import Path
 from .data import user_cache_dir
 from .errors import UsageError
 from .harness import Plan, PlanRequest, make_plan
-from .results import PROFILES
+from .leaderboard import build, refusal, root_problems
 from .progress import say
-from .leaderboard import build, root_problems
 from .registry import Registry, unknown_name
-from .results import ResultStore
+from .results import PROFILES, ResultStore
 
 DEFAULT_ROOT = Path("leaderboards")
 
@@ -130,7 +129,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     root = Path(opts.out) if opts.out else default_root(opts.profile)
     problems = root_problems(registry, root, opts.profile)
     if problems:
-        raise UsageError(f"{root}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise refusal(root, problems)
     store = ResultStore(root)
     plan = make_plan(tasks, request, store, explicit=not opts.run_all)
     if not plan.cells:

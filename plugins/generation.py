@@ -11,7 +11,7 @@ from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
 from lvrbench.leaderboard import group, summarize, table, without_seed
 from lvrbench.metrics import fid_bootstrap, mode_coverage, precision_recall
-from lvrbench.results import check_fields
+from lvrbench.results import METRIC, check_fields
 
 from .protocols import CLASSIFIER_TRAINING, gan_config
 
@@ -55,11 +55,10 @@ class Generation(Task):
         return {METHOD}
 
     def validate(self, result: dict) -> list[str]:
-        number = (int, float, dict)
-        fields = {"metrics.fid": number, "metrics.precision": number, "metrics.recall": number,
+        fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,
                   "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": (float, type(None))}
         if "centers" in result.get("extra", {}):
-            fields.update({"metrics.modes_covered": number, "metrics.high_quality": number, "extra.centers": list})
+            fields.update({"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list})
         return check_fields(result, fields)
 
     def run(self, job: Job, env) -> list[CellOutcome]:

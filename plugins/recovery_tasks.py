@@ -21,7 +21,7 @@ from lvrbench.leaderboard import group, hparams_text, mean_over_seeds, summarize
 from lvrbench.metrics import bootstrap_mean
 from lvrbench.priors import PRIORS
 from lvrbench.recovery import frozen, recover, validate_grid
-from lvrbench.results import check_fields
+from lvrbench.results import METRIC, check_fields
 
 from .protocols import CLASSIFIER_TRAINING, gan_config
 
@@ -145,7 +145,7 @@ class RecoveryReal(RecoveryTask):
         return {**super().artifact_settings(request, dataset, family, prior), "evaluator": evaluator}
 
     def validate(self, result):
-        return check_fields(result, {"metrics.accuracy": (int, float, dict), "metrics.l1": (int, float, dict),
+        return check_fields(result, {"metrics.accuracy": METRIC, "metrics.l1": METRIC,
                                      "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": float})
 
     def targets(self, cfg, gan, env):
@@ -238,8 +238,8 @@ class RecoverySynthetic(RecoveryTask):
         return CellOutcome(metrics=metrics, extra={"errors": errors.tolist()}, artifacts={"generator": gan.describe()})
 
     def validate(self, result):
-        fields = {("metrics", f"under_{t:g}"): (int, float, dict) for t in THRESHOLDS}
-        problems = check_fields(result, {"metrics.mean_error": (int, float, dict), "extra.errors": list, **fields})
+        fields = {("metrics", f"under_{t:g}"): METRIC for t in THRESHOLDS}
+        problems = check_fields(result, {"metrics.mean_error": METRIC, "extra.errors": list, **fields})
         n = result["config"]["settings"].get("n_latents")
         errors = result.get("extra", {}).get("errors")
         if not problems and (len(errors) != n or not all(isinstance(e, (int, float)) and e >= 0 for e in errors)):
