@@ -12,8 +12,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .errors import one_line
 from .files import atomic_write, write_json_atomic
 from .hashing import canonical_json, content_hash
+from .progress import say
 
 
 class ArtifactCache:
@@ -30,13 +32,16 @@ class ArtifactCache:
         """The module for `config`: loaded when cached, otherwise built, trained by `train` and saved."""
         key = self.key(config)
         weights, meta_path = self.root / kind / f"{key}.pt", self.root / kind / f"{key}.json"
-        module = build()
         if weights.is_file() and meta_path.is_file():
-            meta = json.loads(meta_path.read_text())
-            if canonical_json(meta.get("config")) == canonical_json(config):
-                module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-                return module.to(device), meta
-        module = module.to(device)
+            try:
+                meta = json.loads(meta_path.read_text())
+                if canonical_json(meta.get("config")) == canonical_json(config):
+                    module = build()
+                    module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+                    return module.to(device), meta
+            except Exception as exc:  # a damaged cache entry is retrained and replaced, never a failure
+                say(f"lvrbench: cached {kind} {key} is unreadable ({one_line(exc, 120)}); training it again")
+        module = build().to(device)
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
         atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))

@@ -36,7 +36,8 @@ def cli() -> None:
 @click.option("--profile", default="quick", show_default=True, type=click.Choice(["quick", "full"]),
               help="quick: minutes on a CPU, smoke-level numbers; full: the papers' protocols (for a GPU).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--seed", "seeds", multiple=True, type=int, metavar="N", help="Seed (repeatable; default 0).")
+@click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1), metavar="N",
+              help="Seed, a non-negative integer (repeatable; default 0).")
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # e.g. `lvrbench leaderboard`: help, as for a bare `lvrbench`
+        click.echo(exc.ctx.get_help())
+        code = 0
     except click.UsageError as exc:
         click.echo(f"lvrbench: error: {exc.format_message()}", err=True)
         code = 2

@@ -91,6 +91,7 @@ class IdxImageDataset(Dataset):
             if found:
                 return found
         cache = user_cache_dir() / "data" / self.name
+        created = [d for d in (cache, cache.parent, cache.parent.parent) if not d.exists()]
         try:
             with _network_timeout(30):
                 self.download(cache)
@@ -99,8 +100,9 @@ class IdxImageDataset(Dataset):
                 return found
             why = "the download did not produce the expected files"
         except Exception as exc:
-            if cache.is_dir() and not any(cache.iterdir()):
-                cache.rmdir()
+            for d in created:  # a failed download leaves no empty directories behind
+                if d.is_dir() and not any(d.iterdir()):
+                    d.rmdir()
             why = f"download failed ({one_line(exc, 100)})"
         where = ", ".join(str(r / self.name) for r in roots)
         hint = f"; or {self.install_hint}" if self.install_hint else ""
@@ -111,19 +113,30 @@ class IdxImageDataset(Dataset):
         )
 
     def check_available(self, data_dir):
-        self.locate(data_dir)
+        """Find the files and read them, so that a corrupt file is bad input (exit 2), not a failed cell."""
+        paths = self.locate(data_dir)
+        for split in self.files:
+            try:
+                self._read_split(paths, split)
+            except ValueError as exc:
+                raise UsageError(f"dataset {self.name!r}: {exc}; replace the file (see --data-dir)") from None
+
+    def _read_split(self, paths: dict[str, Path], split: str) -> tuple[np.ndarray, np.ndarray]:
+        images_stem, labels_stem = self.files[split]
+        images = read_idx(paths[images_stem])
+        labels = read_idx(paths[labels_stem])
+        if images.shape[1:] != self.shape[1:] or images.shape[0] * int(np.prod(self.shape)) != images.size:
+            raise ValueError(f"{paths[images_stem]} holds images of shape {images.shape[1:]}, not {self.shape[1:]}")
+        if labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{self.name} {split}: {images.shape[0]} images but labels of shape {labels.shape}")
+        return images, labels
 
     def load(self, split, data_dir):
         import torch
 
         if split not in self.files:
             raise ValueError(f"{self.name} has no split {split!r}")
-        paths = self.locate(data_dir)
-        images_stem, labels_stem = self.files[split]
-        images = read_idx(paths[images_stem])
-        labels = read_idx(paths[labels_stem])
-        if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"{self.name} {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+        images, labels = self._read_split(self.locate(data_dir), split)
         x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).reshape(-1, *self.shape)
         return x, torch.from_numpy(labels.astype(np.int64))
 

@@ -36,6 +36,27 @@ def decode_images(payload: dict) -> np.ndarray:
     return arr.reshape(shape)
 
 
+def payload_problem(payload: object) -> str | None:
+    """Why a stored sample payload cannot be drawn, or None (results are data from anywhere)."""
+    if not isinstance(payload, dict) or payload.get("kind") not in ("images", "points"):
+        return "must be an object with kind 'images' or 'points'"
+    if payload["kind"] == "points":
+        data = payload.get("data")
+        ok = isinstance(data, list) and data and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in p)
+            for p in data)
+        return None if ok else "points must be a non-empty list of [x, y] finite numbers"
+    shape = payload.get("shape")
+    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape)
+            and shape[1] in (1, 3)):
+        return "images need a shape [n, c, h, w] of positive integers with c = 1 or 3"
+    try:
+        decode_images(payload)
+    except (TypeError, ValueError) as exc:
+        return f"images cannot be decoded ({exc})"
+    return None
+
+
 def _pyplot():
     import matplotlib
 

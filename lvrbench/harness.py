@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import CORE, __version__
-from .errors import UsageError, one_line
+from .errors import PluginError, UsageError, one_line
 from .hashing import canonical_json
 from .results import SCHEMA, ResultStore, cell_id, validate_result
 
@@ -171,6 +171,8 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         problems = validate_result(result) or (task.validate(result) if task is not None else [])
     except (TypeError, ValueError) as exc:
         problems = [f"not JSON data ({one_line(exc)})"]
+    except Exception as exc:  # a task's own validate failing must not lose the rest of the run
+        problems = [f"the task's validate failed ({one_line(exc)})"]
     if problems:
         result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
         result.update(status="failed", error=f"invalid result: {'; '.join(problems)}")
@@ -226,14 +228,14 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
     for task in tasks:
         if request.profile not in task.profiles:
             raise UsageError(f"task {task.name} has no profile {request.profile!r} (it has: {', '.join(task.profiles)})")
-        planned = task.plan(request)
+        planned = request.registry.call(task, "plan", request)
         if explicit and not planned:
             raise UsageError(f"task {task.name} has no cell for these options (a dataset, family, prior or method it "
                              "cannot use?); see `lvrbench list`")
         for job in planned:
             for cell in job.cells:
                 if cell.id in seen:
-                    raise RuntimeError(f"task {task.name} planned cell {cell.id} twice")
+                    raise PluginError(f"task {task.name} ({request.registry.provenance(task)}) planned cell {cell.id} twice")
                 canonical_json(cell.config)  # refuses anything that is not plain JSON data
                 seen[cell.id] = store.status(cell.task, cell.id)
             jobs.append(job)

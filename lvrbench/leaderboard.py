@@ -7,7 +7,9 @@ profile's, and quick-profile output lives in its own root, labelled as smoke-lev
 from __future__ import annotations
 
 import re
+import shutil
 import statistics
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -99,9 +101,15 @@ class Page:
         self.figures[rel] = draw
         return rel
 
-    def write_figures(self) -> None:
+    def draw(self, scratch: Path) -> list[str]:
+        """Draw every figure under `scratch` (nothing in the root yet); one problem line per failure."""
+        problems = []
         for rel, draw in self.figures.items():
-            atomic_write(inside(self.root, rel), lambda tmp: draw(Path(tmp)))
+            try:
+                draw(scratch / rel)
+            except Exception as exc:  # results are data from anywhere: a bad payload is a problem, not a crash
+                problems.append(f"{rel}: cannot be drawn ({one_line(exc)})")
+        return problems
 
 
 def refusal(root: Path, problems: list[str]) -> UsageError:
@@ -191,12 +199,17 @@ def build(registry, root: Path) -> list[Path]:
     files, pages, problems = render(registry, root)
     if problems:
         raise refusal(root, problems)
-    for rel in [path.name for path in files] + [rel for page in pages.values() for rel in page.figures]:
+    figures = [rel for page in pages.values() for rel in page.figures]
+    for rel in [path.name for path in files] + figures:
         inside(root, rel)  # refuse a link anywhere before writing anything
-    for path, text in files.items():
-        write_text_atomic(path, text)
-    for page in pages.values():
-        page.write_figures()
+    with tempfile.TemporaryDirectory() as scratch:
+        problems = [p for page in pages.values() for p in page.draw(Path(scratch))]
+        if problems:
+            raise refusal(root, problems)
+        for path, text in files.items():
+            write_text_atomic(path, text)
+        for rel in figures:
+            atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
     return sorted(files)
 
 

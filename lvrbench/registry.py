@@ -16,7 +16,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError, one_line, squash
-from .kinds import KIND_CLASSES, KINDS, NAME, SINGULAR, Method, Plugin
+from .kinds import KIND_CLASSES, KINDS, NAME, SINGULAR, Method, Param, Plugin
 from .priors import REQUIREMENTS
 
 GROUP = "lvrbench"
@@ -95,6 +95,16 @@ class Registry:
         entry = self._by_kind[obj.kind][obj.name]
         return f"{entry.distribution} {entry.version}"
 
+    def call(self, obj: Plugin, hook: str, *args):
+        """obj.<hook>(*args), where a plugin's own failure becomes one line naming it (bad input passes through)."""
+        try:
+            return getattr(obj, hook)(*args)
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{SINGULAR[obj.kind]} {obj.name} ({self.provenance(obj)}) failed in {hook}: "
+                              f"{one_line(exc, 200)}") from None
+
     def to_json(self) -> dict:
         """The `lvrbench list --json` document."""
         doc: dict = {}
@@ -128,8 +138,28 @@ def _check_object(kind: str, obj: object) -> str | None:
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not NAME.fullmatch(name):
         return f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
-    if isinstance(obj, Method) and obj.requires not in REQUIREMENTS:
-        return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+    if isinstance(obj, Method):
+        if obj.requires not in REQUIREMENTS:
+            return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+        return _params_problem(name, obj.params)
+    return None
+
+
+def _params_problem(name: str, params: object) -> str | None:
+    """Why a method's `params` declaration is unusable (not Params, repeated names, a bad default grid), or None."""
+    if not isinstance(params, tuple) or not all(isinstance(p, Param) for p in params):
+        return f"{name}: params must be a tuple of lvrbench.kinds.Param, got {squash(repr(params), 60)}"
+    names = [p.name for p in params]
+    if len(set(names)) != len(names) or "lr" in names:
+        return f"{name}: params must have distinct names other than 'lr', got {', '.join(names)}"
+    for p in params:
+        if not isinstance(p.grid, tuple) or not p.grid:
+            return f"{name}: param {p.name} needs a non-empty tuple as its grid"
+        try:
+            for value in p.grid:
+                p.check(f"{name}: default grid", value)
+        except UsageError as exc:
+            return str(exc)
     return None
 
 

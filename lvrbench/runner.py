@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
         bad = [v for v in parsed if not math.isfinite(v)]
         if bad:
             raise UsageError(f"--set {item!r}: {name} must be finite, got {bad[0]}")
+        if name in out:
+            raise UsageError(f"--set {name} is given twice; list every value in one --set {name}=V1,V2")
         out[name] = tuple(dict.fromkeys(parsed))
     return out
 
@@ -98,31 +101,39 @@ def print_plan(plan: Plan, force: bool) -> None:
           f"{todo} to compute")
 
 
-def check_writable(root: Path) -> None:
-    """Refuse, before any work, a leaderboard root that cannot be written."""
+def check_writable(path: Path, option: str, create: bool = True) -> None:
+    """Refuse, before any work, a directory that cannot be written; with create=False, touch nothing."""
+    if not create:
+        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: cannot write there ({existing} is not a writable directory)")
+        return
     try:
-        (root / "results").mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=root / "results").close()
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
     except OSError as exc:
-        raise UsageError(f"--out {root}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
+        raise UsageError(f"{option} {path}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
 
 
 def run_command(registry: Registry, opts: RunOptions) -> int:
     """Run `lvrbench run`; returns the exit code (0 all cells ok, 1 some cells failed)."""
     if opts.profile not in PROFILES:
         raise UsageError(f"unknown profile {opts.profile!r} (known: {', '.join(PROFILES)})")
+    for option, value in (("--out", opts.out), ("--cache-dir", opts.cache_dir), ("--data-dir", opts.data_dir)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option}: empty path")
     tasks = select_tasks(registry, opts)
     _check_names(registry, "datasets", opts.datasets)
     _check_names(registry, "families", opts.families)
     unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
     request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
                           unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides))
-    known = set().union(*(t.parameters(request) for t in tasks))
+    known = set().union(*(registry.call(t, "parameters", request) for t in tasks))
     for name in request.overrides:
         if name not in known:
             raise UsageError(f"--set {name}: no selected task or method has a hyper-parameter {name!r} "
                              f"(they have: {', '.join(sorted(known)) or 'none'})")
-    methods = set().union(*(t.method_names(registry) for t in tasks))
+    methods = set().union(*(registry.call(t, "method_names", registry) for t in tasks))
     for name in request.methods:
         if name not in methods:
             raise unknown_name("method", name, methods)
@@ -135,18 +146,21 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     if not plan.cells:
         raise UsageError("nothing to run: no cell matches these options (see `lvrbench list`)")
     jobs = plan.pending_jobs(opts.force)
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts"
     if opts.dry_run:
+        check_writable(root / "results", "--out", create=False)
         print_plan(plan, opts.force)
         return 0
     device = resolve_device(opts.device)
     for dataset in sorted({c.config["dataset"] for j in jobs for c in j.cells}):
         registry.get("datasets", dataset).check_available(opts.data_dir)
-    check_writable(root)
+    check_writable(cache_dir, "--cache-dir")
+    check_writable(root / "results", "--out")
 
     from .env import RunEnv
     from .executors import InProcessExecutor
 
-    env = RunEnv(registry, device, Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts", opts.data_dir)
+    env = RunEnv(registry, device, cache_dir, opts.data_dir)
     total = sum(len(j.cells) for j in jobs)
     say(f"lvrbench: {len(plan.cells)} cells, {total} to compute in {len(jobs)} jobs on {device} "
         f"(profile {opts.profile}, results in {root}/results)")
@@ -155,9 +169,16 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     try:
         for i, (job, results) in enumerate(InProcessExecutor(env).run(jobs), 1):
             for result in results:
-                store.write(result)
                 if result["status"] == "failed":
+                    if plan.status[result["id"]] == "done":  # --force: a failed recompute never replaces a good result
+                        failures.append((result["id"], f"{result['error']} (the earlier ok result is kept)"))
+                        continue
                     failures.append((result["id"], result["error"]))
+                try:
+                    store.write(result)
+                except OSError as exc:
+                    raise UsageError(f"cannot write a result under {store.dir} ({exc.strerror or exc}); "
+                                     "the results written before it are kept") from None
             ok = sum(r["status"] == "ok" for r in results)
             say(f"[{i}/{len(jobs)}] {job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
     except KeyboardInterrupt:
@@ -166,7 +187,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     written = build(registry, root)
     say(f"lvrbench: leaderboards written: {', '.join(str(p) for p in written)} ({time.perf_counter() - start:.0f}s)")
     if failures:
-        say(f"lvrbench: {len(failures)} cells failed:")
+        say(f"lvrbench: {len(failures)} cell{'' if len(failures) == 1 else 's'} failed:")
         for cid, error in failures:
             say(f"  {cid}: {error}")
         return 1

@@ -32,6 +32,11 @@ class LSGAN(AdversarialFamily):
     def g_loss(self, d_fake):
         return 0.5 * (d_fake - 1).square()
 
+    def realness(self, nets, x):
+        # (D(x) - 1)^2 without the 1/2: the scale of paper 000's trick-discriminator loss, so its
+        # weight grid (Table 8) means the same here as there.
+        return (nets["D"](x).flatten() - 1).square()
+
 
 @hookimpl
 def lvrbench_families():

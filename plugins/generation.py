@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from lvrbench import hookimpl
-from lvrbench.figures import encode_images, encode_points, image_grid, scatter
+from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
 from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import derive_seed
@@ -59,7 +59,14 @@ class Generation(Task):
                   "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": (float, type(None))}
         if "centers" in result.get("extra", {}):
             fields.update({"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list})
-        return check_fields(result, fields)
+        problems = check_fields(result, fields)
+        if not problems:
+            extra = result["extra"]
+            for field, payload in (("samples", extra["samples"]), ("centers", {"kind": "points", "data": extra.get("centers", [[0, 0]])})):
+                bad = payload_problem(payload)
+                if bad:
+                    problems.append(f"extra.{field}: {bad}")
+        return problems
 
     def run(self, job: Job, env) -> list[CellOutcome]:
         return [self._score(cell, env) for cell in job.cells]

@@ -42,14 +42,18 @@ class ZScoreAbsolute(Regularizer):
 
 
 class Bhattacharyya(Regularizer):
-    """Bhattacharyya distance between the prior and the normal fitted to the latent's elements."""
+    """Bhattacharyya distance between the prior and the normal fitted to the latent's elements.
+
+    Paper 000 gives no formula; this is the reading the suite specifies (a closed form between two
+    normals), which also pulls the elements' variance towards the prior's.
+    """
 
     name = "bhattacharyya"
     requires = "normal"
     source = "paper 000 §1, Table 2"
 
     def loss(self, z, prior, ctx):
-        # Population variance; bhattacharyya_normal's 1e-12 floor keeps zero-initialised latents finite.
+        # Population variance, floored at 1e-12 so that zero-initialised latents give a finite loss.
         return distances.bhattacharyya_normal(z.mean(-1), z.var(-1, unbiased=False).clamp_min(1e-12), prior.mean, prior.std ** 2)
 
 

@@ -130,6 +130,13 @@ REFUSALS = {
                                     "boundary is defined for the uniform prior, not the normal prior"),
     "points-dataset-for-recovery": (RUN + RR + ["--method", "none", "--dataset", "ring8"],
                                     "task recovery-real has no cell for these options (a dataset, family, prior or method it cannot use?)"),
+    "set-twice": (RUN + RR + ["--set", "lr=0.1", "--set", "lr=0.2"],
+                  "--set lr is given twice; list every value in one --set lr=V1,V2"),
+    "empty-out": (RUN + RR + ["--out", ""], "--out: empty path"),
+    "out-under-a-file-dry-run": (RUN + RR + ["--out", "{tmp}/a-file/out"],
+                                 "--out {tmp}/a-file/out/results: cannot write there ({tmp}/a-file is not a writable directory)"),
+    "cache-dir-under-a-file": (["run", "--task", "generation", "--dataset", "ring8", "--cache-dir", "{tmp}/a-file/cache"],
+                               "--cache-dir {tmp}/a-file/cache: cannot write there (NotADirectoryError: Not a directory)"),
     "method-of-another-task": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
                                "lvrbench: error: unknown method 'bhattacharyya' (known: direct)"),
 }
@@ -163,12 +170,13 @@ def batch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli-batch")
     for name in ("cache", "xdg", "data", "work"):
         (tmp / name).mkdir()
+    (tmp / "a-file").write_text("not a directory\n")
     cases, outs = {}, {}
     for cid, argv in ({k: v[0] for k, v in REFUSALS.items()} | REPEATS | OTHER).items():
         if cid in NEEDS_NO_MNIST and SYSTEM_MNIST.exists():
             continue
         argv = [a.replace("{tmp}", str(tmp)) for a in argv]
-        if argv[0] == "run":
+        if argv[0] == "run" and "--out" not in argv:
             outs[cid] = tmp / f"out-{cid}"
             argv = argv + ["--out", str(outs[cid])]
         cases[cid] = argv
@@ -194,8 +202,11 @@ def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(batch, case):
         if torch.cuda.is_available():
             pytest.skip("this machine has a CUDA device")
     result = batch[case]
-    line = assert_one_line_error(result["code"], result["stdout"], result["stderr"], REFUSALS[case][1])
-    assert not result["out"].exists(), f"{case} created {result['out']}"
+    message = REFUSALS[case][1]
+    if isinstance(message, str):
+        message = message.replace("{tmp}", str(batch["_tmp"]))
+    line = assert_one_line_error(result["code"], result["stdout"], result["stderr"], message)
+    assert result["out"] is None or not result["out"].exists(), f"{case} created {result['out']}"
     assert list((batch["_tmp"] / "cache").iterdir()) == []
     if case == "missing-dataset":
         tmp = batch["_tmp"]
@@ -246,10 +257,11 @@ def test_the_command_exits_2_with_one_line(cli, dirs):
 @pytest.mark.parametrize("args, message", [
     (["run", "--all", "--bogus"], "No such option"),
     (["run", "--all", "--profile", "fast"], "Invalid value for '--profile': 'fast' is not one of 'quick', 'full'."),
-    (["run", "--all", "--seed", "abc"], "Invalid value for '--seed': 'abc' is not a valid integer."),
+    (["run", "--all", "--seed", "abc"], "Invalid value for '--seed': 'abc' is not a valid integer range."),
+    (["run", "--all", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range 0<=x<=9223372036854775807."),
     (["list", "--kind", "plugins"], "Invalid value for '--kind': 'plugins' is not one of"),
     (["frobnicate"], "No such command 'frobnicate'"),
-], ids=["unknown-option", "bad-profile", "bad-seed", "bad-kind", "unknown-command"])
+], ids=["unknown-option", "bad-profile", "bad-seed", "negative-seed", "bad-kind", "unknown-command"])
 def test_click_usage_errors_are_one_line(cli, dirs, args, message):
     d, env = dirs
     if args[0] == "run":
@@ -273,7 +285,7 @@ import json, sys
 from lvrbench.cli import main
 
 codes = []
-for argv in (["--help"], ["run", "--help"], ["list", "-h"]):
+for argv in (["--help"], ["run", "--help"], ["list", "-h"], ["leaderboard"]):
     try:
         main(argv)
     except SystemExit as exc:
@@ -288,11 +300,12 @@ def test_help_exits_0_without_importing_torch_or_plugins(dirs):
     r = subprocess.run([sys.executable, "-c", HELP], cwd=d["work"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     *help_text, result = r.stdout.rstrip("\n").split("\n")
-    assert json.loads(result.removeprefix("RESULT ")) == {"codes": [0, 0, 0], "heavy": []}
+    assert json.loads(result.removeprefix("RESULT ")) == {"codes": [0, 0, 0, 0], "heavy": []}
     text = "\n".join(help_text)
     assert "Usage: lvrbench [OPTIONS] COMMAND [ARGS]..." in text
     assert "Usage: lvrbench run [OPTIONS]" in text and "--dry-run" in text and "--set PARAM=V1,V2" in text
     assert "Usage: lvrbench list [OPTIONS]" in text
+    assert "Usage: lvrbench leaderboard [OPTIONS] COMMAND [ARGS]..." in text and "lvrbench: error" not in r.stderr
 
 
 def test_help_from_the_command_line(cli, dirs):

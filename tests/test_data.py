@@ -84,6 +84,21 @@ def test_missing_dataset_is_one_line_naming_it_and_the_ways_to_provide_it(regist
     assert str(tmp_path / "empty" / "mnist") in message
     assert "download failed (OSError: network unreachable)" in message
     assert "--data-dir or LVRBENCH_DATA_DIR" in message
+    assert not (tmp_path / "cache").exists()  # the failed download left no empty directories behind
+
+
+def test_corrupt_dataset_file_is_bad_input_naming_the_file(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "data" / "mnist"
+    write_idx_set(root, np.zeros((3, 28, 28), np.uint8), np.arange(3, dtype=np.uint8))
+    (root / "t10k-images-idx3-ubyte").write_bytes(b"junk")
+    mnist = registry.get("datasets", "mnist")
+    with pytest.raises(UsageError, match=r"^dataset 'mnist': .*t10k-images-idx3-ubyte is not an unsigned-byte IDX file; "
+                                         r"replace the file \(see --data-dir\)$"):
+        mnist.check_available(str(tmp_path / "data"))
+    write_idx_set(root, np.zeros((3, 14, 14), np.uint8), np.arange(3, dtype=np.uint8))
+    with pytest.raises(UsageError, match=r"holds images of shape \(14, 14\), not \(28, 28\)"):
+        mnist.check_available(str(tmp_path / "data"))
 
 
 @pytest.mark.skipif(not FMNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")

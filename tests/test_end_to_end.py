@@ -114,6 +114,8 @@ def test_leaderboard_check_catches_hand_edits(ring):
 
 
 TOY_TASK = '''
+import os
+
 from lvrbench import hookimpl
 from lvrbench.harness import Cell, CellOutcome, Job, make_config
 from lvrbench.kinds import Task
@@ -137,7 +139,8 @@ class Toy(Task):
     def run(self, job, env):
         if job.label == "raises":
             raise ValueError("boom\\non two lines")
-        return [CellOutcome(metrics={"score": 1.0 if c.config["hparams"]["x"] == 0 else float("nan")}) for c in job.cells]
+        good = lambda c: c.config["hparams"]["x"] == 0 and not os.environ.get("TOY_FAIL")  # noqa: E731
+        return [CellOutcome(metrics={"score": 1.0 if good(c) else float("nan")}) for c in job.cells]
 
     def render(self, results, page):
         return table([[r["config"]["method"], summarize([r["metrics"]["score"]])] for r in results], ["method", "score"])
@@ -166,6 +169,13 @@ def test_failures_are_recorded_per_cell_and_the_run_goes_on(plugin_dist, tmp_pat
     assert "## Failed cells" in page and "non-finite value in metrics.score" in page
     again = run_cli("run", "--task", "toy", "--out", str(root), "--dry-run", env=env, pythonpath=site)
     assert again.stdout.splitlines()[-1] == "4 cells: 1 done, 3 failed, 0 pending; 3 to compute"
+    # --force whose recompute fails keeps the earlier good result, and says so
+    good = next((root / "results" / "toy").glob(f"{results[('mixed', 0.0)]['id']}.json"))
+    before = good.read_bytes()
+    forced = run_cli("run", "--task", "toy", "--out", str(root), "--force", env={**env, "TOY_FAIL": "1"}, pythonpath=site)
+    assert forced.returncode == 1 and "Traceback" not in forced.stderr
+    assert f"{results[('mixed', 0.0)]['id']}: non-finite value in metrics.score (the earlier ok result is kept)" in forced.stderr
+    assert good.read_bytes() == before
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +223,41 @@ def test_recovery_synthetic_end_to_end(recovery):
         assert r["metrics"]["under_1"]["value"] == pytest.approx(sum(e < 1 for e in errors) / 32)
     text = (root / "recovery-synthetic.md").read_text()
     assert "% wins" in text and "| none " in text
+
+
+DIVERGING = '''
+import math
+
+from lvrbench import hookimpl
+from lvrbench.kinds import Regularizer
+
+
+class Diverging(Regularizer):
+    """A regularizer whose gradient becomes infinite at step 3."""
+
+    name = "diverges-at-3"
+
+    def loss(self, z, prior, ctx):
+        return z.sum(-1) * (math.inf if ctx.step >= 3 else 0.0)
+
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Diverging()]
+'''
+
+
+def test_a_diverging_recovery_is_a_failed_cell_and_the_run_goes_on(recovery, plugin_dist):
+    site = plugin_dist("lvrbench-diverging", {"lvrbench_diverging": DIVERGING}, {"diverging": "lvrbench_diverging"})
+    root = recovery["root"].parent / "diverging"
+    done = run_cli("run", "--task", "recovery-real", "--method", "diverges-at-3", "--method", "none", "--prior", "normal",
+                   "--set", "lr=0.1", "--set", "weight=0,1", "--out", str(root), env=recovery["env"], pythonpath=site)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    status = {(r["config"]["method"], r["config"]["hparams"].get("weight")): r for r in results_of(root, "recovery-real")}
+    assert {k: r["status"] for k, r in status.items()} == {("none", None): "ok", ("diverges-at-3", 0.0): "ok",
+                                                          ("diverges-at-3", 1.0): "failed"}
+    assert status[("diverges-at-3", 1.0)]["error"] == "recovery diverged to non-finite values at step 3 for 64 of 64 latents"
+    assert "lvrbench: 1 cell failed:" in done.stderr
 
 
 def test_recovery_reproduces_and_leaderboards_check(recovery):

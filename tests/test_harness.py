@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -180,6 +181,58 @@ def test_a_result_that_is_not_valid_data_is_a_failed_cell_not_a_crash():
     r = result_for(CellOutcome(metrics={"accuracy": "high"}))
     assert r["error"] == "invalid result: metric 'accuracy' is not a finite number or a {value, low, high, n} estimate"
     assert result_for("not an outcome")["error"] == "the task returned str, not a CellOutcome"
+
+
+def test_a_task_validate_that_raises_fails_the_cell_not_the_run():
+    class Raising:
+        def validate(self, result):
+            raise KeyError("nope")
+
+    r = to_result(Cell(CONFIG), CellOutcome(metrics={"a": 1.0}), {}, Raising())
+    assert r["status"] == "failed" and r["error"] == "invalid result: the task's validate failed (KeyError: 'nope')"
+    assert validate_result(r) == []
+
+
+def test_files_are_written_readable_by_everyone_the_umask_allows(tmp_path):
+    import os
+
+    saved = os.umask(0o022)
+    try:
+        path = ResultStore(tmp_path).write(result_for(CellOutcome(metrics={"a": 1.0})))
+    finally:
+        os.umask(saved)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_crafted_sample_payload_is_reported_not_drawn(registry, tmp_path):
+    from lvrbench.figures import payload_problem
+
+    assert payload_problem({"kind": "images", "shape": [1], "data": "AA=="}) == \
+        "images need a shape [n, c, h, w] of positive integers with c = 1 or 3"
+    assert payload_problem({"kind": "images", "shape": [1, 1, 2, 2], "data": "AA=="}) == \
+        "images cannot be decoded (image payload does not match its shape)"
+    assert payload_problem({"kind": "points", "data": [[0.0, "x"]]}) == "points must be a non-empty list of [x, y] finite numbers"
+    assert payload_problem({"kind": "images", "shape": [1, 1, 1, 2], "data": "AAA="}) is None
+    config = dict(json.loads(json.dumps(CONFIG)), task="generation", method="direct", hparams={})
+    crafted = to_result(Cell(config), CellOutcome(
+        metrics={"fid": 1.0, "precision": 0.5, "recall": 0.5},
+        extra={"samples": {"kind": "images", "shape": [1], "data": "AA=="}},
+        artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {})
+    ResultStore(tmp_path).write(crafted)
+    problem = (f"results/generation/{crafted['id']}.json: extra.samples: images need a shape [n, c, h, w] "
+               "of positive integers with c = 1 or 3")
+    assert check(registry, tmp_path) == [problem]
+    with pytest.raises(UsageError, match=re.escape(problem)):
+        build(registry, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # nothing half-built
+
+
+def test_a_figure_that_cannot_be_drawn_is_a_problem_line(tmp_path):
+    from lvrbench.leaderboard import Page
+
+    page = Page(tmp_path, "toy")
+    page.figure("grid 1", lambda path: (_ for _ in ()).throw(ValueError("bad\npayload")))
+    assert page.draw(tmp_path / "scratch") == ["images/toy/grid-1.png: cannot be drawn (ValueError: bad payload)"]
 
 
 def test_an_invalid_result_file_is_pending_so_it_is_recomputed(tmp_path):

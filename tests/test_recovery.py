@@ -524,7 +524,8 @@ def lsgan_realness(reg, lsgan_nets):
     return lambda x: family.realness(lsgan_nets, x)
 
 
-def test_trick_discriminator_loss_is_lsgan_generator_loss(reg, lsgan_nets, lsgan_realness):
+def test_trick_discriminator_loss_is_paper_000s_lsgan_loss(reg, lsgan_nets, lsgan_realness):
+    """(D(G(z)) - 1)^2, without LSGAN training's 1/2, as in paper 000's code (Table 8's weight scale)."""
     G, D = lsgan_nets["G"], lsgan_nets["D"]
     h, n = 2, N
     z = NormalPrior().sample((h, n, D_Z), gen(12)).to(F64)
@@ -532,7 +533,7 @@ def test_trick_discriminator_loss_is_lsgan_generator_loss(reg, lsgan_nets, lsgan
         generated = G(z.reshape(h * n, D_Z))
         ctx = RecoveryContext(NormalPrior(), 1, 10, gen(0), generated, {"weight": torch.ones(h, 1, dtype=F64)}, lsgan_realness)
         loss = reg.method("trick-discriminator").loss(z, NormalPrior(), ctx)
-        expected = torch.stack([0.5 * (D(G(z[i])).flatten() - 1) ** 2 for i in range(h)])
+        expected = torch.stack([(D(G(z[i])).flatten() - 1) ** 2 for i in range(h)])
     assert loss.shape == (h, n)
     assert_close(loss, expected, atol=1e-12)
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -316,6 +317,58 @@ def test_a_method_with_an_invalid_requires_is_refused(plugin_dist, requires):
     assert_line(the_error(registry, dist), "req", dist, f"{name}: requires={requires!r} is not one of normal, uniform, iid, any")
     assert name not in registry.names("regularizers")
     assert_builtins_intact(registry)
+
+
+@pytest.mark.parametrize("params, message", [
+    ('("weight",)', "params must be a tuple of lvrbench.kinds.Param, got ('weight',)"),
+    ('(Param("c", (1.0,)), Param("c", (2.0,)))', "params must have distinct names other than 'lr', got c, c"),
+    ('(Param("lr", (1.0,)),)', "params must have distinct names other than 'lr', got lr"),
+    ('(Param("c", ()),)', "param c needs a non-empty tuple as its grid"),
+    ('(Param("c", (1.0, -2.0), minimum=0.0),)', "default grid: c must be >= 0, got -2"),
+], ids=["strings", "repeated", "lr", "empty-grid", "grid-out-of-range"])
+def test_a_method_with_broken_params_is_refused_at_load(plugin_dist, params, message):
+    name, mod, dist = f"par-{uid()}", f"lvrt_par_{uid()}", f"acme-par-{uid()}"
+    source = regularizer_module(name).replace('    requires = "any"', f"    requires = \"any\"\n    params = {params}")
+    plugin_dist(dist, {mod: source.replace("from lvrbench.kinds import", "from lvrbench.kinds import Param,")}, {"par": mod})
+    registry = load_registry(strict=False)
+    assert_line(the_error(registry, dist), "par", dist, f"{name}: {message}")
+    assert name not in registry.names("regularizers")
+    assert_builtins_intact(registry)
+
+
+FAILING_TASK = HEADER + '''
+class Broken(Task):
+    """A task whose {hook} raises."""
+
+    name = "{name}"
+    profiles = ("quick",)
+
+    def {hook}(self, *args):
+        raise KeyError("oops")
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [Broken()]
+'''
+
+
+@pytest.mark.parametrize("hook", ["plan", "parameters", "method_names"])
+def test_a_task_hook_that_raises_is_one_line_naming_the_plugin(plugin_dist, hook):
+    from lvrbench.harness import PlanRequest, make_plan
+    from lvrbench.results import ResultStore
+    from lvrbench.runner import RunOptions, run_command
+
+    name, mod, dist = f"broken-{uid()}", f"lvrt_task_{uid()}", f"acme-task-{uid()}"
+    plugin_dist(dist, {mod: FAILING_TASK.format(name=name, hook=hook)}, {"task": mod})
+    registry = load_registry(strict=True)
+    expected = f"task {name} ({dist} 1.0) failed in {hook}: KeyError: 'oops'"
+    with pytest.raises(PluginError) as info:
+        if hook == "plan":
+            make_plan([registry.get("tasks", name)], PlanRequest(registry, "quick"), ResultStore(Path("/nonexistent")))
+        else:
+            run_command(registry, RunOptions(tasks=(name,), dry_run=True, out="/nonexistent"))
+    assert str(info.value) == expected
 
 
 # -- hooks -----------------------------------------------------------------------------------------

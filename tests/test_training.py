@@ -62,15 +62,22 @@ class Marker:
         return (open, (self.path, "w"))
 
 
-def test_weights_files_are_never_unpickled(registry, tmp_path):
+def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(registry, tmp_path, capsys):
     gan = make_env(registry, tmp_path).gan(RING)
+    expected = state(gan)
     weights = tmp_path / "generators" / f"{gan.key}.pt"
     marker = tmp_path / "pwned"
     with open(weights, "wb") as f:
         pickle.dump({"G.0.weight": Marker(str(marker))}, f, protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        make_env(registry, tmp_path).gan(RING)
+    again = make_env(registry, tmp_path).gan(RING)
     assert not marker.exists()
+    assert f"lvrbench: cached generators {gan.key} is unreadable (UnpicklingError: Weights only load failed" in capsys.readouterr().err
+    assert all(torch.equal(v, state(again)[k]) for k, v in expected.items())  # retrained: the same weights
+    assert torch.load(weights, weights_only=True).keys() == expected.keys()  # and the entry replaced
+    (tmp_path / "generators" / f"{gan.key}.json").write_text("{not json")
+    make_env(registry, tmp_path).gan(RING)
+    assert "is unreadable (JSONDecodeError" in capsys.readouterr().err
+    assert json.loads((tmp_path / "generators" / f"{gan.key}.json").read_text())["key"] == gan.key
 
 
 def test_non_finite_training_is_an_error(registry, tmp_path):
