@@ -14,6 +14,7 @@ from torch import nn
 from .artifacts import ArtifactCache
 from .hashing import derive_seed
 from .kinds import DataInfo
+from .metrics import wilson_interval
 from .networks import init_parameters
 from .progress import bar
 
@@ -47,6 +48,8 @@ class Evaluator:
     net: Classifier | None
     test_accuracy: float | None
     device: torch.device
+    #: Test images the accuracy was measured on (its interval's n).
+    test_n: int = 0
 
     @torch.no_grad()
     def _map(self, fn, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
@@ -66,7 +69,8 @@ class Evaluator:
 
     def describe(self) -> dict:
         """What every score records about the evaluator that produced it."""
-        return {"key": self.key, "test_accuracy": self.test_accuracy}
+        accuracy = None if self.test_accuracy is None else wilson_interval(self.test_accuracy, self.test_n).to_dict()
+        return {"key": self.key, "test_accuracy": accuracy}
 
 
 def _train_classifier(net: Classifier, x: torch.Tensor, y: torch.Tensor, config: dict, device: torch.device, desc: str) -> None:
@@ -121,4 +125,4 @@ def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCac
 
     net, meta = cache.get("evaluators", spec, build, train, device)
     net.eval()
-    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device)
+    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device, len(splits("test")[1]))

@@ -55,6 +55,13 @@ def summarize(values: Sequence[dict | float], digits: int = 3, scale: float = 1.
             f"{fmt_number(statistics.stdev(points), digits, scale)} ({len(points)} seeds)")
 
 
+def evaluator_lines(results: Iterable[dict]) -> list[str]:
+    """One line per evaluator behind `results`: its key and its classifier's test accuracy with the interval."""
+    found = {r["artifacts"]["evaluator"]["key"]: r["artifacts"]["evaluator"]["test_accuracy"] for r in results}
+    return [f"Evaluator `{key}`: " + ("the points themselves" if acc is None else f"classifier test accuracy {fmt_estimate(acc, 4)}")
+            for key, acc in sorted(found.items())]
+
+
 def mean_over_seeds(values: Sequence[dict | float]) -> float:
     return statistics.fmean(point(v) for v in values)
 
@@ -210,7 +217,16 @@ def build(registry, root: Path) -> list[Path]:
             write_text_atomic(path, text)
         for rel in figures:
             atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
+    for path in _orphan_figures(registry, root, figures):
+        path.unlink()  # generated files no table links any more (a renamed or removed cell)
     return sorted(files)
+
+
+def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
+    """PNG files under images/<task>/ of an installed task that no leaderboard links to."""
+    keep = {root / rel for rel in linked}
+    return [p for name in registry.names("tasks") for p in sorted((root / "images" / name).glob("*.png"))
+            if p not in keep and p.is_file() and not p.is_symlink() and not p.parent.is_symlink()]
 
 
 def check(registry, root: Path) -> list[str]:
@@ -226,6 +242,9 @@ def check(registry, root: Path) -> list[str]:
             problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")
     for page in pages.values():
         problems += [f"{rel}: linked figure is missing" for rel in page.figures if not (root / rel).is_file()]
+    linked = [rel for page in pages.values() for rel in page.figures]
+    problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
+                 for p in _orphan_figures(registry, root, linked)]
     for path in sorted(root.glob("*.md")):
         if path not in files and path.stem in registry.names("tasks"):
             problems.append(f"{path.relative_to(root)}: no results back this leaderboard")

@@ -6,6 +6,7 @@ torch (on the inputs' device, one BLAS/thread pool); numpy only appears at the A
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Iterator
@@ -211,6 +212,17 @@ def bootstrap_mean(values: Tensor, generator: torch.Generator, n_boot: int = 100
         means.append(v[idx].mean(dim=1))
     low, high = _percentile_interval(torch.cat(means).cpu().numpy(), level)
     return Estimate(float(v.mean()), low, high, n)
+
+
+def wilson_interval(proportion: float, n: int, level: float = 0.95) -> Estimate:
+    """A proportion measured on n items with its Wilson score interval (for the evaluators' test accuracy,
+    whose per-image outcomes are not kept: the closed form needs only the proportion and n)."""
+    if n < 1 or not 0.0 <= proportion <= 1.0 or not 0.0 < level < 1.0:
+        raise ValueError(f"need 0 <= proportion <= 1, n >= 1 and 0 < level < 1, got {proportion}, {n}, {level}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (proportion + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n))
+    return Estimate(proportion, max(0.0, centre - half), min(1.0, centre + half), n)
 
 
 # --------------------------------------------------------------------------------- precision / recall

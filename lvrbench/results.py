@@ -18,7 +18,9 @@ SCHEMA = 1
 STATUSES = ("ok", "failed")
 PROFILES = ("quick", "full")
 #: The types a metric may have in a task's `validate`: a number or a {value, low, high, n} estimate.
+#: check_fields kinds for a number or a {value, low, high, n} estimate (or None for the optional one).
 METRIC = (int, float, dict)
+OPTIONAL_METRIC = (int, float, dict, type(None))
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
 NAME_KEYS = ("task", "dataset", "family", "prior", "method")
 
@@ -56,6 +58,8 @@ def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type
         else:
             if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
                 problems.append(f"{path} has the wrong type")
+            elif kind in (METRIC, OPTIONAL_METRIC) and value is not None and _check_metric(path, value):
+                problems.append(f"{path} is not a finite number or a {{value, low, high, n}} estimate")
     return problems
 
 

@@ -9,9 +9,9 @@ from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
-from lvrbench.leaderboard import group, summarize, table, without_seed
+from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
 from lvrbench.metrics import fid_bootstrap, mode_coverage, precision_recall
-from lvrbench.results import METRIC, check_fields
+from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from .protocols import CLASSIFIER_TRAINING, gan_config
 
@@ -56,7 +56,7 @@ class Generation(Task):
 
     def validate(self, result: dict) -> list[str]:
         fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,
-                  "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": (float, type(None))}
+                  "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": OPTIONAL_METRIC}
         if "centers" in result.get("extra", {}):
             fields.update({"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list})
         problems = check_fields(result, fields)
@@ -102,10 +102,7 @@ class Generation(Task):
             rows.sort(key=lambda r: (r["config"]["family"], r["config"]["prior"], r["config"]["seed"], r["id"]))
             points = "modes_covered" in rows[0]["metrics"]
             out += [f"## {dataset}", ""]
-            evaluators = sorted({(r["artifacts"]["evaluator"]["key"], r["artifacts"]["evaluator"]["test_accuracy"]) for r in rows})
-            for key, acc in evaluators:
-                out.append(f"Evaluator `{key}`" + (f": classifier test accuracy {acc:.4f}" if acc is not None else ": the points themselves"))
-            out.append("")
+            out += [*evaluator_lines(rows), ""]
             headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (["modes covered", "high quality ↑"] if points else []) + ["samples"]
             body = []
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):

@@ -177,6 +177,18 @@ def test_bootstrap_mean_level_and_chunking(monkeypatch):
     assert a == b and a.low < a.value < a.high
 
 
+@pytest.mark.parametrize("k, n", [(9134, 10000), (0, 50), (50, 50), (3, 7)])
+def test_wilson_interval_matches_scipy(k, n):
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    e = M.wilson_interval(k / n, n)
+    assert (e.value, e.n) == (k / n, n)
+    assert e.low == pytest.approx(ci.low, abs=1e-12) and e.high == pytest.approx(ci.high, abs=1e-12)
+    with pytest.raises(ValueError, match="need 0 <= proportion <= 1, n >= 1"):
+        M.wilson_interval(1.5, n)
+
+
 def test_bootstrap_mean_rejects_bad_input():
     with pytest.raises(ValueError):
         bootstrap_mean(torch.zeros(0), gen(0))
