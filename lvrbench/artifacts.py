@@ -33,15 +33,15 @@ class ArtifactCache:
         key = self.key(config)
         weights, meta_path = self.root / kind / f"{key}.pt", self.root / kind / f"{key}.json"
         if weights.is_file() and meta_path.is_file():
+            module = build()
             try:
                 meta = json.loads(meta_path.read_text())
                 if canonical_json(meta.get("config")) == canonical_json(config):
-                    module = build()
                     module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
                     return module.to(device), meta
             except Exception as exc:  # a damaged cache entry is retrained and replaced, never a failure
                 say(f"lvrbench: cached {kind} {key} is unreadable ({one_line(exc, 120)}); training it again")
-        module = build().to(device)
+        module = build().to(device)  # fresh: a failed load may have filled part of the last one
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
         atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))

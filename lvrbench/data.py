@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 import shutil
 import socket
 import tempfile
@@ -42,8 +43,11 @@ def data_roots(data_dir: str | None) -> list[Path]:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or not."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} cannot be decompressed ({one_line(exc, 80)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     ndim = raw[3]
@@ -91,7 +95,7 @@ class IdxImageDataset(Dataset):
             if found:
                 return found
         cache = user_cache_dir() / "data" / self.name
-        created = [d for d in (cache, cache.parent, cache.parent.parent) if not d.exists()]
+        created = [d for d in (cache, *cache.parents) if not d.exists()]  # deepest first
         try:
             with _network_timeout(30):
                 self.download(cache)
@@ -125,8 +129,8 @@ class IdxImageDataset(Dataset):
         images_stem, labels_stem = self.files[split]
         images = read_idx(paths[images_stem])
         labels = read_idx(paths[labels_stem])
-        if images.shape[1:] != self.shape[1:] or images.shape[0] * int(np.prod(self.shape)) != images.size:
-            raise ValueError(f"{paths[images_stem]} holds images of shape {images.shape[1:]}, not {self.shape[1:]}")
+        if images.shape[1:] != tuple(self.shape) and not (self.shape[0] == 1 and images.shape[1:] == tuple(self.shape[1:])):
+            raise ValueError(f"{paths[images_stem]} holds images of shape {images.shape[1:]}, not {tuple(self.shape)}")
         if labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"{self.name} {split}: {images.shape[0]} images but labels of shape {labels.shape}")
         return images, labels

@@ -20,7 +20,7 @@ from .progress import bar
 
 FEATURES = 128
 #: Part of every classifier artifact's identity: bump it when the classifier or its training changes.
-REVISION = 1
+REVISION = 2
 
 
 class Classifier(nn.Module):
@@ -49,7 +49,7 @@ class Evaluator:
     test_accuracy: float | None
     device: torch.device
     #: Test images the accuracy was measured on (its interval's n).
-    test_n: int = 0
+    test_n: int
 
     @torch.no_grad()
     def _map(self, fn, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
@@ -109,14 +109,14 @@ def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCac
     `splits(name)` returns (x, y) of "train" or "test".
     """
     if spec is None:
-        return Evaluator("identity", None, None, device)
+        return Evaluator("identity", None, None, device, 0)
 
     def train(net: Classifier) -> dict:
         x, y = splits("train")
         _train_classifier(net, x, y, spec, device, f"classifier {data.name}")
         xt, yt = splits("test")
-        accuracy = float((Evaluator("", net, None, device).predict(xt) == yt).float().mean())
-        return {"test_accuracy": accuracy}
+        accuracy = float((Evaluator("", net, None, device, 0).predict(xt) == yt).float().mean())
+        return {"test_accuracy": accuracy, "test_n": len(yt)}
 
     def build() -> Classifier:
         net = Classifier(data)
@@ -125,4 +125,4 @@ def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCac
 
     net, meta = cache.get("evaluators", spec, build, train, device)
     net.eval()
-    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device, len(splits("test")[1]))
+    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device, meta["metrics"]["test_n"])

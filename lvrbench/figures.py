@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .results import is_number
+
 PNG_METADATA = {"Software": None}  # keeps PNG bytes independent of the matplotlib version string
 
 
@@ -43,8 +45,7 @@ def payload_problem(payload: object) -> str | None:
     if payload["kind"] == "points":
         data = payload.get("data")
         ok = isinstance(data, list) and data and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in p)
-            for p in data)
+            isinstance(p, list) and len(p) == 2 and all(is_number(v) for v in p) for p in data)
         return None if ok else "points must be a non-empty list of [x, y] finite numbers"
     shape = payload.get("shape")
     if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape)

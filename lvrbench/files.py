@@ -20,7 +20,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; results and tables are for everyone
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; results and tables are for everyone
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -28,10 +28,13 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any thread writes files
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

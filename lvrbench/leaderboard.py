@@ -172,7 +172,8 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
         if task.source:
             parts += [f"Protocol: {task.source}.", ""]
         parts.append("Every number carries its uncertainty: `value [low, high]` is a 95% bootstrap interval over "
-                     "the evaluated images or samples; `mean ± sd (k seeds)` summarises cells run under several seeds.")
+                     "the evaluated images or samples (for an evaluator's test accuracy, a 95% Wilson interval); "
+                     "`mean ± sd (k seeds)` summarises cells run under several seeds.")
         parts.append("")
         if ok:
             try:
@@ -223,10 +224,18 @@ def build(registry, root: Path) -> list[Path]:
 
 
 def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
-    """PNG files under images/<task>/ of an installed task that no leaderboard links to."""
-    keep = {root / rel for rel in linked}
-    return [p for name in registry.names("tasks") for p in sorted((root / "images" / name).glob("*.png"))
-            if p not in keep and p.is_file() and not p.is_symlink() and not p.parent.is_symlink()]
+    """PNG files under images/<task>/ of an installed task that no leaderboard links to (never through a link)."""
+    keep, orphans = set(linked), []
+    for name in registry.names("tasks"):
+        try:
+            folder = inside(root, f"images/{name}")
+        except UsageError:
+            continue
+        for path in sorted(folder.glob("*.png")):
+            rel = f"images/{name}/{path.name}"
+            if rel not in keep and path.is_file() and not path.is_symlink():
+                orphans.append(path)
+    return orphans
 
 
 def check(registry, root: Path) -> list[str]:
@@ -242,9 +251,10 @@ def check(registry, root: Path) -> list[str]:
             problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")
     for page in pages.values():
         problems += [f"{rel}: linked figure is missing" for rel in page.figures if not (root / rel).is_file()]
-    linked = [rel for page in pages.values() for rel in page.figures]
-    problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
-                 for p in _orphan_figures(registry, root, linked)]
+    if not problems:  # with a result problem no page is rendered, so nothing would look linked
+        linked = [rel for page in pages.values() for rel in page.figures]
+        problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
+                     for p in _orphan_figures(registry, root, linked)]
     for path in sorted(root.glob("*.md")):
         if path not in files and path.stem in registry.names("tasks"):
             problems.append(f"{path.relative_to(root)}: no results back this leaderboard")

@@ -150,6 +150,8 @@ def _params_problem(name: str, params: object) -> str | None:
     if not isinstance(params, tuple) or not all(isinstance(p, Param) for p in params):
         return f"{name}: params must be a tuple of lvrbench.kinds.Param, got {squash(repr(params), 60)}"
     names = [p.name for p in params]
+    if not all(isinstance(n, str) and NAME.fullmatch(n) for n in names):
+        return f"{name}: param names must be plugin-style names (lower-case letters, digits, '.', '_', '-'), got {names!r}"
     if len(set(names)) != len(names) or "lr" in names:
         return f"{name}: params must have distinct names other than 'lr', got {', '.join(names)}"
     for p in params:
@@ -160,6 +162,8 @@ def _params_problem(name: str, params: object) -> str | None:
                 p.check(f"{name}: default grid", value)
         except UsageError as exc:
             return str(exc)
+        except TypeError as exc:  # e.g. a minimum that is not a number
+            return f"{name}: param {p.name} cannot check its grid ({one_line(exc, 80)})"
     return None
 
 

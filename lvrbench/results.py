@@ -17,8 +17,7 @@ from .kinds import NAME
 SCHEMA = 1
 STATUSES = ("ok", "failed")
 PROFILES = ("quick", "full")
-#: The types a metric may have in a task's `validate`: a number or a {value, low, high, n} estimate.
-#: check_fields kinds for a number or a {value, low, high, n} estimate (or None for the optional one).
+#: check_fields kinds for a metric: a number or a {value, low, high, n} estimate (or None for the optional one).
 METRIC = (int, float, dict)
 OPTIONAL_METRIC = (int, float, dict, type(None))
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
@@ -30,15 +29,21 @@ def cell_id(config: dict) -> str:
     return content_hash(config)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def is_number(x: Any) -> bool:
+    """A finite int or float (not a bool): what result files may hold as numbers; huge integers are not."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def _check_metric(name: str, value: Any) -> str | None:
-    if _is_number(value):
+    if is_number(value):
         return None
     if isinstance(value, dict) and set(value) == {"value", "low", "high", "n"}:
-        if all(_is_number(value[k]) for k in ("value", "low", "high")) and isinstance(value["n"], int) and value["n"] >= 0:
+        if all(is_number(value[k]) for k in ("value", "low", "high")) and isinstance(value["n"], int) and value["n"] >= 0:
             return None
     return f"metric {name!r} is not a finite number or a {{value, low, high, n}} estimate"
 
@@ -73,7 +78,7 @@ def _check_config(config: dict) -> list[str]:
     if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
         problems.append("config.seed must be an integer")
     hp = config["hparams"]
-    if not isinstance(hp, dict) or not all(NAME.fullmatch(k) and _is_number(v) for k, v in hp.items()):
+    if not isinstance(hp, dict) or not all(NAME.fullmatch(k) and is_number(v) for k, v in hp.items()):
         problems.append("config.hparams must map parameter names to finite numbers")
     if not isinstance(config["settings"], dict):
         problems.append("config.settings must be an object")

@@ -104,8 +104,12 @@ def print_plan(plan: Plan, force: bool) -> None:
 def check_writable(path: Path, option: str, create: bool = True) -> None:
     """Refuse, before any work, a directory that cannot be written; with create=False, touch nothing."""
     if not create:
-        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        try:
+            existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+            writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+        except OSError as exc:
+            raise UsageError(f"{option} {path}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
+        if not writable:
             raise UsageError(f"{option} {path}: cannot write there ({existing} is not a writable directory)")
         return
     try:

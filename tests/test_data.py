@@ -75,7 +75,11 @@ def test_missing_dataset_is_one_line_naming_it_and_the_ways_to_provide_it(regist
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LVRBENCH_DATA_DIR", raising=False)
     mnist = registry.get("datasets", "mnist")
-    monkeypatch.setattr(type(mnist), "download", lambda self, dest: (_ for _ in ()).throw(OSError("network unreachable")))
+    def download(self, dest):  # as torchvision does: the directories first, then the network fails
+        dest.mkdir(parents=True)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(type(mnist), "download", download)
     with pytest.raises(UsageError) as info:
         mnist.check_available(str(tmp_path / "empty"))
     message = str(info.value)
@@ -96,8 +100,16 @@ def test_corrupt_dataset_file_is_bad_input_naming_the_file(registry, tmp_path, m
     with pytest.raises(UsageError, match=r"^dataset 'mnist': .*t10k-images-idx3-ubyte is not an unsigned-byte IDX file; "
                                          r"replace the file \(see --data-dir\)$"):
         mnist.check_available(str(tmp_path / "data"))
+    (root / "t10k-images-idx3-ubyte").unlink()
+    (root / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"12345678")[:-6])
+    with pytest.raises(UsageError, match=r"t10k-images-idx3-ubyte.gz cannot be decompressed \(EOFError: "):
+        mnist.check_available(str(tmp_path / "data"))
+    (root / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip at all")
+    with pytest.raises(UsageError, match=r"t10k-images-idx3-ubyte.gz cannot be decompressed \(BadGzipFile: "):
+        mnist.check_available(str(tmp_path / "data"))
+    (root / "t10k-images-idx3-ubyte.gz").unlink()
     write_idx_set(root, np.zeros((3, 14, 14), np.uint8), np.arange(3, dtype=np.uint8))
-    with pytest.raises(UsageError, match=r"holds images of shape \(14, 14\), not \(28, 28\)"):
+    with pytest.raises(UsageError, match=r"holds images of shape \(14, 14\), not \(1, 28, 28\)"):
         mnist.check_available(str(tmp_path / "data"))
 
 

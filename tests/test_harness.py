@@ -10,7 +10,7 @@ import pytest
 from lvrbench.errors import UsageError
 from lvrbench.harness import Cell, CellOutcome, to_result
 from lvrbench.hashing import canonical_json, derive_seed
-from lvrbench.leaderboard import build, check, fmt_estimate, summarize
+from lvrbench.leaderboard import _orphan_figures, build, check, fmt_estimate, summarize
 from lvrbench.results import ResultStore, cell_id, validate_result
 
 CONFIG = {"task": "recovery-real", "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
@@ -161,6 +161,17 @@ def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
     with pytest.raises(UsageError, match="images: is a link"):
         build(registry, root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root", "victim.txt"]
+    (root / "images").unlink()
+    outside = tmp_path / "outside"
+    (outside / "recovery-real").mkdir(parents=True)
+    (outside / "recovery-real" / "keep.png").write_bytes(b"\x89PNG")
+    (root / "images").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UsageError, match="images: is a link"):
+        build(registry, root)
+    (outside / "generation").mkdir()
+    (outside / "generation" / "keep.png").write_bytes(b"\x89PNG")
+    assert _orphan_figures(registry, root, []) == []  # stale-figure clean-up never reaches through a link
+    assert (outside / "recovery-real" / "keep.png").exists() and (outside / "generation" / "keep.png").exists()
     (root / "results" / "recovery-real" / "0000000000000000.json").symlink_to(victim)
     assert check(registry, root) == ["results/recovery-real/0000000000000000.json: not a regular file (links are refused)"]
 

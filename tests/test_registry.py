@@ -325,7 +325,9 @@ def test_a_method_with_an_invalid_requires_is_refused(plugin_dist, requires):
     ('(Param("lr", (1.0,)),)', "params must have distinct names other than 'lr', got lr"),
     ('(Param("c", ()),)', "param c needs a non-empty tuple as its grid"),
     ('(Param("c", (1.0, -2.0), minimum=0.0),)', "default grid: c must be >= 0, got -2"),
-], ids=["strings", "repeated", "lr", "empty-grid", "grid-out-of-range"])
+    ('(Param(3, (1.0,)),)', "param names must be plugin-style names (lower-case letters, digits, '.', '_', '-'), got [3]"),
+    ('(Param("c", (1.0,), minimum="0"),)', "param c cannot check its grid (TypeError: '<' not supported between instances of 'float' and 'str')"),
+], ids=["strings", "repeated", "lr", "empty-grid", "grid-out-of-range", "bad-name", "bad-minimum"])
 def test_a_method_with_broken_params_is_refused_at_load(plugin_dist, params, message):
     name, mod, dist = f"par-{uid()}", f"lvrt_par_{uid()}", f"acme-par-{uid()}"
     source = regularizer_module(name).replace('    requires = "any"', f"    requires = \"any\"\n    params = {params}")
