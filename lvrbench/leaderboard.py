@@ -241,6 +241,7 @@ def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
 def check(registry, root: Path) -> list[str]:
     """Every way `root` differs from what `build` would write, plus invalid result files."""
     files, pages, problems = render(registry, root)
+    rendered = not problems  # with a result problem no page is rendered, so no figure would look linked
     for path, text in sorted(files.items()):
         rel = path.relative_to(root)
         if path.is_symlink() or (path.exists() and not path.is_file()):
@@ -251,7 +252,7 @@ def check(registry, root: Path) -> list[str]:
             problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")
     for page in pages.values():
         problems += [f"{rel}: linked figure is missing" for rel in page.figures if not (root / rel).is_file()]
-    if not problems:  # with a result problem no page is rendered, so nothing would look linked
+    if rendered:
         linked = [rel for page in pages.values() for rel in page.figures]
         problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
                      for p in _orphan_figures(registry, root, linked)]
