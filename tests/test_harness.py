@@ -46,6 +46,13 @@ def test_derived_seeds_are_stable_and_distinct():
     assert 0 <= derive_seed("x") < 2**63
 
 
+def current(config: dict) -> dict:
+    """`config` as this lvrbench version would write it (leaderboards show the current version's cells)."""
+    from lvrbench import CORE
+
+    return {**config, "plugins": {**config["plugins"], "core": CORE}}
+
+
 def result_for(outcome: CellOutcome) -> dict:
     return to_result(Cell(CONFIG), outcome, {"lvrbench": "0.1.0", "device": "cpu"})
 
@@ -149,8 +156,8 @@ def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     root = tmp_path / "root"
-    ok = to_result(Cell(CONFIG), CellOutcome(metrics={"accuracy": 0.5, "l1": 0.1},
-                                             artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {})
+    ok = to_result(Cell(current(CONFIG)), CellOutcome(metrics={"accuracy": 0.5, "l1": 0.1},
+                                                      artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {})
     ResultStore(root).write(ok)
     (root / "recovery-real.md").symlink_to(victim)
     with pytest.raises(UsageError, match="recovery-real.md: is a link; leaderboards are never written through links"):
@@ -174,6 +181,25 @@ def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
     assert (outside / "recovery-real" / "keep.png").exists() and (outside / "generation" / "keep.png").exists()
     (root / "results" / "recovery-real" / "0000000000000000.json").symlink_to(victim)
     assert check(registry, root) == ["results/recovery-real/0000000000000000.json: not a regular file (links are refused)"]
+
+
+def test_tables_show_the_current_version_only_and_say_how_many_are_not_shown(registry, tmp_path):
+    from lvrbench import CORE
+
+    store = ResultStore(tmp_path)
+    def outcome(accuracy: float) -> CellOutcome:
+        return CellOutcome(metrics={"accuracy": accuracy, "l1": 0.1}, artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}})
+
+    old = to_result(Cell(CONFIG), outcome(0.75), {"lvrbench": "0.1.0"})
+    new = to_result(Cell(current(CONFIG)), outcome(0.25), {"lvrbench": "now"})
+    store.write(old)
+    store.write(new)
+    build(registry, tmp_path)
+    page = (tmp_path / "recovery-real.md").read_text()
+    assert (f"_1 result files of other lvrbench versions are not shown: numbers are compared within one version "
+            f"({CORE}); `lvrbench run` recomputes their cells._") in page
+    assert "0.250" in page and "0.750" not in page
+    assert check(registry, tmp_path) == []
 
 
 def test_results_of_an_unknown_task_are_reported(registry, tmp_path):
