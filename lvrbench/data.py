@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import gzip
 import os
-import zlib
 import shutil
 import socket
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Callable, ClassVar
 

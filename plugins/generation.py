@@ -60,13 +60,12 @@ class Generation(Task):
         if "centers" in result.get("extra", {}):
             fields.update({"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list})
         problems = check_fields(result, fields)
-        if not problems:
-            extra = result["extra"]
-            for field, payload in (("samples", extra["samples"]), ("centers", {"kind": "points", "data": extra.get("centers", [[0, 0]])})):
-                bad = payload_problem(payload)
-                if bad:
-                    problems.append(f"extra.{field}: {bad}")
-        return problems
+        if problems:
+            return problems
+        payloads = {"samples": result["extra"]["samples"]}
+        if "centers" in result["extra"]:
+            payloads["centers"] = {"kind": "points", "data": result["extra"]["centers"]}
+        return [f"extra.{field}: {bad}" for field, payload in payloads.items() if (bad := payload_problem(payload))]
 
     def run(self, job: Job, env) -> list[CellOutcome]:
         return [self._score(cell, env) for cell in job.cells]
