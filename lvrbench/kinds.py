@@ -37,7 +37,7 @@ class Param:
 
     def check(self, owner: str, value: float) -> None:
         """Raise a one-line UsageError when `value` is non-finite or out of range."""
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise UsageError(f"{owner}: {self.name} must be a finite number, got {value!r}")
         if self.minimum is not None:
             if self.exclusive_minimum and value <= self.minimum:

@@ -17,7 +17,9 @@ class Vanilla(AdversarialFamily):
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
 
     def g_loss(self, d_fake):
-        return F.softplus(-d_fake)  # -log sigmoid(D(G(z)))
+        # -log sigmoid(D(G(z))). Also the family's `realness`, so its trick-discriminator loss is this
+        # non-saturating form rather than Yeh et al.'s log(1 - D(G(z))): same minimiser, no vanishing gradient.
+        return F.softplus(-d_fake)
 
 
 class LSGAN(AdversarialFamily):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from lvrbench import hookimpl
 from lvrbench.kinds import Param, Resampler
@@ -19,10 +20,13 @@ class ProbabilisticResampler(Resampler):
         """P(R_i | z_i) for every element."""
         raise NotImplementedError
 
+    def log_keep(self, z: torch.Tensor, prior, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """log(1 - P(R_i | z_i)) in float64; a criterion whose P nears 1 smoothly computes it directly."""
+        return torch.log1p(-self.probability(z.double(), prior, params).clamp(0, 1))
+
     def apply(self, z, prior, step, total_steps, generator, params):
-        p_run = self.probability(z, prior, params).clamp(0, 1).double()
         # 1 - (1 - P)^(1/E) in float64: in float32 it is 30% off for P ~ 1e-3 at paper 001's E = 20000.
-        p_step = -torch.expm1(torch.log1p(-p_run) / total_steps)
+        p_step = -torch.expm1(self.log_keep(z, prior, {k: v.double() for k, v in params.items()}) / total_steps)
         threshold = torch.rand(z.shape[1:], generator=generator, dtype=torch.float64).to(z.device)
         fresh = prior.sample(tuple(z.shape[1:]), generator, z.device).to(z.dtype)
         return torch.where(p_step > threshold, fresh, z)
@@ -70,6 +74,11 @@ class LogisticCutoff(ProbabilisticResampler):
     def probability(self, z, prior, params):
         return torch.sigmoid(params["a"] * (_standardised(z, prior).abs() - params["b"]))
 
+    def log_keep(self, z, prior, params):
+        # log(1 - sigmoid(x)) = logsigmoid(-x): exact where P rounds to 1 (a float32 P does from
+        # a(|z| - b) ~ 17, inside paper 001's grid, which would redraw such an element every step).
+        return F.logsigmoid(-params["a"] * (_standardised(z.double(), prior).abs() - params["b"]))
+
 
 class TruncatedNormalCutoff(ProbabilisticResampler):
     """Resampling probability N(a)/N(z) inside |z| <= a, and 1 beyond (paper 001 §3.2.3)."""
@@ -77,6 +86,7 @@ class TruncatedNormalCutoff(ProbabilisticResampler):
     name = "truncated-normal-cutoff"
     requires = "normal"
     source = "paper 001 §3.2.3"
+    # Paper 001 §4.2.1 lists a up to 3.5; its Table 1 reports 3.75 instead. The text's grid is used.
     params = (Param("a", (2.5, 2.75, 3.0, 3.25, 3.5), minimum=0.0, exclusive_minimum=True, doc="confidence bound"),)
 
     def probability(self, z, prior, params):

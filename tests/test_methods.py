@@ -324,6 +324,20 @@ def test_fraction_resampled_in_one_step(resampler, params, zval, p_run, steps):
     binomial_check(changed, n, per_step(p_run, steps))
 
 
+@pytest.mark.parametrize("zval", [7.0, 11.0])
+def test_logistic_per_step_probability_is_exact_where_float32_rounds_p_to_one(zval):
+    """Paper 001's a=4, b=2, E=20000: at |z| = 7, P = 1 - e^-20 (1.0 in float32), yet per step only ~1e-3."""
+    n, steps = 200_000, 20000
+    z = torch.full((1, 200, n // 200), zval, dtype=torch.float32)
+    z[..., ::2] = -zval
+    params = {k: v.float() for k, v in col(("a", 4.0), ("b", 2.0)).items()}
+    assert LogisticCutoff().probability(z, NormalPrior(), params).eq(1.0).all()
+    out = apply(LogisticCutoff(), z, NormalPrior(), params, total_steps=steps, seed=5)
+    log_keep = -math.log1p(math.exp(4.0 * (zval - 2.0)))  # log(1 - sigmoid(x)) = -log(1 + e^x)
+    binomial_check(int((out != z).sum()), n, -math.expm1(log_keep / steps))
+    assert out.dtype == torch.float32
+
+
 def test_per_step_probability_per_grid_row():
     """Each grid row uses its own hyper-parameters; the thresholds are shared, so the rows' changed sets nest."""
     n = 100_000
@@ -342,12 +356,11 @@ def test_per_step_probability_per_grid_row():
 
 @pytest.mark.parametrize("resampler,params,prior", [
     (HardCutoff(), col(("c", 2.5)), NormalPrior()),
-    (LogisticCutoff(), col(("a", 4.0), ("b", 2.0)), NormalPrior()),
     (TruncatedNormalCutoff(), col(("a", 2.5)), NormalPrior()),
     (Boundary(), {}, UniformPrior()),
 ])
 def test_certain_and_impossible_resampling(resampler, params, prior):
-    """P = 1 elements always change, P = 0 never, whatever E."""
+    """P = 1 elements always change, P = 0 never, whatever E (the logistic P is never exactly 1: see above)."""
     n = 50_000
     far = torch.full((1, 1, n), 50.0, dtype=F64)
     for steps in (1, 100, 20000):
@@ -433,6 +446,7 @@ def test_resampler_keeps_dtype_and_does_not_modify_input():
     (HardCutoff(), {"c": math.nan}, "hard-cutoff: c must be a finite number, got nan"),
     (HardCutoff(), {"c": -math.inf}, "hard-cutoff: c must be a finite number, got -inf"),
     (HardCutoff(), {"c": "2.5"}, "hard-cutoff: c must be a finite number, got '2.5'"),
+    (HardCutoff(), {"c": True}, "hard-cutoff: c must be a finite number, got True"),
     (LogisticCutoff(), {"a": 0.0, "b": 2.0}, "logistic-cutoff: a must be > 0, got 0"),
     (LogisticCutoff(), {"a": 2.0, "b": -1.0}, "logistic-cutoff: b must be > 0, got -1"),
     (LogisticCutoff(), {"a": 2.0, "b": math.inf}, "logistic-cutoff: b must be a finite number, got inf"),
