@@ -6,6 +6,7 @@ Weights are stored as state dicts (`torch.save(module.state_dict())`) and read b
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from .errors import one_line
 from .files import atomic_write, write_json_atomic
+from .harness import provenance
 from .hashing import canonical_json, content_hash
 from .progress import say
 
@@ -42,9 +44,11 @@ class ArtifactCache:
             except Exception as exc:  # a damaged cache entry is retrained and replaced, never a failure
                 say(f"lvrbench: cached {kind} {key} is unreadable ({one_line(exc, 120)}); training it again")
         module = build().to(device)  # fresh: a failed load may have filled part of the last one
+        started = time.perf_counter()
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
         atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
-        meta = {"key": key, "kind": kind, "config": config, "metrics": metrics}
+        meta = {"key": key, "kind": kind, "config": config, "metrics": metrics,
+                "provenance": provenance(device, time.perf_counter() - started)}
         write_json_atomic(meta_path, meta)
         return module, meta

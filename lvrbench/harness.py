@@ -117,13 +117,14 @@ def device_name(device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(device, wall_time: float, job_time: float) -> dict:
+def provenance(device, wall_time: float, job_time: float | None = None) -> dict:
+    """Where and how a result or artifact was computed: versions, commit, device, wall times, date."""
     import torch
 
     return {
         "lvrbench": __version__, **git_state(), "torch": torch.__version__,
         "python": platform.python_version(), "device": device_name(device),
-        "wall_time_s": round(wall_time, 3), "job_wall_time_s": round(job_time, 3),
+        "wall_time_s": round(wall_time, 3), **({} if job_time is None else {"job_wall_time_s": round(job_time, 3)}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 
+import lvrbench
 import lvrbench.env as env_module
 from lvrbench.env import RunEnv
 
@@ -49,6 +50,8 @@ def test_cached_artifact_is_loaded_not_retrained(registry, tmp_path, monkeypatch
     assert all(torch.equal(v, state(again)[k]) for k, v in state(first).items())
     meta = json.loads((tmp_path / "generators" / f"{first.key}.json").read_text())
     assert meta["metrics"]["iterations"] == 40  # 20000 ring8 training points / batch 500, one epoch
+    assert meta["provenance"]["wall_time_s"] > 0 and meta["provenance"]["device"].startswith("cpu (")
+    assert meta["provenance"]["lvrbench"] == lvrbench.__version__
     assert not again.nets.training
 
 
