@@ -10,7 +10,10 @@ def squash(text: str, limit: int | None = None) -> str:
 
 def one_line(exc: BaseException, limit: int | None = None) -> str:
     """"Type: message" on one line, cut to `limit` characters: how failures are reported everywhere."""
-    text = squash(str(exc), limit)
+    try:
+        text = squash(str(exc), limit)
+    except Exception:  # a plugin's exception whose __str__ itself fails
+        text = "(its message cannot be printed)"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -2,7 +2,8 @@
 
 A plugin that fails to import, returns an object of the wrong kind or reuses a taken name is
 reported in one line naming its entry point and distribution, and everything else still loads.
-With LVRBENCH_STRICT_PLUGINS=1 the first such problem is an error instead.
+Whatever plugin code raises (SystemExit included) is such a failure; only KeyboardInterrupt gets
+through. With LVRBENCH_STRICT_PLUGINS=1 (or true, yes, on) the first such problem is an error instead.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ GROUP = "lvrbench"
 BUILTIN_DISTRIBUTION = "lvrbench"
 #: Kinds whose names share one namespace, because `--method` names any of them.
 METHOD_KINDS = ("regularizers", "resamplers", "samplers")
+STRICT_VARIABLE = "LVRBENCH_STRICT_PLUGINS"
+STRICT_ON = ("1", "true", "yes", "on")
+STRICT_OFF = ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ class LoadError:
 
     entry_point: str
     distribution: str
+    version: str
     message: str
 
     def line(self) -> str:
-        return f"plugin entry point {self.entry_point!r} ({self.distribution}): {self.message}"
+        return f"plugin entry point {self.entry_point!r} ({self.distribution} {self.version}): {self.message}"
 
 
 def unknown_name(what: str, name: str, choices: Iterable[str]) -> UsageError:
@@ -99,9 +104,9 @@ class Registry:
         """obj.<hook>(*args), where a plugin's own failure becomes one line naming it (bad input passes through)."""
         try:
             return getattr(obj, hook)(*args)
-        except UsageError:
+        except (UsageError, KeyboardInterrupt):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: a plugin must not end the process
             raise PluginError(f"{SINGULAR[obj.kind]} {obj.name} ({self.provenance(obj)}) failed in {hook}: "
                               f"{one_line(exc, 200)}") from None
 
@@ -119,7 +124,8 @@ class Registry:
                     row["source"] = e.obj.source
                 rows.append(row)
             doc[kind] = rows
-        doc["errors"] = [{"entry_point": x.entry_point, "plugin": x.distribution, "message": x.message} for x in self.errors]
+        doc["errors"] = [{"entry_point": x.entry_point, "plugin": x.distribution, "version": x.version, "message": x.message}
+                         for x in self.errors]
         return doc
 
 
@@ -130,19 +136,22 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
     return dist.metadata["Name"] or "unknown distribution", dist.version or "?"
 
 
-def _check_object(kind: str, obj: object) -> str | None:
-    """Why `obj` cannot be registered as a `kind`, or None."""
+def _check_object(kind: str, obj: object) -> tuple[str, str | None]:
+    """`obj`'s name and why it cannot be registered as a `kind` (None when it can); runs plugin code."""
     cls = KIND_CLASSES[kind]
     if not isinstance(obj, cls):
-        return f"returned {squash(repr(obj), 80)} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
+        return "", f"returned {squash(repr(obj), 80)} from {hookspecs.HOOKS[kind]}, which is not a {cls.__module__}.{cls.__name__}"
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        return f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
+        return "", f"returned a {cls.__name__} with an invalid name {name!r} (lower-case letters, digits, '.', '_', '-')"
+    for field in ("summary", "source"):  # read here, under the guard, so that `lvrbench list` can show them
+        if not isinstance(getattr(obj, field), str):
+            return name, f"{name}: {field} must be a string, got {squash(repr(getattr(obj, field)), 60)}"
     if isinstance(obj, Method):
         if obj.requires not in REQUIREMENTS:
-            return f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
-        return _params_problem(name, obj.params)
-    return None
+            return name, f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+        return name, _params_problem(name, obj.params)
+    return name, None
 
 
 def _params_problem(name: str, params: object) -> str | None:
@@ -167,10 +176,25 @@ def _params_problem(name: str, params: object) -> str | None:
     return None
 
 
+def strict_from_environment() -> bool:
+    """Whether LVRBENCH_STRICT_PLUGINS asks for strict loading; a UsageError for a value it cannot mean."""
+    value = os.environ.get(STRICT_VARIABLE, "")
+    if value.lower() in STRICT_ON:
+        return True
+    if value.lower() in STRICT_OFF:
+        return False
+    raise UsageError(f"{STRICT_VARIABLE} must be one of {', '.join(STRICT_ON)} (strict) or "
+                     f"{', '.join(STRICT_OFF[1:])}, empty (lenient), got {value!r}")
+
+
 def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None = None) -> Registry:
-    """Load every entry point of the `lvrbench` group; never runs at import time."""
+    """Load every entry point of the `lvrbench` group; never runs at import time.
+
+    `strict` None reads LVRBENCH_STRICT_PLUGINS. Plugin code runs under `except BaseException`
+    (all but KeyboardInterrupt): a plugin that calls sys.exit() is reported, not obeyed.
+    """
     if strict is None:
-        strict = os.environ.get("LVRBENCH_STRICT_PLUGINS", "") not in ("", "0")
+        strict = strict_from_environment()
     if eps is None:
         eps = entry_points(group=GROUP)
 
@@ -184,55 +208,68 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
     errors: list[LoadError] = []
     taken: dict[tuple[str, str], Entry] = {}
 
-    def fail(ep: EntryPoint, dist: str, message: str) -> None:
-        error = LoadError(ep.name, dist, message)
+    def fail(ep: EntryPoint, dist: str, version: str, message: str) -> None:
+        error = LoadError(ep.name, dist, version, message)
         if strict:
-            raise PluginError(error.line() + " (LVRBENCH_STRICT_PLUGINS=1)")
+            raise PluginError(error.line() + f" ({STRICT_VARIABLE}=1)")
         errors.append(error)
 
+    # Every `except BaseException` below guards plugin code and never calls `fail` inside its `try`,
+    # so that a strict-mode PluginError is not caught and reported again.
     for ep in sorted(eps, key=order):
         dist, version = _distribution(ep)
-        label = f"{dist} {version}"
         try:
             plugin = ep.load()
-        except Exception as exc:  # a broken plugin must not take the others down
-            fail(ep, label, f"cannot load {ep.value!r}: {one_line(exc, 200)}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin must not take the others down
+            fail(ep, dist, version, f"cannot load {ep.value!r}: {one_line(exc, 200)}")
             continue
         try:
-            pm.register(plugin, name=f"{dist}:{ep.name}")
-        except Exception as exc:
-            fail(ep, label, one_line(exc, 200))
+            pm.register(plugin, name=f"{dist}:{ep.name}")  # reads the plugin's attributes
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            fail(ep, dist, version, one_line(exc, 200))
             continue
         callers = pm.get_hookcallers(plugin) or []
         unknown = sorted(c.name for c in callers if not c.has_spec())
         if unknown or not callers:
             pm.unregister(plugin)
-            fail(ep, label, f"implements unknown hook {unknown[0]!r}" if unknown else "implements no lvrbench hook")
+            fail(ep, dist, version, f"implements unknown hook {unknown[0]!r}" if unknown else "implements no lvrbench hook")
             continue
         for kind in KINDS:
-            caller = getattr(pm.hook, hookspecs.HOOKS[kind])
-            for impl in caller.get_hookimpls():
+            hook = hookspecs.HOOKS[kind]
+            for impl in getattr(pm.hook, hook).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
                 try:
                     returned = impl.function()
-                except Exception as exc:
-                    fail(ep, label, f"{hookspecs.HOOKS[kind]} raised {one_line(exc, 200)}")
+                    objects = list(returned) if isinstance(returned, (list, tuple)) else None
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    fail(ep, dist, version, f"{hook} raised {one_line(exc, 200)}")
                     continue
-                if not isinstance(returned, (list, tuple)):
-                    fail(ep, label, f"{hookspecs.HOOKS[kind]} must return a list, not {type(returned).__name__}")
+                if objects is None:
+                    fail(ep, dist, version, f"{hook} must return a list, not {type(returned).__name__}")
                     continue
-                objects = list(returned)
                 for obj in objects:
-                    problem = _check_object(kind, obj)
-                    space = ("methods" if kind in METHOD_KINDS else kind, getattr(obj, "name", None))
+                    try:
+                        name, problem = _check_object(kind, obj)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as exc:
+                        fail(ep, dist, version, f"{hook} returned an object that cannot be inspected: {one_line(exc, 200)}")
+                        continue
+                    space = ("methods" if kind in METHOD_KINDS else kind, name)
                     holder = taken.get(space) if problem is None else None
                     if holder is not None:
-                        problem = (f"{SINGULAR[kind]} name {obj.name!r} is already taken by "
+                        problem = (f"{SINGULAR[kind]} name {name!r} is already taken by "
                                    f"{holder.distribution} {holder.version} (entry point {holder.entry_point!r})")
                     if problem is not None:
-                        fail(ep, label, problem)
+                        fail(ep, dist, version, problem)
                         continue
-                    taken[space] = Entry(kind, obj.name, obj, dist, version, ep.name)
+                    taken[space] = Entry(kind, name, obj, dist, version, ep.name)
                     entries.append(taken[space])
     return Registry(entries, errors)

@@ -73,15 +73,15 @@ def regularizer_module(name: str, requires: str = "any", summary: str = "A test 
 
 
 def errors_of(registry, dist: str) -> list[LoadError]:
-    return [e for e in registry.errors if e.distribution.split(" ")[0] == dist]
+    return [e for e in registry.errors if e.distribution == dist]
 
 
 def the_error(registry, dist: str, version: str = "1.0") -> LoadError:
     """The one LoadError of `dist`; no other distribution (the built-ins included) failed."""
     errors = errors_of(registry, dist)
     assert len(errors) == 1, registry.errors
-    assert errors[0].distribution == f"{dist} {version}"
-    assert [e for e in registry.errors if e.distribution == BUILTIN] == []
+    assert (errors[0].distribution, errors[0].version) == (dist, version)
+    assert [e for e in registry.errors if e.distribution == "lvrbench"] == []
     return errors[0]
 
 
@@ -152,6 +152,61 @@ def test_an_entry_point_to_a_missing_module_or_attribute_is_one_line(plugin_dist
     assert_builtins_intact(registry)
 
 
+# -- plugin code that ends the process -------------------------------------------------------------
+
+EXITING = {
+    "exit-at-import": ("import sys\nsys.exit(3)\n", "{mod}", "cannot load '{mod}': SystemExit: 3"),
+    "bare-exit-at-import": ("raise SystemExit\n", "{mod}", "cannot load '{mod}': SystemExit"),
+    "base-exception-at-import": ("class Halt(BaseException):\n    pass\n\nraise Halt('stop here')\n", "{mod}",
+                                 "cannot load '{mod}': Halt: stop here"),
+    "exit-while-registered": (HEADER + '''
+import sys
+
+class _Plugin:
+    def __dir__(self):
+        sys.exit(5)
+
+plugin = _Plugin()
+''', "{mod}:plugin", "SystemExit: 5"),
+    "exit-in-a-hook": (HEADER + '''
+import sys
+
+@hookimpl
+def lvrbench_datasets():
+    sys.exit(4)
+''', "{mod}", "lvrbench_datasets raised SystemExit: 4"),
+}
+
+
+@pytest.mark.parametrize("which", list(EXITING))
+def test_plugin_code_that_exits_is_one_line_and_everything_else_loads(plugin_dist, which):
+    source, target, message = EXITING[which]
+    mod, dist = f"lvrt_exit_{uid()}", f"acme-exit-{uid()}"
+    good_name, good_mod, good_dist = f"fine-{uid()}", f"lvrt_fine_{uid()}", f"zzz-fine-{uid()}"
+    plugin_dist(dist, {mod: source}, {"exits": target.format(mod=mod)})
+    plugin_dist(good_dist, {good_mod: regularizer_module(good_name)}, {"fine": good_mod})
+    registry = load_registry(strict=False)
+    line = assert_line(the_error(registry, dist), "exits", dist, message.format(mod=mod))
+    assert registry.entry("regularizers", good_name).distribution == good_dist
+    assert_builtins_intact(registry)
+    with pytest.raises(PluginError) as info:
+        load_registry(strict=True)
+    assert str(info.value) == f"{line} (LVRBENCH_STRICT_PLUGINS=1)"
+
+
+def test_list_survives_a_plugin_that_calls_sys_exit(plugin_dist, cli, tmp_path):
+    mod, dist = f"lvrt_exit_cli_{uid()}", f"acme-exit-cli-{uid()}"
+    site = plugin_dist(dist, {mod: "import sys\nsys.exit(3)\n"}, {"exits": mod}, version="3.1")
+    r = cli("list", "--json", cwd=tmp_path, env={"LVRBENCH_STRICT_PLUGINS": "0"}, pythonpath=site)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    message = f"cannot load '{mod}': SystemExit: 3"
+    assert r.stderr.splitlines() == [f"lvrbench: warning: skipped plugin entry point 'exits' ({dist} 3.1): {message}"]
+    doc = json.loads(r.stdout)
+    assert doc["errors"] == [{"entry_point": "exits", "plugin": dist, "version": "3.1", "message": message}]
+    for kind, names in EXPECTED_NAMES.items():
+        assert names <= {row["name"] for row in doc[kind]}, kind
+
+
 # -- a hook that misbehaves ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, message", [
@@ -214,6 +269,93 @@ def lvrbench_datasets():
     registry = load_registry(strict=False)
     assert_line(the_error(registry, dist), "raises", dist, "lvrbench_datasets raised RuntimeError: dataset server unreachable")
     assert registry.entry("regularizers", name).distribution == dist
+    assert_builtins_intact(registry)
+
+
+GOOD_BESIDE = '''
+class Good(Regularizer):
+    """A good regularizer beside a broken object."""
+    name = "{good}"
+
+    def loss(self, z, prior, ctx):
+        return z.new_zeros(z.shape[:2])
+'''
+
+
+@pytest.mark.parametrize("body, message", [
+    ('''
+class Thing:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+@hookimpl
+def lvrbench_datasets():
+    return [Thing()]
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Good()]
+''', "lvrbench_datasets returned an object that cannot be inspected: RuntimeError: no repr for you"),
+    ('''
+class Nameless(Regularizer):
+    """A regularizer whose name is computed, and fails."""
+
+    @property
+    def name(self):
+        raise ValueError("name not configured")
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Nameless(), Good()]
+''', "lvrbench_regularizers returned an object that cannot be inspected: ValueError: name not configured"),
+    ('''
+import sys
+
+class Exiting(Regularizer):
+    """A regularizer whose name ends the process."""
+
+    @property
+    def name(self):
+        sys.exit(6)
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Exiting(), Good()]
+''', "lvrbench_regularizers returned an object that cannot be inspected: SystemExit: 6"),
+    ('''
+class Demanding(Regularizer):
+    """A regularizer whose requires fails."""
+    name = "demanding-{good}"
+
+    @property
+    def requires(self):
+        raise KeyError("prior")
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Demanding(), Good()]
+''', "lvrbench_regularizers returned an object that cannot be inspected: KeyError: 'prior'"),
+    ('''
+class Unsummarised(Regularizer):
+    """Replaced by a property that fails."""
+    name = "demanding-{good}"
+
+    @property
+    def summary(self):
+        raise RuntimeError("no summary")
+
+@hookimpl
+def lvrbench_regularizers():
+    return [Unsummarised(), Good()]
+''', "lvrbench_regularizers returned an object that cannot be inspected: RuntimeError: no summary"),
+], ids=["repr-raises", "name-raises", "name-exits", "requires-raises", "summary-raises"])
+def test_an_object_that_raises_when_inspected_is_one_line(plugin_dist, body, message):
+    good, mod, dist = f"good-{uid()}", f"lvrt_inspect_{uid()}", f"acme-inspect-{uid()}"
+    plugin_dist(dist, {mod: HEADER + GOOD_BESIDE.format(good=good) + body.format(good=good)}, {"inspect": mod})
+    registry = load_registry(strict=False)
+    assert_line(the_error(registry, dist), "inspect", dist, message)
+    assert registry.entry("regularizers", good).distribution == dist
+    assert f"demanding-{good}" not in registry.names("regularizers")
     assert_builtins_intact(registry)
 
 
@@ -346,7 +488,7 @@ class Broken(Task):
     profiles = ("quick",)
 
     def {hook}(self, *args):
-        raise KeyError("oops")
+        raise {exc}
 
 
 @hookimpl
@@ -355,16 +497,18 @@ def lvrbench_tasks():
 '''
 
 
+@pytest.mark.parametrize("exc, reported", [("KeyError('oops')", "KeyError: 'oops'"), ("SystemExit(3)", "SystemExit: 3")],
+                         ids=["KeyError", "SystemExit"])
 @pytest.mark.parametrize("hook", ["plan", "parameters", "method_names"])
-def test_a_task_hook_that_raises_is_one_line_naming_the_plugin(plugin_dist, hook):
+def test_a_task_hook_that_raises_is_one_line_naming_the_plugin(plugin_dist, hook, exc, reported):
     from lvrbench.harness import PlanRequest, make_plan
     from lvrbench.results import ResultStore
     from lvrbench.runner import RunOptions, run_command
 
     name, mod, dist = f"broken-{uid()}", f"lvrt_task_{uid()}", f"acme-task-{uid()}"
-    plugin_dist(dist, {mod: FAILING_TASK.format(name=name, hook=hook)}, {"task": mod})
+    plugin_dist(dist, {mod: FAILING_TASK.format(name=name, hook=hook, exc=exc)}, {"task": mod})
     registry = load_registry(strict=True)
-    expected = f"task {name} ({dist} 1.0) failed in {hook}: KeyError: 'oops'"
+    expected = f"task {name} ({dist} 1.0) failed in {hook}: {reported}"
     with pytest.raises(PluginError) as info:
         if hook == "plan":
             make_plan([registry.get("tasks", name)], PlanRequest(registry, "quick"), ResultStore(Path("/nonexistent")))
@@ -478,6 +622,17 @@ plugin = _Plugin()
     assert_builtins_intact(registry)
 
 
+def test_json_errors_give_the_distribution_and_its_version_like_plugin_rows(plugin_dist):
+    name, good_mod, bad_mod, dist = f"half-{uid()}", f"lvrt_half_{uid()}", f"lvrt_half_bad_{uid()}", f"acme-half-{uid()}"
+    plugin_dist(dist, {good_mod: regularizer_module(name), bad_mod: "raise ImportError('half broken')\n"},
+                {"good": good_mod, "bad": bad_mod}, version="2.5")
+    doc = load_registry(strict=False).to_json()
+    row = next(r for r in doc["regularizers"] if r["name"] == name)
+    assert (row["plugin"], row["version"]) == (dist, "2.5")
+    assert doc["errors"] == [{"entry_point": "bad", "plugin": dist, "version": "2.5",
+                              "message": f"cannot load {bad_mod!r}: ImportError: half broken"}]
+
+
 # -- strict mode -----------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -514,6 +669,45 @@ def test_strict_mode_from_the_environment(broken_dist, monkeypatch):
     registry = load_registry(strict=None)
     assert [e.line() for e in registry.errors] == [line]
     assert_builtins_intact(registry)
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "FALSE", "No", "off"])
+def test_strict_mode_is_off_for_the_off_values(broken_dist, monkeypatch, value):
+    dist, line = broken_dist
+    monkeypatch.setenv("LVRBENCH_STRICT_PLUGINS", value)
+    registry = load_registry(strict=None)
+    assert [e.line() for e in registry.errors] == [line]
+    assert_builtins_intact(registry)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "Yes", "ON"])
+def test_strict_mode_is_on_for_the_on_values(broken_dist, monkeypatch, value):
+    dist, line = broken_dist
+    monkeypatch.setenv("LVRBENCH_STRICT_PLUGINS", value)
+    with pytest.raises(PluginError) as info:
+        load_registry(strict=None)
+    assert str(info.value) == f"{line} (LVRBENCH_STRICT_PLUGINS=1)"
+
+
+STRICT_USAGE = ("LVRBENCH_STRICT_PLUGINS must be one of 1, true, yes, on (strict) or 0, false, no, off, empty (lenient), "
+                "got {value!r}")
+
+
+@pytest.mark.parametrize("value", ["2", "maybe", " 1", "enabled\nyes"])
+def test_an_invalid_strict_value_is_a_usage_error(monkeypatch, value):
+    monkeypatch.setenv("LVRBENCH_STRICT_PLUGINS", value)
+    with pytest.raises(UsageError) as info:
+        load_registry(strict=None)
+    assert not isinstance(info.value, PluginError)
+    assert str(info.value) == STRICT_USAGE.format(value=value)
+    assert "\n" not in str(info.value)
+    assert load_registry(strict=False).errors == []  # an explicit argument does not read it
+
+
+def test_an_invalid_strict_value_exits_2_through_the_cli(cli, tmp_path):
+    r = cli("list", cwd=tmp_path, env={"LVRBENCH_STRICT_PLUGINS": "maybe"})
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "lvrbench: error: " + STRICT_USAGE.format(value="maybe") + "\n"
 
 
 # -- unknown names ---------------------------------------------------------------------------------
