@@ -6,8 +6,12 @@ import sys
 
 import click
 
-from .errors import UsageError
+from .errors import UsageError, squash
 from .kinds import KINDS
+
+
+#: Errors echo what the user typed; a pasted megabyte must still be one readable line.
+MESSAGE_LIMIT = 1000
 
 
 def _registry():
@@ -81,7 +85,9 @@ def _roots(out: str | None):
 
     from .runner import DEFAULT_ROOT
 
-    if out:
+    if out is not None:
+        if not out.strip():
+            raise UsageError("--out: empty path")
         root = Path(out)
         if not root.is_dir():
             raise UsageError(f"--out {out}: no such directory")
@@ -132,10 +138,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help())
         code = 0
     except click.UsageError as exc:
-        click.echo(f"lvrbench: error: {exc.format_message()}", err=True)
+        click.echo(f"lvrbench: error: {squash(exc.format_message(), MESSAGE_LIMIT)}", err=True)
         code = 2
     except UsageError as exc:
-        click.echo(f"lvrbench: error: {exc}", err=True)
+        click.echo(f"lvrbench: error: {squash(str(exc), MESSAGE_LIMIT)}", err=True)
+        code = 2
+    except OSError as exc:  # the file system refused something no check foresaw (a name too long, a permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"lvrbench: error: {squash(f'{where}{exc.strerror or exc}', MESSAGE_LIMIT)}", err=True)
         code = 2
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("lvrbench: interrupted", err=True)

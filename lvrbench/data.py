@@ -7,6 +7,7 @@ dataset-* packages put them), then a download where the dataset has one and the 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import socket
@@ -80,7 +81,11 @@ class IdxImageDataset(Dataset):
         for split_files in self.files.values():
             for stem in split_files:
                 for candidate in (root / self.name / stem, root / self.name / f"{stem}.gz", root / stem, root / f"{stem}.gz"):
-                    if candidate.is_file():
+                    try:
+                        present = candidate.is_file()
+                    except OSError as exc:  # e.g. a name too long for the file system
+                        raise UsageError(f"dataset {self.name!r}: cannot look in {root} ({exc.strerror or exc})") from None
+                    if present:
                         found[stem] = candidate
                         break
                 else:
@@ -116,14 +121,19 @@ class IdxImageDataset(Dataset):
             f"given by --data-dir or {DATA_DIR_ENV}{hint}"
         )
 
-    def check_available(self, data_dir):
-        """Find the files and read them, so that a corrupt file is bad input (exit 2), not a failed cell."""
+    def fingerprint(self, data_dir):
+        """A digest of the files' contents (decompressed), read in full: a corrupt file is bad input (exit 2)."""
+        digest = hashlib.sha256()
         paths = self.locate(data_dir)
         for split in self.files:
             try:
-                self._read_split(paths, split)
+                arrays = self._read_split(paths, split)
             except ValueError as exc:
                 raise UsageError(f"dataset {self.name!r}: {exc}; replace the file (see --data-dir)") from None
+            for array in arrays:
+                digest.update(f"{split} {array.shape};".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()[:16]
 
     def _read_split(self, paths: dict[str, Path], split: str) -> tuple[np.ndarray, np.ndarray]:
         images_stem, labels_stem = self.files[split]
@@ -133,6 +143,8 @@ class IdxImageDataset(Dataset):
             raise ValueError(f"{paths[images_stem]} holds images of shape {images.shape[1:]}, not {tuple(self.shape)}")
         if labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"{self.name} {split}: {images.shape[0]} images but labels of shape {labels.shape}")
+        if labels.size and int(labels.max()) >= self.num_classes:
+            raise ValueError(f"{paths[labels_stem]} holds label {int(labels.max())}; {self.name} has classes 0 to {self.num_classes - 1}")
         return images, labels
 
     def load(self, split, data_dir):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -15,6 +16,9 @@ from .kinds import Dataset, Family
 from .networks import init_parameters
 from .priors import PRIORS, Prior
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .harness import PlanRequest
 from .training import REVISION as TRAINING_REVISION
 from .training import TrainSettings, train_gan
 
@@ -43,23 +47,24 @@ class TrainedGAN:
         return torch.cat(out)
 
 
-def gan_spec(registry: Registry, config: dict) -> dict:
-    """The full identity of a generator artifact: `config` plus every version that determines its weights.
+def gan_spec(request: PlanRequest, config: dict) -> dict:
+    """The full identity of a generator artifact: `config` plus every version and the data that determine its weights.
 
     `config` keys: family, dataset, prior, latent_dim, arch, train (epochs, batch_size, lr, betas)
     and seed. Tasks put the spec in their cell configs, so a cell's id changes with its generator.
     """
+    registry = request.registry
     family = registry.get("families", config["family"])
     data = registry.get("datasets", config["dataset"])
     return {**config, "prior_params": PRIORS[config["prior"]].to_config(), "family_version": registry.provenance(family),
-            "dataset_version": registry.provenance(data), "core": CORE,
-            "training_revision": TRAINING_REVISION}
+            "dataset_version": registry.provenance(data), "dataset_digest": request.fingerprint(config["dataset"]),
+            "core": CORE, "training_revision": TRAINING_REVISION}
 
 
-def evaluator_spec(registry: Registry, dataset: str, training: dict) -> dict | None:
+def evaluator_spec(request: PlanRequest, dataset: str, training: dict) -> dict | None:
     """The full identity of a dataset's evaluator (None: the points are their own features)."""
-    data = registry.get("datasets", dataset)
-    return classifier_spec(data.info, registry.provenance(data), CORE, training)
+    data = request.registry.get("datasets", dataset)
+    return classifier_spec(data.info, request.registry.provenance(data), request.fingerprint(dataset), CORE, training)
 
 
 @dataclass

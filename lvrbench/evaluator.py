@@ -96,15 +96,16 @@ def _train_classifier(net: Classifier, x: torch.Tensor, y: torch.Tensor, config:
     net.eval()
 
 
-def classifier_spec(data: DataInfo, dataset_version: str, core_version: str, training: dict) -> dict | None:
+def classifier_spec(data: DataInfo, dataset_version: str, dataset_digest: str, core_version: str,
+                    training: dict) -> dict | None:
     """The full identity of a dataset's classifier (None for point datasets, whose evaluator is the identity).
 
     `training` holds the classifier's training settings (epochs, batch_size, lr).
     """
     if data.modality != "image" or not data.num_classes:
         return None
-    return {"dataset": data.name, "dataset_version": dataset_version, "core": core_version, "arch": "cnn-2x-128",
-            "revision": REVISION, **training}
+    return {"dataset": data.name, "dataset_version": dataset_version, "dataset_digest": dataset_digest,
+            "core": core_version, "arch": "cnn-2x-128", "revision": REVISION, **training}
 
 
 def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:

@@ -73,6 +73,15 @@ class PlanRequest:
     priors: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     overrides: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    _fingerprints: dict = field(default_factory=dict, repr=False)
+
+    def fingerprint(self, dataset: str) -> str:
+        """The digest of a dataset's contents (read once per request): cells and networks on other data differ."""
+        if dataset not in self._fingerprints:
+            data = self.registry.get("datasets", dataset)
+            self._fingerprints[dataset] = self.registry.call(data, "fingerprint", self.data_dir)
+        return self._fingerprints[dataset]
 
     def versions(self, **plugins) -> dict:
         """The `plugins` part of a cell config: the core's and each named plugin's distribution version."""
@@ -89,7 +98,7 @@ def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior:
     return {
         "task": task.name, "profile": request.profile, "dataset": dataset, "family": family, "prior": prior,
         "method": method, "hparams": dict(sorted(hparams.items())), "seed": seed, "settings": settings,
-        "plugins": request.versions(task=task, **plugins),
+        "plugins": request.versions(task=task, **plugins), "data": request.fingerprint(dataset),
     }
 
 

@@ -5,6 +5,7 @@ A plugin package subclasses one of these and returns instances from the matching
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -238,8 +239,18 @@ class Dataset(Plugin):
     def info(self) -> DataInfo:
         return DataInfo(self.name, self.modality, tuple(self.shape), self.num_classes)
 
-    def check_available(self, data_dir: str | None) -> None:
-        """Raise a one-line UsageError naming the dataset and how to provide it, if it cannot be loaded."""
+    def fingerprint(self, data_dir: str | None) -> str:
+        """A digest of what both splits hold: part of the identity of every cell and network that uses them.
+
+        Reads the data, so a dataset that cannot be loaded raises here, before any work: a one-line
+        UsageError naming the dataset and how to provide it. This default hashes `load`'s tensors.
+        """
+        digest = hashlib.sha256()
+        for split in ("train", "test"):
+            for tensor in self.load(split, data_dir):
+                digest.update(f"{split} {tensor.dtype} {tuple(tensor.shape)};".encode())
+                digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def load(self, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of a split ("train" or "test"): x float32 scaled to [-1, 1], y int64 labels (or mode ids)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .data import user_cache_dir
 from .errors import UsageError
+from .files import inside
 from .harness import Plan, PlanRequest, make_plan
 from .leaderboard import build, refusal, root_problems
 from .progress import say
@@ -119,6 +120,17 @@ def check_writable(path: Path, option: str, create: bool = True) -> None:
         raise UsageError(f"{option} {path}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
 
 
+def check_outputs(root: Path, tasks: list[str], create: bool = True) -> None:
+    """Refuse, before any work, a leaderboard root where the results or pages of `tasks` cannot be written."""
+    check_writable(root, "--out", create)
+    check_writable(root / "results", "--out", create)
+    for task in tasks:
+        for rel, kind in ((f"results/{task}", "directory"), (f"images/{task}", "directory"), (f"{task}.md", "file")):
+            path = inside(root, rel)  # refuses links
+            if path.exists() and (path.is_dir() != (kind == "directory")):
+                raise UsageError(f"--out {root}: {path} is in the way (a {kind} is written there)")
+
+
 def run_command(registry: Registry, opts: RunOptions) -> int:
     """Run `lvrbench run`; returns the exit code (0 all cells ok, 1 some cells failed)."""
     if opts.profile not in PROFILES:
@@ -129,9 +141,11 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     tasks = select_tasks(registry, opts)
     _check_names(registry, "datasets", opts.datasets)
     _check_names(registry, "families", opts.families)
+    device = resolve_device(opts.device)
     unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
     request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
-                          unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides))
+                          unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides),
+                          data_dir=opts.data_dir)
     known = set().union(*(registry.call(t, "parameters", request) for t in tasks))
     for name in request.overrides:
         if name not in known:
@@ -139,27 +153,29 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
                              f"(they have: {', '.join(sorted(known)) or 'none'})")
     methods = set().union(*(registry.call(t, "method_names", registry) for t in tasks))
     for name in request.methods:
-        if name not in methods:
-            raise unknown_name("method", name, methods)
+        if name in methods:
+            continue
+        if any(name in registry.names(kind) for kind in ("regularizers", "resamplers")):
+            raise UsageError(f"{name} is not a method of task {', '.join(t.name for t in tasks)} "
+                             f"(its methods: {', '.join(sorted(methods)) or 'none'})")
+        raise unknown_name("method", name, methods)
     root = Path(opts.out) if opts.out else default_root(opts.profile)
     problems = root_problems(registry, root, opts.profile)
     if problems:
         raise refusal(root, problems)
     store = ResultStore(root)
-    plan = make_plan(tasks, request, store, explicit=not opts.run_all)
+    plan = make_plan(tasks, request, store, explicit=not opts.run_all)  # reads every dataset it plans on
     if not plan.cells:
         raise UsageError("nothing to run: no cell matches these options (see `lvrbench list`)")
     jobs = plan.pending_jobs(opts.force)
     cache_dir = Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts"
+    outputs = sorted({c.task for c in plan.cells})
     if opts.dry_run:
-        check_writable(root / "results", "--out", create=False)
+        check_outputs(root, outputs, create=False)
         print_plan(plan, opts.force)
         return 0
-    device = resolve_device(opts.device)
-    for dataset in sorted({c.config["dataset"] for j in jobs for c in j.cells}):
-        registry.get("datasets", dataset).check_available(opts.data_dir)
     check_writable(cache_dir, "--cache-dir")
-    check_writable(root / "results", "--out")
+    check_outputs(root, outputs)
 
     from .env import RunEnv
     from .executors import InProcessExecutor
@@ -186,7 +202,8 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
             ok = sum(r["status"] == "ok" for r in results)
             say(f"[{i}/{len(jobs)}] {job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
     except KeyboardInterrupt:
-        say("lvrbench: interrupted; finished cells are saved. Run the same command again to resume.")
+        again = "without --force " if opts.force else ""
+        say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
         return 130
     written = build(registry, root)
     say(f"lvrbench: leaderboards written: {', '.join(str(p) for p in written)} ({time.perf_counter() - start:.0f}s)")

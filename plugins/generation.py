@@ -44,7 +44,8 @@ class Generation(Task):
                         continue
                     for seed in request.seeds:
                         gan = gan_config(data.modality, request.profile, family=family_name, dataset=dataset, prior=prior, seed=seed)
-                        settings = {"gan": gan_spec(reg, gan), "evaluator": evaluator_spec(reg, dataset, CLASSIFIER_TRAINING[request.profile]),
+                        settings = {"gan": gan_spec(request, gan),
+                                    "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
                                     **SCORING[request.profile]}
                         config = make_config(request, self, dataset=dataset, family=family_name, prior=prior, method=METHOD,
                                              hparams={}, seed=seed, settings=settings, plugins={"dataset": data, "family": family})

@@ -50,7 +50,7 @@ class RecoveryTask(Task):
     def artifact_settings(self, request: PlanRequest, dataset: str, family: str, prior: str) -> dict:
         """The cell settings naming the trained networks this protocol uses (their full identities)."""
         gan = gan_config("image", request.profile, family=family, dataset=dataset, prior=prior, seed=0)
-        return {"gan": gan_spec(request.registry, gan)}
+        return {"gan": gan_spec(request, gan)}
 
     def grid(self, method: Method, request: PlanRequest) -> list[dict[str, float]]:
         """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
@@ -141,7 +141,7 @@ class RecoveryReal(RecoveryTask):
     }
 
     def artifact_settings(self, request, dataset, family, prior):
-        evaluator = evaluator_spec(request.registry, dataset, CLASSIFIER_TRAINING[request.profile])
+        evaluator = evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile])
         return {**super().artifact_settings(request, dataset, family, prior), "evaluator": evaluator}
 
     def validate(self, result):

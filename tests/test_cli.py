@@ -134,11 +134,22 @@ REFUSALS = {
                   "--set lr is given twice; list every value in one --set lr=V1,V2"),
     "empty-out": (RUN + RR + ["--out", ""], "--out: empty path"),
     "out-under-a-file-dry-run": (RUN + RR + ["--out", "{tmp}/a-file/out"],
-                                 "--out {tmp}/a-file/out/results: cannot write there ({tmp}/a-file is not a writable directory)"),
+                                 "--out {tmp}/a-file/out: cannot write there ({tmp}/a-file is not a writable directory)"),
+    "out-results-in-the-way": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/blocked"],
+                               "--out {tmp}/blocked: {tmp}/blocked/results/generation is in the way (a directory is written there)"),
+    "out-page-is-a-link": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/linked"],
+                           "{tmp}/linked/generation.md: is a link; leaderboards are never written through links"),
+    "out-name-too-long": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/" + "a" * 300],
+                          re.compile(r"File name too long")),
+    "data-dir-name-too-long": (RUN + ["--task", "generation", "--dataset", "fashion-mnist", "--data-dir", "{tmp}/" + "d" * 300],
+                               re.compile(r"dataset 'fashion-mnist': cannot look in \S+ \(File name too long\)$")),
+    "cuda-unavailable": (RUN + ["--task", "generation", "--dataset", "ring8", "--device", "cuda"],
+                         "--device cuda: no CUDA device is available here (use --device cpu or auto)"),
+    "pasted-megabyte": (RUN + ["--task", "x" * 100_000], re.compile(r"^lvrbench: error: unknown task 'x{900,}\.\.\.$")),
     "cache-dir-under-a-file": (["run", "--task", "generation", "--dataset", "ring8", "--cache-dir", "{tmp}/a-file/cache"],
                                "--cache-dir {tmp}/a-file/cache: cannot write there (NotADirectoryError: Not a directory)"),
     "method-of-another-task": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
-                               "lvrbench: error: unknown method 'bhattacharyya' (known: direct)"),
+                               "lvrbench: error: bhattacharyya is not a method of task generation (its methods: direct)"),
 }
 #: Refused without --dry-run, so only run where mnist cannot be found (no /usr/share/datasets/mnist, empty
 #: data and cache dirs, downloads refused): should the refusal under test be missing, the command still
@@ -146,8 +157,8 @@ REFUSALS = {
 NEEDS_NO_MNIST = {
     "missing-dataset": (["run", "--task", "generation", "--dataset", "mnist"],
                         re.compile(r"dataset 'mnist' not found: looked in \S+/mnist, ")),
-    "cuda-unavailable": (["run", "--task", "generation", "--dataset", "mnist", "--family", "vanilla", "--device", "cuda"],
-                         "--device cuda: no CUDA device is available here (use --device cpu or auto)"),
+    "missing-dataset-dry-run": (RUN + ["--task", "generation", "--dataset", "mnist"],
+                                re.compile(r"dataset 'mnist' not found: looked in \S+/mnist, ")),
 }
 REFUSALS |= NEEDS_NO_MNIST
 #: Repeated options and values must be harmless (or a one-line refusal), never a traceback.
@@ -161,6 +172,8 @@ OTHER = {
     "list-tasks": ["list", "--kind", "tasks", "--json"],
     "leaderboard-check-missing-root": ["leaderboard", "check", "--out", "{tmp}/nonexistent"],
     "leaderboard-build-missing-root": ["leaderboard", "build", "--out", "{tmp}/nonexistent"],
+    "leaderboard-build-empty-out": ["leaderboard", "build", "--out", ""],
+    "leaderboard-check-empty-out": ["leaderboard", "check", "--out", ""],
 }
 
 
@@ -171,6 +184,10 @@ def batch(tmp_path_factory):
     for name in ("cache", "xdg", "data", "work"):
         (tmp / name).mkdir()
     (tmp / "a-file").write_text("not a directory\n")
+    (tmp / "blocked" / "results").mkdir(parents=True)
+    (tmp / "blocked" / "results" / "generation").write_text("a file where results go\n")
+    (tmp / "linked").mkdir()
+    (tmp / "linked" / "generation.md").symlink_to(tmp / "a-file")
     cases, outs = {}, {}
     for cid, argv in ({k: v[0] for k, v in REFUSALS.items()} | REPEATS | OTHER).items():
         if cid in NEEDS_NO_MNIST and SYSTEM_MNIST.exists():
@@ -235,6 +252,12 @@ def test_list_kind_narrows_the_json(batch):
     assert set(doc) == {"tasks", "errors"}
     assert {"generation", "recovery-real", "recovery-synthetic"} <= {r["name"] for r in doc["tasks"]}
     assert doc["errors"] == []
+
+
+@pytest.mark.parametrize("case", ["leaderboard-check-empty-out", "leaderboard-build-empty-out"])
+def test_leaderboard_refuses_an_empty_out_like_run(batch, case):
+    result = batch[case]
+    assert_one_line_error(result["code"], result["stdout"], result["stderr"], "lvrbench: error: --out: empty path")
 
 
 @pytest.mark.parametrize("case", ["leaderboard-check-missing-root", "leaderboard-build-missing-root"])
@@ -351,7 +374,7 @@ def test_list_reports_a_broken_plugin_and_lists_the_rest(cli, dirs, broken_site)
     assert r.stderr.splitlines() == [f"lvrbench: warning: skipped {line}"]
     doc = json.loads(r.stdout)
     assert set(doc) == KIND_KEYS
-    assert doc["errors"] == [{"entry_point": "broken", "plugin": "acme-broken-cli 1.0",
+    assert doc["errors"] == [{"entry_point": "broken", "plugin": "acme-broken-cli", "version": "1.0",
                               "message": "cannot load 'lvrt_cli_broken': ImportError: needs the frobnicate package"}]
     assert {"bhattacharyya", "none"} <= {r["name"] for r in doc["regularizers"]}
     assert {"recovery-real", "generation"} <= {r["name"] for r in doc["tasks"]}

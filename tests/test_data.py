@@ -11,6 +11,8 @@ import torch
 from lvrbench.data import read_idx
 from lvrbench.errors import UsageError
 
+from conftest import run_cli
+
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
@@ -81,7 +83,7 @@ def test_missing_dataset_is_one_line_naming_it_and_the_ways_to_provide_it(regist
 
     monkeypatch.setattr(type(mnist), "download", download)
     with pytest.raises(UsageError) as info:
-        mnist.check_available(str(tmp_path / "empty"))
+        mnist.fingerprint(str(tmp_path / "empty"))
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("dataset 'mnist' not found: looked in ")
@@ -99,18 +101,54 @@ def test_corrupt_dataset_file_is_bad_input_naming_the_file(registry, tmp_path, m
     mnist = registry.get("datasets", "mnist")
     with pytest.raises(UsageError, match=r"^dataset 'mnist': .*t10k-images-idx3-ubyte is not an unsigned-byte IDX file; "
                                          r"replace the file \(see --data-dir\)$"):
-        mnist.check_available(str(tmp_path / "data"))
+        mnist.fingerprint(str(tmp_path / "data"))
     (root / "t10k-images-idx3-ubyte").unlink()
     (root / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"12345678")[:-6])
     with pytest.raises(UsageError, match=r"t10k-images-idx3-ubyte.gz cannot be decompressed \(EOFError: "):
-        mnist.check_available(str(tmp_path / "data"))
+        mnist.fingerprint(str(tmp_path / "data"))
     (root / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip at all")
     with pytest.raises(UsageError, match=r"t10k-images-idx3-ubyte.gz cannot be decompressed \(BadGzipFile: "):
-        mnist.check_available(str(tmp_path / "data"))
+        mnist.fingerprint(str(tmp_path / "data"))
     (root / "t10k-images-idx3-ubyte.gz").unlink()
     write_idx_set(root, np.zeros((3, 14, 14), np.uint8), np.arange(3, dtype=np.uint8))
     with pytest.raises(UsageError, match=r"holds images of shape \(14, 14\), not \(1, 28, 28\)"):
-        mnist.check_available(str(tmp_path / "data"))
+        mnist.fingerprint(str(tmp_path / "data"))
+
+
+def test_labels_outside_the_classes_are_bad_input(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    write_idx_set(tmp_path / "data" / "mnist", np.zeros((3, 28, 28), np.uint8), np.array([0, 200, 9], np.uint8))
+    with pytest.raises(UsageError, match=r"^dataset 'mnist': \S+-labels-idx1-ubyte holds label 200; mnist has classes 0 "
+                                         r"to 9; replace the file \(see --data-dir\)$"):
+        registry.get("datasets", "mnist").fingerprint(str(tmp_path / "data"))
+
+
+def test_the_fingerprint_follows_the_contents_not_the_files(registry, tmp_path, monkeypatch):
+    """Same pixels: same digest (compressed or not, wherever they lie); one pixel changed: another digest."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    images, labels = np.arange(3 * 28 * 28, dtype=np.uint64).reshape(3, 28, 28).astype(np.uint8), np.arange(3, dtype=np.uint8)
+    write_idx_set(tmp_path / "a" / "mnist", images, labels)
+    write_idx_set(tmp_path / "b" / "mnist", images, labels, compress=True)
+    changed = images.copy()
+    changed[2, 27, 27] ^= 1
+    write_idx_set(tmp_path / "c" / "mnist", changed, labels)
+    mnist = registry.get("datasets", "mnist")
+    a, b, c = (mnist.fingerprint(str(tmp_path / d)) for d in "abc")
+    assert a == b != c and len(a) == 16 and int(a, 16) >= 0
+    ring = registry.get("datasets", "ring8")
+    assert ring.fingerprint(None) == ring.fingerprint(str(tmp_path / "a"))  # generated: no files involved
+
+
+def test_cells_on_other_data_are_other_cells(tmp_path):
+    """The same command on different files plans different cell ids (and so different networks)."""
+    ids = {}
+    for name, fill in (("zeros", 0), ("ones", 255), ("zeros-again", 0)):
+        write_idx_set(tmp_path / name / "mnist", np.full((3, 28, 28), fill, np.uint8), np.arange(3, dtype=np.uint8))
+        r = run_cli("run", "--task", "generation", "--dataset", "mnist", "--family", "vanilla", "--dry-run",
+                    "--data-dir", str(tmp_path / name), "--out", str(tmp_path / "out"), env={"XDG_CACHE_HOME": str(tmp_path / "c")})
+        assert r.returncode == 0, r.stderr
+        ids[name] = r.stdout.split()[1]
+    assert ids["zeros"] == ids["zeros-again"] != ids["ones"]
 
 
 @pytest.mark.skipif(not FMNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
