@@ -11,9 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import one_line
 from .results import is_number
 
 PNG_METADATA = {"Software": None}  # keeps PNG bytes independent of the matplotlib version string
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def encode_images(x) -> dict:
@@ -55,6 +57,28 @@ def payload_problem(payload: object) -> str | None:
         decode_images(payload)
     except (TypeError, ValueError) as exc:
         return f"images cannot be decoded ({exc})"
+    return None
+
+
+def png_problem(path: Path) -> str | None:
+    """Why the file at `path` is not a PNG image that decodes, or None (it may come from a pull request)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    # the signature, then the IHDR chunk every PNG starts with (13 bytes of data)
+    if head[:8] != PNG_SIGNATURE or head[8:16] != b"\x00\x00\x00\rIHDR":
+        return "not a PNG image"
+    from PIL import Image
+
+    try:
+        with Image.open(path, formats=["PNG"]) as image:
+            image.verify()  # every chunk's checksum, up to IEND
+        with Image.open(path, formats=["PNG"]) as image:
+            image.load()  # the pixel data decompresses to the declared size
+    except Exception as exc:  # PIL raises many kinds (SyntaxError, OSError, zlib and struct errors) for damaged files
+        return f"not a PNG image that decodes ({one_line(exc)})"
     return None
 
 

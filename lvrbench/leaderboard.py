@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from . import CORE
 from .errors import UsageError, one_line
-from .files import atomic_write, inside, write_text_atomic
+from .files import atomic_write, inside
 from .hashing import canonical_json
 from .results import ResultStore
 
@@ -80,9 +80,15 @@ def without_seed(r: dict) -> tuple:
     return (canonical_json({k: v for k, v in r["config"].items() if k != "seed"}),)
 
 
+def number_text(value: float) -> str:
+    """The shortest text that reads back as `value` ("3", "0.0032", "1.0000001"): distinct values never look alike."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def hparams_text(hparams: dict, skip: Sequence[str] = ()) -> str:
     """"a=2, b=2.5" for a cell's hyper-parameters ("-" when there are none)."""
-    return ", ".join(f"{k}={v:g}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
+    return ", ".join(f"{k}={number_text(v)}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
 
 
 def _cell(value) -> str:
@@ -147,10 +153,13 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
             problems.append(f"results/{name}/{r['id']}.json: {'; '.join(errors)}")
         else:
             by_task[name].append(r)
-    profiles = sorted({r["config"]["profile"] for r in results} | ({profile} if profile and results else set()))
-    if len(profiles) > 1:
-        problems.append(f"holds results of profiles {' and '.join(profiles)}; profiles never mix: keep each in its "
+    held = sorted({r["config"]["profile"] for r in results})
+    if len(held) > 1:
+        problems.append(f"holds results of profiles {' and '.join(held)}; profiles never mix: keep each in its "
                         "own leaderboard root (--out)")
+    elif profile and held and held != [profile]:
+        problems.append(f"holds {held[0]}-profile results; a {profile}-profile run goes to its own leaderboard root "
+                        "(--out): profiles never mix")
     return dict(by_task), problems
 
 
@@ -209,20 +218,37 @@ def _provenance_rows(results: list[dict]) -> list[list]:
     return [[*k, n] for k, n in sorted(counts.items())]
 
 
+def _target_problem(root: Path, rel: str) -> tuple[str, str] | None:
+    """Why `build` must not write root/rel: (the part of `rel` at fault, what is wrong with it), or None."""
+    parts = Path(rel).parts
+    for i in range(1, len(parts) + 1):
+        part = Path(*parts[:i])
+        path = root / part
+        if path.is_symlink():
+            return str(part), "is a link; leaderboards are never written through links"
+        if i < len(parts) and path.exists() and not path.is_dir():
+            return str(part), "not a directory"
+    if (root / rel).exists() and not (root / rel).is_file():
+        return rel, "not a regular file"
+    return None
+
+
 def build(registry, root: Path) -> list[Path]:
     """Write every task's markdown and figures under `root`; returns the markdown paths."""
     files, pages, problems = render(registry, root)
     if problems:
         raise refusal(root, problems)
     figures = [rel for page in pages.values() for rel in page.figures]
-    for rel in [path.name for path in files] + figures:
-        inside(root, rel)  # refuse a link anywhere before writing anything
+    for rel in [path.name for path in files] + figures:  # refuse a link anywhere before writing anything
+        problem = _target_problem(root, rel)
+        if problem:
+            raise UsageError(f"{root / problem[0]}: {problem[1]}")
     with tempfile.TemporaryDirectory() as scratch:
         problems = [p for page in pages.values() for p in page.draw(Path(scratch))]
         if problems:
             raise refusal(root, problems)
         for path, text in files.items():
-            write_text_atomic(path, text)
+            atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
         for rel in figures:
             atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
     for path in _orphan_figures(registry, root, figures):
@@ -246,24 +272,44 @@ def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
 
 
 def check(registry, root: Path) -> list[str]:
-    """Every way `root` differs from what `build` would write, plus invalid result files."""
+    """Every way `root` differs from what `build` would write (or what stops it), plus invalid result files."""
+    from .figures import png_problem  # numpy: only when checking
+
     files, pages, problems = render(registry, root)
-    rendered = not problems  # with a result problem no page is rendered, so no figure would look linked
+    rendered = not problems
+
+    def writable(rel: str) -> bool:
+        problem = _target_problem(root, rel)
+        line = problem and f"{problem[0]}: {problem[1]}"
+        if line and line not in problems:  # a linked folder is one line, not one per figure in it
+            problems.append(line)
+        return not problem
+
     for path, text in sorted(files.items()):
-        rel = path.relative_to(root)
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            problems.append(f"{rel}: not a regular file")
-        elif not path.is_file():
-            problems.append(f"{rel}: missing (run `lvrbench leaderboard build`)")
-        elif path.read_text() != text:
-            problems.append(f"{rel}: differs from what `lvrbench leaderboard build` writes")
+        if not writable(path.name):
+            continue
+        if not path.exists():
+            problems.append(f"{path.name}: missing (run `lvrbench leaderboard build`)")
+            continue
+        try:
+            same = path.read_bytes() == text.encode("utf-8")  # bytes: undecodable text or other line ends differ too
+        except OSError as exc:
+            problems.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
+            continue
+        if not same:
+            problems.append(f"{path.name}: differs from what `lvrbench leaderboard build` writes")
     for page in pages.values():
-        problems += [f"{rel}: linked figure is missing" for rel in page.figures if not (root / rel).is_file()]
-    if rendered:
+        for rel in page.figures:
+            if not writable(rel):
+                continue
+            if not (root / rel).exists():
+                problems.append(f"{rel}: linked figure is missing")
+            elif problem := png_problem(root / rel):
+                problems.append(f"{rel}: {problem} (run `lvrbench leaderboard build`)")
+    if rendered:  # with a result problem nothing was rendered: every figure and page would look unbacked
         linked = [rel for page in pages.values() for rel in page.figures]
         problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
                      for p in _orphan_figures(registry, root, linked)]
-    for path in sorted(root.glob("*.md")):
-        if path not in files and path.stem in registry.names("tasks"):
-            problems.append(f"{path.relative_to(root)}: no results back this leaderboard")
+        problems += [f"{path.relative_to(root)}: no results back this leaderboard" for path in sorted(root.glob("*.md"))
+                     if path not in files and path.stem in registry.names("tasks")]
     return problems

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .files import write_json_atomic
+from .files import inside, write_json_atomic
 from .hashing import content_hash
 from .kinds import NAME
 
@@ -20,7 +20,10 @@ PROFILES = ("quick", "full")
 #: check_fields kinds for a metric: a number or a {value, low, high, n} estimate (or None for the optional one).
 METRIC = (int, float, dict)
 OPTIONAL_METRIC = (int, float, dict, type(None))
+#: How deeply a result document may nest: far beyond what tasks write, far below Python's recursion limit.
+MAX_DEPTH = 100
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
+LINK_REFUSED = "is a link (links are refused)"
 NAME_KEYS = ("task", "dataset", "family", "prior", "method")
 
 
@@ -88,6 +91,29 @@ def _check_config(config: dict) -> list[str]:
     return problems
 
 
+def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `data` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    containers = [data] if isinstance(data, (list, dict)) else []
+    for _ in range(limit):
+        containers = [v for x in containers for v in (x.values() if isinstance(x, dict) else x)
+                      if isinstance(v, (list, dict))]
+        if not containers:
+            return False
+    return True
+
+
+def parse_result(text: str) -> Any:
+    """A result file's text as JSON data; ValueError when it is not JSON or nests too deeply to handle safely."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        data = None
+    else:
+        if not too_deep(data):
+            return data
+    raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+
+
 def validate_result(data: Any) -> list[str]:
     """Everything wrong with a parsed result document (empty when it is valid).
 
@@ -95,6 +121,8 @@ def validate_result(data: Any) -> list[str]:
     """
     if not isinstance(data, dict):
         return ["not a JSON object"]
+    if too_deep(data):
+        return [f"nested more than {MAX_DEPTH} levels deep"]
     problems = []
     if data.get("schema") != SCHEMA:
         problems.append(f"schema must be {SCHEMA}")
@@ -129,7 +157,7 @@ def validate_result(data: Any) -> list[str]:
 
 
 class ResultStore:
-    """The results of one leaderboard root."""
+    """The results of one leaderboard root; `results/` and its task folders are never read nor written through links."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -141,10 +169,10 @@ class ResultStore:
     def status(self, task: str, cid: str) -> str:
         """"done", "failed" or "pending"; an unreadable or invalid file counts as pending (it is recomputed)."""
         path = self.path(task, cid)
-        if not path.is_file() or path.is_symlink():
+        if any(p.is_symlink() for p in (self.dir, path.parent, path)) or not path.is_file():
             return "pending"
         try:
-            data = json.loads(path.read_text())
+            data = parse_result(path.read_text())
         except (OSError, ValueError):
             return "pending"
         if validate_result(data):
@@ -152,20 +180,28 @@ class ResultStore:
         return {"ok": "done", "failed": "failed"}.get(data.get("status"), "pending")
 
     def write(self, result: dict) -> Path:
-        path = self.path(result["config"]["task"], result["id"])
+        """Write `result` atomically in its place; a link on the way is a UsageError, never written through."""
+        path = inside(self.root, f"results/{result['config']['task']}/{result['id']}.json")
         write_json_atomic(path, result)
         return path
 
     def load(self) -> tuple[list[dict], list[str]]:
-        """Every valid result, and one line per invalid file."""
-        results, problems = [], []
-        for path in sorted(self.dir.glob("*/*.json")):
+        """Every valid result, and one line per invalid file or link."""
+        if self.dir.is_symlink():
+            return [], [f"results: {LINK_REFUSED}"]
+        results, problems, paths = [], [], []
+        for folder in sorted(self.dir.glob("*")):
+            if folder.is_symlink():
+                problems.append(f"{folder.relative_to(self.root)}: {LINK_REFUSED}")
+            elif folder.is_dir():
+                paths += sorted(folder.glob("*.json"))
+        for path in paths:
             rel = path.relative_to(self.root)
-            if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+            if path.is_symlink() or not path.is_file():
                 problems.append(f"{rel}: not a regular file (links are refused)")
                 continue
             try:
-                data = json.loads(path.read_text())
+                data = parse_result(path.read_text())
             except (OSError, ValueError) as exc:
                 problems.append(f"{rel}: not valid JSON ({exc})")
                 continue

@@ -17,7 +17,8 @@ from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import Method, Regularizer, Task
-from lvrbench.leaderboard import evaluator_lines, group, hparams_text, mean_over_seeds, summarize, table, without_seed
+from lvrbench.leaderboard import (evaluator_lines, group, hparams_text, mean_over_seeds, number_text, summarize, table,
+                                  without_seed)
 from lvrbench.metrics import bootstrap_mean
 from lvrbench.priors import PRIORS
 from lvrbench.recovery import frozen, recover, validate_grid
@@ -176,7 +177,7 @@ class RecoveryReal(RecoveryTask):
                                  for key, cells in group(rows, without_seed).items())
             hp = best[0]["config"]["hparams"]
             best_rows.append(((dataset, family, prior, -score, method), [
-                dataset, family, prior, method, f"{hp['lr']:g}", hparams_text(hp, ("lr",)),
+                dataset, family, prior, method, number_text(hp["lr"]), hparams_text(hp, ("lr",)),
                 summarize([r["metrics"]["accuracy"] for r in best]), summarize([r["metrics"]["l1"] for r in best])]))
         best_rows = [row for _, row in sorted(best_rows)]
         out += [table(best_rows, ["dataset", "family", "prior", "method", "lr", "params", "accuracy ↑", "L1 ↓"]), ""]
@@ -195,13 +196,13 @@ def grid_section(rows: list[dict], metric: str, page, name: str, title: str) -> 
     cols = sorted({hparams_text(r[0]["config"]["hparams"], ("lr",)) for r in cells.values()},
                   key=lambda t: [float(x.split("=")[1]) for x in t.split(", ")] if t != "-" else [])
     values = np.full((len(lrs), len(cols)), np.nan)
-    text = [[f"{lr:g}"] + [""] * len(cols) for lr in lrs]
+    text = [[number_text(lr)] + [""] * len(cols) for lr in lrs]
     for members in cells.values():
         hp = members[0]["config"]["hparams"]
         i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp, ("lr",)))
         values[i, j] = mean_over_seeds([m["metrics"][metric] for m in members])
         text[i][j + 1] = summarize([m["metrics"][metric] for m in members])
-    link = page.figure(name, lambda path: heatmap(values, [f"{lr:g}" for lr in lrs], cols, path, title, "lr", "parameters"))
+    link = page.figure(name, lambda path: heatmap(values, [number_text(lr) for lr in lrs], cols, path, title, "lr", "parameters"))
     return [f"![{title}]({link})", "", table(text, ["lr \\ params"] + cols), ""]
 
 

@@ -139,8 +139,8 @@ def test_a_run_is_refused_before_any_work_when_its_root_holds_another_profile(tm
     done = cli("run", "--task", "generation", "--dataset", "ring8", "--out", str(tmp_path),
                env={"LVRBENCH_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 2
-    assert done.stderr == (f"lvrbench: error: {tmp_path}: holds results of profiles full and quick; profiles never "
-                           "mix: keep each in its own leaderboard root (--out)\n")
+    assert done.stderr == (f"lvrbench: error: {tmp_path}: holds full-profile results; a quick-profile run goes to its "
+                           "own leaderboard root (--out): profiles never mix\n")
     assert sorted(tmp_path.rglob("*")) == before
 
 
@@ -200,6 +200,24 @@ def test_tables_show_the_current_version_only_and_say_how_many_are_not_shown(reg
             f"({CORE}); `lvrbench run` recomputes their cells._") in page
     assert "0.250" in page and "0.750" not in page
     assert check(registry, tmp_path) == []
+
+
+def test_values_that_round_alike_stay_apart_in_tables(registry, tmp_path):
+    """Two cells whose weights agree to 6 digits are two grid columns, never one overwriting the other."""
+    from lvrbench.leaderboard import hparams_text, number_text
+
+    assert [number_text(v) for v in (3.0, 0.0032, 1e-05, 1.0000001, 20000)] == ["3", "0.0032", "1e-05", "1.0000001", "20000"]
+    assert hparams_text({"lr": 0.1, "b": 2.5, "a": 2.0}, ("lr",)) == "a=2, b=2.5"
+    store = ResultStore(tmp_path)
+    for weight, accuracy in ((1.0000001, 0.25), (1.0000002, 0.75)):
+        config = current(CONFIG)
+        config["hparams"] = {"lr": 0.01, "weight": weight}
+        store.write(to_result(Cell(config), CellOutcome(metrics={"accuracy": accuracy, "l1": 0.1},
+                                                        artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {}))
+    build(registry, tmp_path)
+    page = (tmp_path / "recovery-real.md").read_text()
+    assert "| lr \\ params   | weight=1.0000001   | weight=1.0000002   |" in page
+    assert "0.250" in page and "0.750" in page
 
 
 def test_results_of_an_unknown_task_are_reported(registry, tmp_path):
