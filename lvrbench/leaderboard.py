@@ -24,8 +24,8 @@ from .results import ResultStore
 
 QUICK_BANNER = (
     "> **Smoke-level numbers.** These come from the `quick` profile: small data subsets, few epochs, "
-    "reduced grids, a small architecture, on a CPU. They show that every method runs end to end; they are "
-    "not the papers' protocols and must not be compared with published figures (see the `full` profile)."
+    "reduced grids, a small architecture and latent, on a CPU. They show that every method runs end to end; "
+    "they are not the papers' protocols and must not be compared with published figures (see the `full` profile)."
 )
 FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step counts)."
 

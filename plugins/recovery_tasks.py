@@ -218,7 +218,7 @@ class RecoverySynthetic(RecoveryTask):
               "significant wins (factor 2) against `none` on the same z_true and seed, mean error (Table 1)")
     profiles_settings = {
         "quick": {"protocol": {"n_latents": 32, "steps": 500, "init": "prior", "diff": "l2"},
-                  "lrs": (0.05,), "grids": {"weight": (0.01, 0.1, 1.0)}},
+                  "lrs": (0.2,), "grids": {"weight": (0.01, 0.1, 1.0)}},
         "full": {"protocol": {"n_latents": 100, "steps": 20000, "init": "prior", "diff": "l2"},
                  "lrs": (0.01,), "grids": {"weight": (0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)}},
     }
