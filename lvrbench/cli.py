@@ -1,6 +1,7 @@
 """The `lvrbench` command. Heavy imports (torch, the plugins) happen inside the commands, never here."""
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 
@@ -12,6 +13,19 @@ from .kinds import KINDS
 
 #: Errors echo what the user typed; a pasted megabyte must still be one readable line.
 MESSAGE_LIMIT = 1000
+
+
+class Choice(click.Choice):
+    """click.Choice whose refusal of a near miss says which choice was meant, as unknown plugin names do."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.5)
+            if close:
+                exc.message = f"{exc.message.rstrip('.')}; did you mean {close[0]!r}?"
+            raise
 
 
 def _registry():
@@ -36,10 +50,10 @@ def cli() -> None:
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only these datasets (default: each task's).")
 @click.option("--family", "families", multiple=True, metavar="NAME", help="Only these generator families.")
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
-@click.option("--prior", "priors", multiple=True, type=click.Choice(["normal", "uniform"]), help="Only these latent priors.")
-@click.option("--profile", default="quick", show_default=True, type=click.Choice(["quick", "full"]),
+@click.option("--prior", "priors", multiple=True, type=Choice(["normal", "uniform"]), help="Only these latent priors.")
+@click.option("--profile", default="quick", show_default=True, type=Choice(["quick", "full"]),
               help="quick: minutes on a CPU, smoke-level numbers; full: the papers' protocols (for a GPU).")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--device", default="auto", show_default=True, type=Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1), metavar="N",
               help="Seed, a non-negative integer (repeatable; default 0).")
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
@@ -56,7 +70,7 @@ def run(**kwargs) -> None:
 
 
 @cli.command(name="list")
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of plugin.")
+@click.option("--kind", type=Choice(KINDS), help="Only this kind of plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(kind: str | None, as_json: bool) -> None:
     """List the registered plugins (and the broken ones)."""

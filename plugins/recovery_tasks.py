@@ -278,7 +278,8 @@ class RecoverySynthetic(RecoveryTask):
         return "\n".join([
             "## Recoveries", "",
             "Percentages of latents recovered with error under each threshold; wins: % of latents where the method's "
-            "error is below `none`'s on the same z_true, init and seed; significant wins: % of the latents where the "
+            "error is below `none`'s on the same z_true, init and seed (a tie, e.g. a resampler that never fired, is no "
+            "win: this engine is deterministic, where paper 001's GPU runs split such ties by noise); significant wins: % of the latents where the "
             "two differ by a factor of 2 or more in which the method is the better one (paper 001 §4.2.2).", "",
             table(rows, headers), ""])
 

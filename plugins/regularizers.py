@@ -45,7 +45,9 @@ class Bhattacharyya(Regularizer):
     """Bhattacharyya distance between the prior and the normal fitted to the latent's elements.
 
     Paper 000 gives no formula; this is the reading the suite specifies (a closed form between two
-    normals), which also pulls the elements' variance towards the prior's.
+    normals), which also pulls the elements' variance towards the prior's. From paper 000's zero
+    initialisation the fitted variance starts near 0, where the distance diverges: its first
+    gradients are large, which Adam's second moment remembers for the rest of a short recovery.
     """
 
     name = "bhattacharyya"

@@ -283,8 +283,13 @@ def test_the_command_exits_2_with_one_line(cli, dirs):
     (["run", "--all", "--seed", "abc"], "Invalid value for '--seed': 'abc' is not a valid integer range."),
     (["run", "--all", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range 0<=x<=9223372036854775807."),
     (["list", "--kind", "plugins"], "Invalid value for '--kind': 'plugins' is not one of"),
+    (["run", "--all", "--profile", "qiuck"], "Invalid value for '--profile': 'qiuck' is not one of 'quick', 'full'; "
+                                             "did you mean 'quick'?"),
+    (["list", "--kind", "task"], "is not one of 'regularizers', 'resamplers', 'families', 'samplers', 'tasks', "
+                                 "'datasets'; did you mean 'tasks'?"),
     (["frobnicate"], "No such command 'frobnicate'"),
-], ids=["unknown-option", "bad-profile", "bad-seed", "negative-seed", "bad-kind", "unknown-command"])
+], ids=["unknown-option", "bad-profile", "bad-seed", "negative-seed", "bad-kind", "near-profile", "near-kind",
+        "unknown-command"])
 def test_click_usage_errors_are_one_line(cli, dirs, args, message):
     d, env = dirs
     if args[0] == "run":
