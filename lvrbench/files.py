@@ -50,14 +50,27 @@ def write_text_atomic(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def path_problem(root: Path, rel: str) -> tuple[str, str] | None:
+    """Why root/rel must not be written: (the part of `rel` at fault, what is wrong with it), or None.
+
+    A path that leaves root, a link anywhere on it, or a non-directory where a directory is needed
+    (files from pull requests are data: nothing is ever written through them).
+    """
+    parts = Path(rel).parts
+    if ".." in parts or Path(rel).is_absolute():
+        return rel, f"not a path inside {root}"
+    for i in range(1, len(parts) + 1):
+        path = root.joinpath(*parts[:i])
+        if path.is_symlink():
+            return str(Path(*parts[:i])), "is a link; leaderboards are never written through links"
+        if i < len(parts) and path.exists() and not path.is_dir():
+            return str(Path(*parts[:i])), "not a directory"
+    return None
+
+
 def inside(root: Path, rel: str) -> Path:
-    """root/rel, refusing a path that leaves root or passes through a link (files from pull requests are data)."""
-    path = root / rel
-    if ".." in Path(rel).parts or Path(rel).is_absolute():
-        raise UsageError(f"{rel}: not a path inside {root}")
-    current = root
-    for part in Path(rel).parts:
-        current = current / part
-        if current.is_symlink():
-            raise UsageError(f"{current}: is a link; leaderboards are never written through links")
-    return path
+    """root/rel, refused with a one-line UsageError when `path_problem` finds something wrong with it."""
+    problem = path_problem(root, rel)
+    if problem:
+        raise UsageError(f"{root / problem[0]}: {problem[1]}")
+    return root / rel

@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from . import CORE
 from .errors import UsageError, one_line
-from .files import atomic_write, inside
+from .files import atomic_write, inside, path_problem
 from .hashing import canonical_json
 from .results import ResultStore
 
@@ -219,18 +219,18 @@ def _provenance_rows(results: list[dict]) -> list[list]:
 
 
 def _target_problem(root: Path, rel: str) -> tuple[str, str] | None:
-    """Why `build` must not write root/rel: (the part of `rel` at fault, what is wrong with it), or None."""
-    parts = Path(rel).parts
-    for i in range(1, len(parts) + 1):
-        part = Path(*parts[:i])
-        path = root / part
-        if path.is_symlink():
-            return str(part), "is a link; leaderboards are never written through links"
-        if i < len(parts) and path.exists() and not path.is_dir():
-            return str(part), "not a directory"
-    if (root / rel).exists() and not (root / rel).is_file():
-        return rel, "not a regular file"
-    return None
+    """Why `build` must not write the file root/rel: (the part of `rel` at fault, what is wrong with it), or None."""
+    problem = path_problem(root, rel)
+    if not problem and (root / rel).exists() and not (root / rel).is_file():
+        problem = rel, "not a regular file"
+    return problem
+
+
+def refuse_target(root: Path, rel: str) -> None:
+    """A one-line UsageError when `build` (or a run) must not write the file root/rel."""
+    problem = _target_problem(root, rel)
+    if problem:
+        raise UsageError(f"{root / problem[0]}: {problem[1]}")
 
 
 def build(registry, root: Path) -> list[Path]:
@@ -240,9 +240,7 @@ def build(registry, root: Path) -> list[Path]:
         raise refusal(root, problems)
     figures = [rel for page in pages.values() for rel in page.figures]
     for rel in [path.name for path in files] + figures:  # refuse a link anywhere before writing anything
-        problem = _target_problem(root, rel)
-        if problem:
-            raise UsageError(f"{root / problem[0]}: {problem[1]}")
+        refuse_target(root, rel)
     with tempfile.TemporaryDirectory() as scratch:
         problems = [p for page in pages.values() for p in page.draw(Path(scratch))]
         if problems:

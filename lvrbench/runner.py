@@ -10,9 +10,8 @@ from pathlib import Path
 
 from .data import user_cache_dir
 from .errors import UsageError
-from .files import inside
 from .harness import Plan, PlanRequest, make_plan
-from .leaderboard import build, refusal, root_problems
+from .leaderboard import build, refusal, refuse_target, root_problems
 from .progress import say
 from .registry import Registry, unknown_name
 from .results import PROFILES, ResultStore
@@ -124,11 +123,9 @@ def check_outputs(root: Path, tasks: list[str], create: bool = True) -> None:
     """Refuse, before any work, a leaderboard root where the results or pages of `tasks` cannot be written."""
     check_writable(root, "--out", create)
     check_writable(root / "results", "--out", create)
-    for task in tasks:
-        for rel, kind in ((f"results/{task}", "directory"), (f"images/{task}", "directory"), (f"{task}.md", "file")):
-            path = inside(root, rel)  # refuses links
-            if path.exists() and (path.is_dir() != (kind == "directory")):
-                raise UsageError(f"--out {root}: {path} is in the way (a {kind} is written there)")
+    for task in tasks:  # a file in each place a run writes: links and things in the way are refused
+        for rel in (f"results/{task}/cell.json", f"images/{task}/figure.png", f"{task}.md"):
+            refuse_target(root, rel)
 
 
 def run_command(registry: Registry, opts: RunOptions) -> int:

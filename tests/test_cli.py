@@ -136,7 +136,7 @@ REFUSALS = {
     "out-under-a-file-dry-run": (RUN + RR + ["--out", "{tmp}/a-file/out"],
                                  "--out {tmp}/a-file/out: cannot write there ({tmp}/a-file is not a writable directory)"),
     "out-results-in-the-way": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/blocked"],
-                               "--out {tmp}/blocked: {tmp}/blocked/results/generation is in the way (a directory is written there)"),
+                               "{tmp}/blocked/results/generation: not a directory"),
     "out-page-is-a-link": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/linked"],
                            "{tmp}/linked/generation.md: is a link; leaderboards are never written through links"),
     "out-name-too-long": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/" + "a" * 300],
