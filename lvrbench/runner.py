@@ -179,7 +179,8 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
 
     env = RunEnv(registry, device, cache_dir, opts.data_dir)
     total = sum(len(j.cells) for j in jobs)
-    say(f"lvrbench: {len(plan.cells)} cells, {total} to compute in {len(jobs)} jobs on {device} "
+    say(f"lvrbench: {len(plan.cells)} cells, {total} to compute in {len(jobs)} "
+        f"job{'' if len(jobs) == 1 else 's'} on {device} "
         f"(profile {opts.profile}, results in {root}/results)")
     failures: list[tuple[str, str]] = []
     start = time.perf_counter()
