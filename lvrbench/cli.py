@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from click.utils import PacifyFlushWrapper
 
 from .errors import UsageError, squash
 from .kinds import KINDS
@@ -26,6 +27,20 @@ class Choice(click.Choice):
             if close:
                 exc.message = f"{exc.message.rstrip('.')}; did you mean {close[0]!r}?"
             raise
+
+
+def _existing_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A directory that must exist: a mistyped data directory is refused, naming where the value came from."""
+    from pathlib import Path
+
+    try:
+        if value is None or Path(value).expanduser().is_dir():
+            return value
+    except OSError:  # e.g. a name too long: the dataset lookup reports it with the dataset's name
+        return value
+    source = ctx.get_parameter_source(param.name)
+    given = f"{param.envvar}={value}" if source is click.core.ParameterSource.ENVIRONMENT else f"{param.opts[0]} {value}"
+    raise UsageError(f"{given}: {'not a directory' if Path(value).expanduser().exists() else 'no such directory'}")
 
 
 def _registry():
@@ -59,7 +74,7 @@ def cli() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_DATA_DIR", help="Where dataset files are looked for first.")
+@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", callback=_existing_dir, help="Where dataset files are looked for first.")
 @click.option("--dry-run", is_flag=True, help="List every cell with its status; compute nothing.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have results.")
 def run(**kwargs) -> None:
@@ -148,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except SystemExit as exc:
+        if not isinstance(sys.stdout, PacifyFlushWrapper):
+            raise
+        code = 141  # click's exit when the reader went away (`lvrbench list | head`): what a SIGPIPE gives, not 1
     except click.exceptions.NoArgsIsHelpError as exc:  # e.g. `lvrbench leaderboard`: help, as for a bare `lvrbench`
         click.echo(exc.ctx.get_help())
         code = 0

@@ -21,11 +21,23 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; results and tables are for everyone
+        _sync(tmp)  # on disk before the rename: a power cut leaves the old file or the new one, never an empty one
         os.replace(tmp, path)
+        _sync(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _sync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system without fsync for directories
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read_umask() -> int:

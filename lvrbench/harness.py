@@ -7,7 +7,6 @@ numbers never depend on which other cells share its job, so any subset can be (r
 """
 from __future__ import annotations
 
-import math
 import platform
 import subprocess
 import time
@@ -19,7 +18,7 @@ from typing import Any, Iterable
 from . import CORE, __version__
 from .errors import PluginError, UsageError, one_line
 from .hashing import canonical_json
-from .results import SCHEMA, ResultStore, cell_id, validate_result
+from .results import MAX_DEPTH, SCHEMA, ResultStore, cell_id, is_number, too_deep, validate_result
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Job:
 
 @dataclass
 class CellOutcome:
-    """What a task computed for one cell: metrics (finite numbers or estimate dicts), or an error."""
+    """What a task computed for one cell: metrics ({value, low, high, n} estimates: Estimate.to_dict()), or an error."""
 
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -94,10 +93,16 @@ class PlanRequest:
 
 def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior: str, method: str,
                 hparams: dict, seed: int, settings: dict, plugins: dict) -> dict:
-    """A cell config in the one shape every task uses."""
+    """A cell config in the one shape every task uses.
+
+    Numeric hyper-parameters become floats and -0.0 becomes 0.0, so that 1, 1.0 and --set x=1 (and 0 and -0)
+    are one cell, not two with the same numbers.
+    """
+    hparams = {k: float(v) + 0.0 if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+               for k, v in sorted(hparams.items())}
     return {
         "task": task.name, "profile": request.profile, "dataset": dataset, "family": family, "prior": prior,
-        "method": method, "hparams": dict(sorted(hparams.items())), "seed": seed, "settings": settings,
+        "method": method, "hparams": hparams, "seed": seed, "settings": settings,
         "plugins": request.versions(task=task, **plugins), "data": request.fingerprint(dataset),
     }
 
@@ -142,7 +147,7 @@ def _non_finite(obj: Any, path: str = "") -> str | None:
     if isinstance(obj, bool):
         return None
     if isinstance(obj, (int, float)):
-        return None if math.isfinite(obj) else path or "value"
+        return None if is_number(obj) else path or "value"  # an int too large for a float is no finite number
     if isinstance(obj, dict):
         for k, v in obj.items():
             bad = _non_finite(v, f"{path}.{k}" if path else str(k))
@@ -165,7 +170,8 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         outcome = CellOutcome(error=f"the task returned {type(outcome).__name__}, not a CellOutcome")
     error = outcome.error
     if error is None:
-        bad = _non_finite({"metrics": outcome.metrics, "extra": outcome.extra})
+        document = {"metrics": outcome.metrics, "extra": outcome.extra, "artifacts": outcome.artifacts}
+        bad = None if too_deep(document) else _non_finite(document)
         if bad:
             error = f"non-finite value in {bad}"
         elif not outcome.metrics:
@@ -177,11 +183,15 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         return result
     result.update(metrics=outcome.metrics, extra=outcome.extra, artifacts=outcome.artifacts)
     try:
-        canonical_json(result)
-        problems = validate_result(result) or (task.validate(result) if task is not None else [])
+        problems = [f"nested more than {MAX_DEPTH} levels deep"] if too_deep(result) else []
+        if not problems:
+            canonical_json(result)
+            problems = validate_result(result) or (task.validate(result) if task is not None else [])
     except (TypeError, ValueError) as exc:
         problems = [f"not JSON data ({one_line(exc)})"]
-    except Exception as exc:  # a task's own validate failing must not lose the rest of the run
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a task's own validate failing (sys.exit too) must not lose the rest of the run
         problems = [f"the task's validate failed ({one_line(exc)})"]
     if problems:
         result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
@@ -201,7 +211,9 @@ def execute_job(job: Job, env) -> list[dict]:
         outcomes = task.run(job, env)
         if len(outcomes) != len(job.cells):
             raise RuntimeError(f"task {job.task} returned {len(outcomes)} outcomes for {len(job.cells)} cells")
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a plugin must not end the run
         outcomes = [CellOutcome(error=one_line(exc)) for _ in job.cells]
     elapsed = time.perf_counter() - start
     prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
@@ -249,4 +261,11 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
                 canonical_json(cell.config)  # refuses anything that is not plain JSON data
                 seen[cell.id] = store.status(cell.task, cell.id)
             jobs.append(job)
+    for option, key, wanted in (("--dataset", "dataset", request.datasets), ("--family", "family", request.families),
+                                ("--prior", "prior", request.priors), ("--method", "method", request.methods)):
+        used = {cell.config[key] for job in jobs for cell in job.cells}
+        unused = [name for name in wanted if name not in used]
+        if unused:  # asked for, but no selected task can use it: say so rather than drop it silently
+            raise UsageError(f"{option} {unused[0]}: none of the selected tasks has a cell for it "
+                             f"(their {key} choices here: {', '.join(sorted(used)) or 'none'})")
     return Plan(jobs, seen)

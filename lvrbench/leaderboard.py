@@ -36,22 +36,16 @@ def fmt_number(x: float, digits: int = 3, scale: float = 1.0) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def fmt_estimate(e: dict | float, digits: int = 3, scale: float = 1.0) -> str:
-    """"value [low, high]" for an estimate with its 95% interval; a plain number as is."""
-    if isinstance(e, dict):
-        return f"{fmt_number(e['value'], digits, scale)} [{fmt_number(e['low'], digits, scale)}, {fmt_number(e['high'], digits, scale)}]"
-    return fmt_number(e, digits, scale)
+def fmt_estimate(e: dict, digits: int = 3, scale: float = 1.0) -> str:
+    """"value [low, high]" for a {value, low, high, n} estimate with its 95% interval."""
+    return f"{fmt_number(e['value'], digits, scale)} [{fmt_number(e['low'], digits, scale)}, {fmt_number(e['high'], digits, scale)}]"
 
 
-def point(e: dict | float) -> float:
-    return e["value"] if isinstance(e, dict) else float(e)
-
-
-def summarize(values: Sequence[dict | float], digits: int = 3, scale: float = 1.0) -> str:
+def summarize(values: Sequence[dict], digits: int = 3, scale: float = 1.0) -> str:
     """One cell: its estimate with interval. Several seeds: mean ± standard deviation over seeds."""
     if len(values) == 1:
         return fmt_estimate(values[0], digits, scale)
-    points = [point(v) for v in values]
+    points = [v["value"] for v in values]
     return (f"{fmt_number(statistics.fmean(points), digits, scale)} ± "
             f"{fmt_number(statistics.stdev(points), digits, scale)} ({len(points)} seeds)")
 
@@ -63,8 +57,9 @@ def evaluator_lines(results: Iterable[dict]) -> list[str]:
             for key, acc in sorted(found.items())]
 
 
-def mean_over_seeds(values: Sequence[dict | float]) -> float:
-    return statistics.fmean(point(v) for v in values)
+def mean_over_seeds(values: Sequence[dict]) -> float:
+    """The mean of the estimates' values: what ranks a cell run under several seeds."""
+    return statistics.fmean(v["value"] for v in values)
 
 
 def group(results: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]:
@@ -147,7 +142,9 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
             continue
         try:
             errors = registry.get("tasks", name).validate(r) if r["status"] == "ok" else []
-        except Exception as exc:  # a crafted file must not crash the check
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a crafted file must not crash the check, nor a plugin's sys.exit end it
             errors = [f"cannot be validated ({one_line(exc)})"]
         if errors:
             problems.append(f"results/{name}/{r['id']}.json: {'; '.join(errors)}")
@@ -194,7 +191,9 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
         if ok:
             try:
                 parts.append(task.render(ok, page).rstrip())
-            except Exception as exc:  # results are data from anywhere: a render failure is a problem, not a crash
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # results are data from anywhere: a render failure (sys.exit too) is a problem
                 problems.append(f"results/{name}/: cannot be rendered ({one_line(exc)})")
                 continue
             parts.append("")
@@ -245,10 +244,10 @@ def build(registry, root: Path) -> list[Path]:
         problems = [p for page in pages.values() for p in page.draw(Path(scratch))]
         if problems:
             raise refusal(root, problems)
+        for rel in figures:  # figures first: a page is never written before the figures it links
+            atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
         for path, text in files.items():
             atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
-        for rel in figures:
-            atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
     for path in _orphan_figures(registry, root, figures):
         path.unlink()  # generated files no table links any more (a renamed or removed cell)
     return sorted(files)

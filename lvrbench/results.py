@@ -17,13 +17,16 @@ from .kinds import NAME
 SCHEMA = 1
 STATUSES = ("ok", "failed")
 PROFILES = ("quick", "full")
-#: check_fields kinds for a metric: a number or a {value, low, high, n} estimate (or None for the optional one).
-METRIC = (int, float, dict)
-OPTIONAL_METRIC = (int, float, dict, type(None))
+#: check_fields kinds for a metric: a {value, low, high, n} estimate, or that or None. A bare number is refused:
+#: every number a leaderboard shows carries its uncertainty, results from pull requests included.
+METRIC = "estimate"
+OPTIONAL_METRIC = "estimate or None"
+ESTIMATE_PROBLEM = "is not a {value, low, high, n} estimate of finite numbers with low <= high"
 #: How deeply a result document may nest: far beyond what tasks write, far below Python's recursion limit.
 MAX_DEPTH = 100
 CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
 LINK_REFUSED = "is a link (links are refused)"
+STRAY = "is not a result file: results/ holds only results/<task>/<cell id>.json"
 NAME_KEYS = ("task", "dataset", "family", "prior", "method")
 
 
@@ -43,16 +46,19 @@ def is_number(x: Any) -> bool:
 
 
 def _check_metric(name: str, value: Any) -> str | None:
-    if is_number(value):
-        return None
     if isinstance(value, dict) and set(value) == {"value", "low", "high", "n"}:
-        if all(is_number(value[k]) for k in ("value", "low", "high")) and isinstance(value["n"], int) and value["n"] >= 0:
+        n = value["n"]
+        if (all(is_number(value[k]) for k in ("value", "low", "high")) and value["low"] <= value["high"]
+                and isinstance(n, int) and not isinstance(n, bool) and n >= 0):
             return None
-    return f"metric {name!r} is not a finite number or a {{value, low, high, n}} estimate"
+    return f"metric {name!r} {ESTIMATE_PROBLEM}"
 
 
-def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type, ...]]) -> list[str]:
-    """Problems with fields of a result document, named "metrics.accuracy" or ("metrics", "under_0.1")."""
+def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type, ...] | str]) -> list[str]:
+    """Problems with fields of a result document, named "metrics.accuracy" or ("metrics", "under_0.1").
+
+    A kind is a type, a tuple of types, METRIC or OPTIONAL_METRIC; bools are no numbers unless bool is named.
+    """
     problems = []
     for key, kind in spec.items():
         parts = key.split(".") if isinstance(key, str) else key
@@ -64,10 +70,11 @@ def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type
                 break
             value = value[part]
         else:
-            if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            if kind in (METRIC, OPTIONAL_METRIC):
+                if not (value is None and kind == OPTIONAL_METRIC) and _check_metric(path, value):
+                    problems.append(f"{path} {ESTIMATE_PROBLEM}")
+            elif not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
                 problems.append(f"{path} has the wrong type")
-            elif kind in (METRIC, OPTIONAL_METRIC) and value is not None and _check_metric(path, value):
-                problems.append(f"{path} is not a finite number or a {{value, low, high, n}} estimate")
     return problems
 
 
@@ -191,10 +198,20 @@ class ResultStore:
             return [], [f"results: {LINK_REFUSED}"]
         results, problems, paths = [], [], []
         for folder in sorted(self.dir.glob("*")):
+            if folder.name.startswith("."):
+                continue
             if folder.is_symlink():
                 problems.append(f"{folder.relative_to(self.root)}: {LINK_REFUSED}")
             elif folder.is_dir():
-                paths += sorted(folder.glob("*.json"))
+                for path in sorted(folder.glob("*")):
+                    if path.name.startswith("."):  # a killed writer's temporary file
+                        continue
+                    if path.suffix == ".json":
+                        paths.append(path)
+                    else:
+                        problems.append(f"{path.relative_to(self.root)}: {STRAY}")
+            else:
+                problems.append(f"{folder.relative_to(self.root)}: {STRAY}")
         for path in paths:
             rel = path.relative_to(self.root)
             if path.is_symlink() or not path.is_file():

@@ -203,11 +203,14 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         again = "without --force " if opts.force else ""
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
         return 130
-    written = build(registry, root)
-    say(f"lvrbench: leaderboards written: {', '.join(str(p) for p in written)} ({time.perf_counter() - start:.0f}s)")
     if failures:
         say(f"lvrbench: {len(failures)} cell{'' if len(failures) == 1 else 's'} failed:")
         for cid, error in failures:
             say(f"  {cid}: {error}")
+    try:
+        written = build(registry, root)
+    except UsageError as exc:  # e.g. a task's render broke: the results stay, the run reports it as a failure
+        say(f"lvrbench: the results are saved but no leaderboard was written: {exc}")
         return 1
-    return 0
+    say(f"lvrbench: leaderboards written: {', '.join(str(p) for p in written)} ({time.perf_counter() - start:.0f}s)")
+    return 1 if failures else 0

@@ -182,7 +182,8 @@ class RecoveryReal(RecoveryTask):
         best_rows = [row for _, row in sorted(best_rows)]
         out += [table(best_rows, ["dataset", "family", "prior", "method", "lr", "params", "accuracy ↑", "L1 ↓"]), ""]
         out += [*evaluator_lines(results), ""]
-        out += ["## Grids", "", "Accuracy of every cell: rows are Adam learning rates, columns the method's parameters.", ""]
+        out += ["## Grids", "", "Accuracy of every cell: rows are Adam learning rates, columns the method's parameters. "
+                "A heatmap shows each cell's point value (its mean over seeds); the table under it gives the intervals.", ""]
         for (dataset, family, prior, method), rows in grids.items():
             out += [f"### {dataset} / {family} / {prior} prior / {method}", ""]
             out += grid_section(rows, "accuracy", page, f"{dataset}-{family}-{prior}-{method}", f"{method} ({prior} prior): accuracy")

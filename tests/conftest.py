@@ -13,6 +13,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def est(value: float, n: int = 10) -> dict:
+    """A {value, low, high, n} estimate with a zero-width interval: what result metrics must be."""
+    return {"value": value, "low": value, "high": value, "n": n}
+
+
 def gen(seed: int):
     """A seeded CPU torch.Generator."""
     import torch

@@ -136,13 +136,21 @@ REFUSALS = {
     "out-under-a-file-dry-run": (RUN + RR + ["--out", "{tmp}/a-file/out"],
                                  "--out {tmp}/a-file/out: cannot write there ({tmp}/a-file is not a writable directory)"),
     "out-results-in-the-way": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/blocked"],
-                               "{tmp}/blocked/results/generation: not a directory"),
+                               "{tmp}/blocked: results/generation: is not a result file: results/ holds only results/<task>/<cell id>.json"),
     "out-page-is-a-link": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/linked"],
                            "{tmp}/linked/generation.md: is a link; leaderboards are never written through links"),
     "out-name-too-long": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/" + "a" * 300],
                           re.compile(r"File name too long")),
     "data-dir-name-too-long": (RUN + ["--task", "generation", "--dataset", "fashion-mnist", "--data-dir", "{tmp}/" + "d" * 300],
                                re.compile(r"dataset 'fashion-mnist': cannot look in \S+ \(File name too long\)$")),
+    "dataset-no-selected-task-uses": (RUN + ["--task", "recovery-synthetic", "--method", "none", "--dataset", "ring8",
+                                             "--dataset", "fashion-mnist"],
+                                      "--dataset ring8: none of the selected tasks has a cell for it "
+                                      "(their dataset choices here: fashion-mnist)"),
+    "data-dir-missing": (RUN + ["--task", "generation", "--dataset", "ring8", "--data-dir", "{tmp}/nowhere"],
+                         "--data-dir {tmp}/nowhere: no such directory"),
+    "data-dir-is-a-file": (RUN + ["--task", "generation", "--dataset", "ring8", "--data-dir", "{tmp}/a-file"],
+                           "--data-dir {tmp}/a-file: not a directory"),
     "cuda-unavailable": (RUN + ["--task", "generation", "--dataset", "ring8", "--device", "cuda"],
                          "--device cuda: no CUDA device is available here (use --device cpu or auto)"),
     "pasted-megabyte": (RUN + ["--task", "x" * 100_000], re.compile(r"^lvrbench: error: unknown task 'x{900,}\.\.\.$")),
@@ -415,3 +423,17 @@ def test_dry_run_lists_every_cell_as_pending_and_writes_nothing(cli, dirs, regis
     assert set(listed.values()) == set(registry.names("tasks"))
     assert not d["out"].exists()
     assert list(d["cache"].iterdir()) == [] and list(d["data"].iterdir()) == []
+
+
+def test_a_reader_that_goes_away_is_not_a_failed_run():
+    """`lvrbench list | head -1`: click's broken-pipe exit becomes 141 (a SIGPIPE's status), never 1 ("cells failed")."""
+    child = subprocess.Popen([sys.executable, "-m", "lvrbench", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 141 and err == b""
+
+
+def test_a_data_dir_from_the_environment_is_named_as_such(cli, tmp_path):
+    done = cli("run", "--task", "generation", "--dataset", "ring8", "--dry-run", "--out", str(tmp_path / "out"),
+                   env={"LVRBENCH_DATA_DIR": str(tmp_path / "gone")})
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, f"LVRBENCH_DATA_DIR={tmp_path / 'gone'}: no such directory")

@@ -54,7 +54,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_resumes(ring):
 
     resumed = run_cli(*args, env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert "2 cells, 1 to compute in 1 jobs" in resumed.stderr
+    assert "2 cells, 1 to compute in 1 job on" in resumed.stderr
     assert saved[0] in results_of(root, "generation")  # the finished cell was not recomputed
 
     finished = run_cli(*args, "--dry-run", env=env)
@@ -125,6 +125,7 @@ from lvrbench import hookimpl
 from lvrbench.harness import Cell, CellOutcome, Job, make_config
 from lvrbench.kinds import Task
 from lvrbench.leaderboard import summarize, table
+from lvrbench.metrics import Estimate
 
 
 class Toy(Task):
@@ -145,9 +146,11 @@ class Toy(Task):
         if job.label == "raises":
             raise ValueError("boom\\non two lines")
         good = lambda c: c.config["hparams"]["x"] == 0 and not os.environ.get("TOY_FAIL")  # noqa: E731
-        return [CellOutcome(metrics={"score": 1.0 if good(c) else float("nan")}) for c in job.cells]
+        return [CellOutcome(metrics={"score": Estimate(1.0 if good(c) else float("nan"), 0.9, 1.0, 10).to_dict()}) for c in job.cells]
 
     def render(self, results, page):
+        if os.environ.get("TOY_RENDER_EXITS"):
+            raise SystemExit(5)
         return table([[r["config"]["method"], summarize([r["metrics"]["score"]])] for r in results], ["method", "score"])
 
 
@@ -166,12 +169,12 @@ def test_failures_are_recorded_per_cell_and_the_run_goes_on(plugin_dist, tmp_pat
     results = {(r["config"]["method"], r["config"]["hparams"]["x"]): r for r in results_of(root, "toy")}
     assert len(results) == 4
     assert results[("raises", 0.0)]["error"] == results[("raises", 1.0)]["error"] == "ValueError: boom on two lines"
-    assert results[("mixed", 0.0)]["status"] == "ok" and results[("mixed", 0.0)]["metrics"] == {"score": 1.0}
-    assert results[("mixed", 1.0)]["error"] == "non-finite value in metrics.score"
+    assert results[("mixed", 0.0)]["status"] == "ok" and results[("mixed", 0.0)]["metrics"] == {"score": {"value": 1.0, "low": 0.9, "high": 1.0, "n": 10}}
+    assert results[("mixed", 1.0)]["error"] == "non-finite value in metrics.score.value"
     assert "lvrbench: 3 cells failed:" in done.stderr
     assert done.stderr.count(": ValueError: boom on two lines") == 2
     page = (root / "toy.md").read_text()
-    assert "## Failed cells" in page and "non-finite value in metrics.score" in page
+    assert "## Failed cells" in page and "non-finite value in metrics.score.value" in page
     again = run_cli("run", "--task", "toy", "--out", str(root), "--dry-run", env=env, pythonpath=site)
     assert again.stdout.splitlines()[-1] == "4 cells: 1 done, 3 failed, 0 pending; 3 to compute"
     # --force whose recompute fails keeps the earlier good result, and says so
@@ -179,8 +182,14 @@ def test_failures_are_recorded_per_cell_and_the_run_goes_on(plugin_dist, tmp_pat
     before = good.read_bytes()
     forced = run_cli("run", "--task", "toy", "--out", str(root), "--force", env={**env, "TOY_FAIL": "1"}, pythonpath=site)
     assert forced.returncode == 1 and "Traceback" not in forced.stderr
-    assert f"{results[('mixed', 0.0)]['id']}: non-finite value in metrics.score (the earlier ok result is kept)" in forced.stderr
+    assert f"{results[('mixed', 0.0)]['id']}: non-finite value in metrics.score.value (the earlier ok result is kept)" in forced.stderr
     assert good.read_bytes() == before
+    # a render that breaks (here by sys.exit) loses neither the results nor the list of failed cells
+    unrendered = run_cli("run", "--task", "toy", "--out", str(root), env={**env, "TOY_RENDER_EXITS": "1"}, pythonpath=site)
+    assert unrendered.returncode == 1 and "Traceback" not in unrendered.stderr
+    err = unrendered.stderr
+    assert err.index("lvrbench: 3 cells failed:") < err.index("lvrbench: the results are saved but no leaderboard was written")
+    assert "results/toy/: cannot be rendered (SystemExit: 5)" in err and good.read_bytes() == before
 
 
 @pytest.fixture(scope="module")

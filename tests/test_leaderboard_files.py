@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import est, run_cli
 from test_harness import CONFIG, current
 
 from lvrbench.errors import UsageError
@@ -21,8 +21,8 @@ RESULT_LINK = "is a link (links are refused)"
 
 def ok_result() -> dict:
     """A valid recovery-real result of this lvrbench version (a copy: tests may change it)."""
-    return to_result(Cell(current(json.loads(json.dumps(CONFIG)))), CellOutcome(metrics={"accuracy": 0.5, "l1": 0.1},
-                                                         artifacts={"evaluator": {"key": "k", "test_accuracy": 0.9}}), {})
+    return to_result(Cell(current(json.loads(json.dumps(CONFIG)))), CellOutcome(metrics={"accuracy": est(0.5), "l1": est(0.1)},
+                                                         artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}), {})
 
 
 @pytest.fixture
@@ -167,3 +167,14 @@ def test_a_linked_task_folder_is_one_problem_and_is_never_written_through(regist
     with pytest.raises(UsageError, match=f"^{re.escape(f'{root}/results/recovery-real: {LINK}')}$"):
         store.write(ok)
     assert [p.name for p in (outside / "results" / "recovery-real").iterdir()] == [f"{ok['id']}.json"]
+
+
+def test_files_that_are_not_results_under_results_are_reported(registry, built):
+    """A pull request cannot slip unread files into results/; a killed writer's dot-file is not reported."""
+    (built / "results" / "stray.json").write_text("{}")
+    (built / "results" / "recovery-real" / "x.JSON").write_text("garbage")
+    (built / "results" / "recovery-real" / "sub").mkdir()
+    (built / "results" / "recovery-real" / ".0123.json.abc.tmp").write_text("half a fi")
+    stray = "is not a result file: results/ holds only results/<task>/<cell id>.json"
+    assert check(registry, built) == [f"results/recovery-real/sub: {stray}", f"results/recovery-real/x.JSON: {stray}",
+                                      f"results/stray.json: {stray}"]
