@@ -73,8 +73,8 @@ def cli() -> None:
               help="Seed, a non-negative integer (repeatable; default 0).")
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
-@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
-@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", callback=_existing_dir, help="Where dataset files are looked for first.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True, help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
+@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY", help="Where dataset files are looked for first.")
 @click.option("--dry-run", is_flag=True, help="List every cell with its status; compute nothing.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have results.")
 def run(**kwargs) -> None:
