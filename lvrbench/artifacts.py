@@ -38,6 +38,9 @@ class ArtifactCache:
             module = build()
             try:
                 meta = json.loads(meta_path.read_text())
+                missing = [k for k in ("key", "kind", "config", "metrics", "provenance") if k not in meta]
+                if missing:
+                    raise ValueError(f"its metadata lacks {', '.join(missing)}")
                 if canonical_json(meta.get("config")) == canonical_json(config):
                     module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
                     return module.to(device), meta

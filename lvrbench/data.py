@@ -53,10 +53,11 @@ def read_idx(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
-    return data.reshape(dims)
+    expected, found = int(np.prod(dims)), len(raw) - (4 + 4 * ndim)
+    if found != expected:
+        raise ValueError(f"{path} is {'truncated' if found < expected else 'longer than its header says'}: "
+                         f"expected {expected} values, found {max(found, 0)}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 class IdxImageDataset(Dataset):

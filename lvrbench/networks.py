@@ -3,7 +3,8 @@
 `arch` names the architecture: "mlp" (fully connected, fast on a CPU; the quick profile) or
 "dcgan" (a DCGAN-style generator: a linear layer to 7x7 maps, two transposed convolutions to
 28x28 with batch norm and ReLU, tanh output; and a strided-convolution discriminator with leaky
-ReLU, after Radford et al.; the full profile). Point datasets always use "mlp".
+ReLU, after Radford et al.; the full profile). Point datasets always use "mlp". A change here that
+changes the weights training produces bumps `training.REVISION` (the generators' cache identity).
 """
 from __future__ import annotations
 

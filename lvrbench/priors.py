@@ -51,7 +51,10 @@ class NormalPrior(Prior):
 
 @dataclass(frozen=True)
 class UniformPrior(Prior):
-    """z_i ~ U(low, high), the bounded prior of Lipton & Tripathi and paper 000 (U(-1, 1))."""
+    """z_i ~ U(low, high), the bounded prior of Lipton & Tripathi and paper 000 (U(-1, 1)).
+
+    Paper 000 §2 gives U(-1, 1); the heading before its Tables 9-12 prints U(0, 1²), which we read as a typo.
+    """
 
     low: float = -1.0
     high: float = 1.0

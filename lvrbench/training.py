@@ -11,8 +11,9 @@ from .kinds import Batch, Family
 from .priors import Prior
 from .progress import bar
 
-#: Part of every generator artifact's identity: bump it when a change to this loop changes the weights
-#: it produces, so caches retrain instead of serving networks the current code would not produce.
+#: Part of every generator artifact's identity: bump it when a change to this loop, or to the networks it
+#: trains (`lvrbench/networks.py`: layers, activations, initialisation), changes the weights it produces, so
+#: caches retrain instead of serving networks the current code would not produce.
 REVISION = 1
 
 

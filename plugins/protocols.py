@@ -1,7 +1,9 @@
 """Training settings the tasks share, per profile: one generator artifact serves every task that asks for it.
 
 `full` follows paper 000 §2 (Adam 1e-5, 200 epochs, batch 32 for the GAN; 50 epochs for the
-classifier) on the DCGAN-style architecture, d_z = 256. `quick` trains a small fully connected
+classifier) with d_z = 256 on a DCGAN-style architecture: the paper names the loss (LSGAN),
+the latent size and the optimiser but no architecture, so the architecture is lvrbench's choice
+(`lvrbench/networks.py`), shared by every family. `quick` trains a small fully connected
 GAN for a few epochs so that `lvrbench run --all` finishes in minutes on two CPU cores, with
 d_z = 16: three epochs leave a d_z = 256 generator flat along most latent directions (at a
 random z, 42 of the 256 singular values of its Jacobian exceed 1% of the largest), so z_true

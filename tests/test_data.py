@@ -45,6 +45,12 @@ def test_read_idx_refuses_truncated_and_foreign_files(tmp_path):
     (tmp_path / "short").write_bytes(idx_bytes(arr)[:-1])
     with pytest.raises(ValueError, match="truncated: expected 6 values, found 5"):
         read_idx(tmp_path / "short")
+    (tmp_path / "long").write_bytes(idx_bytes(arr) + b"\0")
+    with pytest.raises(ValueError, match="longer than its header says: expected 6 values, found 7"):
+        read_idx(tmp_path / "long")
+    (tmp_path / "header-only").write_bytes(idx_bytes(arr)[:12])
+    with pytest.raises(ValueError, match="truncated: expected 6 values, found 0"):
+        read_idx(tmp_path / "header-only")
     (tmp_path / "png").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ValueError, match="not an unsigned-byte IDX file"):
         read_idx(tmp_path / "png")

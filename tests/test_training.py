@@ -80,7 +80,14 @@ def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(regi
     (tmp_path / "generators" / f"{gan.key}.json").write_text("{not json")
     make_env(registry, tmp_path).gan(RING)
     assert "is unreadable (JSONDecodeError" in capsys.readouterr().err
-    assert json.loads((tmp_path / "generators" / f"{gan.key}.json").read_text())["key"] == gan.key
+    meta_path = tmp_path / "generators" / f"{gan.key}.json"
+    assert json.loads(meta_path.read_text())["key"] == gan.key
+    meta = json.loads(meta_path.read_text())
+    del meta["metrics"]  # valid JSON, its config matches, but what readers of the entry need is gone
+    meta_path.write_text(json.dumps(meta))
+    make_env(registry, tmp_path).gan(RING)
+    assert f"lvrbench: cached generators {gan.key} is unreadable (ValueError: its metadata lacks metrics)" in capsys.readouterr().err
+    assert "metrics" in json.loads(meta_path.read_text())
 
 
 def test_non_finite_training_is_an_error(registry, tmp_path):
