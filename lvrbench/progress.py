@@ -14,3 +14,8 @@ def bar(total: int, desc: str) -> tqdm:
 def say(message: str) -> None:
     """One status line on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def count(n: int, noun: str) -> str:
+    """"1 cell", "3 cells": a number with its noun, for status lines and pages."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

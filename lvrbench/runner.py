@@ -12,7 +12,7 @@ from .data import user_cache_dir
 from .errors import UsageError
 from .harness import Plan, PlanRequest, make_plan
 from .leaderboard import build, refusal, refuse_target, root_problems
-from .progress import say
+from .progress import count, say
 from .registry import Registry, unknown_name
 from .results import PROFILES, ResultStore
 
@@ -179,8 +179,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
 
     env = RunEnv(registry, device, cache_dir, opts.data_dir)
     total = sum(len(j.cells) for j in jobs)
-    say(f"lvrbench: {len(plan.cells)} cells, {total} to compute in {len(jobs)} "
-        f"job{'' if len(jobs) == 1 else 's'} on {device} "
+    say(f"lvrbench: {count(len(plan.cells), 'cell')}, {total} to compute in {count(len(jobs), 'job')} on {device} "
         f"(profile {opts.profile}, results in {root}/results)")
     failures: list[tuple[str, str]] = []
     start = time.perf_counter()
@@ -204,7 +203,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
         return 130
     if failures:
-        say(f"lvrbench: {len(failures)} cell{'' if len(failures) == 1 else 's'} failed:")
+        say(f"lvrbench: {count(len(failures), 'cell')} failed:")
         for cid, error in failures:
             say(f"  {cid}: {error}")
     try:

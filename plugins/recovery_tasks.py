@@ -21,6 +21,7 @@ from lvrbench.leaderboard import (evaluator_lines, group, hparams_text, mean_ove
                                   without_seed)
 from lvrbench.metrics import bootstrap_mean
 from lvrbench.priors import PRIORS
+from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields
 
@@ -90,7 +91,7 @@ class RecoveryTask(Task):
                                               method=method.name, hparams=row, seed=seed, settings=settings,
                                               plugins={"dataset": data, "family": family, "method": method}))
                              for row in self.grid(method, request)]
-                    label = f"{self.name} {dataset} {family_name} {prior} {method.name} seed={seed} ({len(cells)} cells)"
+                    label = f"{self.name} {dataset} {family_name} {prior} {method.name} seed={seed} ({count(len(cells), 'cell')})"
                     jobs.append(Job(self.name, label, cells))
         return jobs
 
