@@ -21,12 +21,14 @@ from .progress import say
 
 
 class ArtifactCache:
-    """A directory of trained modules: <root>/<kind>/<hash>.pt (weights) + <hash>.json (config, metrics)."""
+    """A directory of trained modules: <root>/<kind>/<hash>.pt (weights) + <hash>.json (key, kind, config,
+    metrics, provenance)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def key(self, config: dict) -> str:
+        """An artifact's identity: the hash of everything that determines its weights."""
         return content_hash(config)
 
     def get(self, kind: str, config: dict, build: Callable[[], nn.Module],

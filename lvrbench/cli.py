@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except SystemExit as exc:
+    except SystemExit:
         if not isinstance(sys.stdout, PacifyFlushWrapper):
             raise
         code = 141  # click's exit when the reader went away (`lvrbench list | head`): what a SIGPIPE gives, not 1

@@ -98,17 +98,18 @@ def bhattacharyya_normal(
     return (mean1 - mean2).square() / (4 * var_sum) + 0.5 * log_ratio
 
 
-def bhattacharyya(a: Tensor, b: Tensor) -> Tensor:
-    """Bhattacharyya distance between the normals fitted to a and to b (mean, population variance).
+def fit_normal(x: Tensor) -> tuple[Tensor, Tensor]:
+    """The normal fitted to the last axis of x: its mean and population variance, floored at VARIANCE_FLOOR.
 
-    Variances are floored at VARIANCE_FLOOR (1e-12), so a constant sample gives a large finite value.
+    The floor keeps a constant sample (a zero-initialised latent) at a large but finite distance.
     """
+    var, mean = torch.var_mean(x, dim=-1, correction=0)
+    return mean, var.clamp_min(VARIANCE_FLOOR)
 
-    def fit(x: Tensor) -> tuple[Tensor, Tensor]:
-        var, mean = torch.var_mean(x, dim=-1, correction=0)
-        return mean, var.clamp_min(VARIANCE_FLOOR)
 
-    return bhattacharyya_normal(*fit(a), *fit(b))
+def bhattacharyya(a: Tensor, b: Tensor) -> Tensor:
+    """Bhattacharyya distance between the normals fitted to a and to b (`fit_normal`)."""
+    return bhattacharyya_normal(*fit_normal(a), *fit_normal(b))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class TrainedGAN:
     metrics: dict
 
     def describe(self) -> dict:
+        """What a result records of this generator: its cache key, family and training metrics."""
         return {"key": self.key, "family": self.family.name, **self.metrics}
 
     @torch.no_grad()
@@ -79,6 +80,7 @@ class RunEnv:
 
     @property
     def cache(self) -> ArtifactCache:
+        """The trained-network cache under --cache-dir."""
         return ArtifactCache(self.cache_dir)
 
     def _once(self, key: tuple, make):
@@ -87,6 +89,7 @@ class RunEnv:
         return self._memo[key]
 
     def dataset(self, name: str) -> Dataset:
+        """The registered dataset plugin called `name`."""
         return self.registry.get("datasets", name)
 
     def split(self, dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,7 @@
 """Executors run jobs and hand back result documents; the driver process writes them.
 
-Because `harness.execute_job` is a pure function of (job, environment), an executor that ships
+Because `harness.execute_job` computes a job's numbers from (job, environment) alone (the clock and
+git are read only for provenance), an executor that ships
 jobs to other processes or machines (Ray, a batch scheduler) only has to implement `run`.
 """
 from __future__ import annotations
@@ -24,5 +25,6 @@ class InProcessExecutor:
         self.env = env
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[Job, list[dict]]]:
+        """Each job in turn, in the order given."""
         for job in jobs:
             yield job, execute_job(job, self.env)

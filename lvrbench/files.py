@@ -59,7 +59,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    """Write UTF-8 text so that a reader never sees half a file (markdown pages)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def path_problem(root: Path, rel: str) -> tuple[str, str] | None:
@@ -80,9 +81,13 @@ def path_problem(root: Path, rel: str) -> tuple[str, str] | None:
     return None
 
 
-def inside(root: Path, rel: str) -> Path:
-    """root/rel, refused with a one-line UsageError when `path_problem` finds something wrong with it."""
-    problem = path_problem(root, rel)
+def refuse(root: Path, problem: tuple[str, str] | None) -> None:
+    """Raise a `path_problem`-style (part, what is wrong) as the one-line UsageError naming root/part."""
     if problem:
         raise UsageError(f"{root / problem[0]}: {problem[1]}")
+
+
+def inside(root: Path, rel: str) -> Path:
+    """root/rel, refused with a one-line UsageError when `path_problem` finds something wrong with it."""
+    refuse(root, path_problem(root, rel))
     return root / rel

@@ -13,12 +13,16 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import CORE, __version__
 from .errors import PluginError, UsageError, one_line
 from .hashing import canonical_json
+from .leaderboard import number_text
 from .results import MAX_DEPTH, SCHEMA, ResultStore, cell_id, is_number, too_deep, validate_result
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,18 @@ class Cell:
 
     @cached_property
     def id(self) -> str:
+        """The cell's identity: the hash of its config."""
         return cell_id(self.config)
 
     @property
     def task(self) -> str:
+        """The name of the task the cell belongs to."""
         return self.config["task"]
 
     def label(self) -> str:
+        """The cell in words, as a dry run lists it (hyper-parameters written as tables write them)."""
         c = self.config
-        hp = " ".join(f"{k}={v:g}" for k, v in sorted(c["hparams"].items()))
+        hp = " ".join(f"{k}={number_text(v)}" for k, v in sorted(c["hparams"].items()))
         return f"{c['task']} {c['dataset']} {c['family']} {c['prior']} {c['method']} {hp} seed={c['seed']}".replace("  ", " ")
 
 
@@ -123,7 +130,8 @@ def git_state() -> dict:
     return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def device_name(device) -> str:
+def device_name(device: torch.device) -> str:
+    """The device in words for provenance: the GPU's name, or the CPU's with its thread count."""
     import torch
 
     if device.type == "cuda":
@@ -171,8 +179,9 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
     error = outcome.error
     if error is None:
         document = {"metrics": outcome.metrics, "extra": outcome.extra, "artifacts": outcome.artifacts}
-        bad = None if too_deep(document) else _non_finite(document)
-        if bad:
+        if too_deep(document):  # before walking it: a deep enough document would exhaust the stack
+            error = f"invalid result: nested more than {MAX_DEPTH} levels deep"
+        elif bad := _non_finite(document):
             error = f"non-finite value in {bad}"
         elif not outcome.metrics:
             error = "the task returned no metrics"
@@ -183,10 +192,8 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         return result
     result.update(metrics=outcome.metrics, extra=outcome.extra, artifacts=outcome.artifacts)
     try:
-        problems = [f"nested more than {MAX_DEPTH} levels deep"] if too_deep(result) else []
-        if not problems:
-            canonical_json(result)
-            problems = validate_result(result) or (task.validate(result) if task is not None else [])
+        canonical_json(result)
+        problems = validate_result(result) or (task.validate(result) if task is not None else [])
     except (TypeError, ValueError) as exc:
         problems = [f"not JSON data ({one_line(exc)})"]
     except KeyboardInterrupt:
@@ -229,6 +236,7 @@ class Plan:
 
     @property
     def cells(self) -> list[Cell]:
+        """Every cell of every job, in plan order."""
         return [c for j in self.jobs for c in j.cells]
 
     def pending_jobs(self, force: bool) -> list[Job]:

@@ -59,6 +59,7 @@ class Plugin:
 
     @property
     def summary(self) -> str:
+        """The first line of the plugin's docstring: what `lvrbench list` shows."""
         doc = (type(self).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
@@ -146,6 +147,7 @@ class Batch:
 
     @property
     def fake(self) -> torch.Tensor:
+        """G(z) of this batch, computed once and shared by the discriminator and generator losses."""
         if self._fake is None:
             self._fake = self.nets["G"](self.z)
         return self._fake
@@ -237,6 +239,7 @@ class Dataset(Plugin):
 
     @property
     def info(self) -> DataInfo:
+        """What networks are built for: name, modality, sample shape, number of classes."""
         return DataInfo(self.name, self.modality, tuple(self.shape), self.num_classes)
 
     def fingerprint(self, data_dir: str | None) -> str:

@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from . import CORE
 from .errors import UsageError, one_line
-from .files import atomic_write, inside, path_problem
+from .files import atomic_write, inside, path_problem, refuse, write_text_atomic
 from .hashing import canonical_json
 from .progress import count
 from .results import ResultStore
@@ -93,6 +93,7 @@ def _cell(value) -> str:
 
 
 def table(rows: list[list], headers: Sequence[str]) -> str:
+    """A GitHub markdown table; cells are flattened to one line with '|' escaped (results are data)."""
     return tabulate([[_cell(v) for v in row] for row in rows], headers=list(headers), tablefmt="github",
                     disable_numparse=True)
 
@@ -228,9 +229,7 @@ def _target_problem(root: Path, rel: str) -> tuple[str, str] | None:
 
 def refuse_target(root: Path, rel: str) -> None:
     """A one-line UsageError when `build` (or a run) must not write the file root/rel."""
-    problem = _target_problem(root, rel)
-    if problem:
-        raise UsageError(f"{root / problem[0]}: {problem[1]}")
+    refuse(root, _target_problem(root, rel))
 
 
 def build(registry, root: Path) -> list[Path]:
@@ -248,7 +247,7 @@ def build(registry, root: Path) -> list[Path]:
         for rel in figures:  # figures first: a page is never written before the figures it links
             atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
         for path, text in files.items():
-            atomic_write(path, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
+            write_text_atomic(path, text)
     for path in _orphan_figures(registry, root, figures):
         path.unlink()  # generated files no table links any more (a renamed or removed cell)
     return sorted(files)

@@ -51,6 +51,7 @@ class LoadError:
     message: str
 
     def line(self) -> str:
+        """The one-line report of this broken plugin, naming its entry point and distribution."""
         return f"plugin entry point {self.entry_point!r} ({self.distribution} {self.version}): {self.message}"
 
 
@@ -73,9 +74,11 @@ class Registry:
         self.errors = list(errors)
 
     def entries(self, kind: str) -> list[Entry]:
+        """The registered plugins of `kind`, by name."""
         return sorted(self._by_kind[kind].values(), key=lambda e: e.name)
 
     def names(self, kind: str) -> list[str]:
+        """The registered names of `kind`, sorted."""
         return sorted(self._by_kind[kind])
 
     def entry(self, kind: str, name: str) -> Entry:
@@ -86,6 +89,7 @@ class Registry:
             raise unknown_name(SINGULAR[kind], name, self._by_kind[kind]) from None
 
     def get(self, kind: str, name: str) -> Plugin:
+        """The plugin object called `name`; an unknown name is a UsageError with "did you mean"."""
         return self.entry(kind, name).obj
 
     def method(self, name: str) -> Method:

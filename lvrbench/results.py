@@ -171,6 +171,7 @@ class ResultStore:
         self.dir = self.root / "results"
 
     def path(self, task: str, cid: str) -> Path:
+        """Where the result of cell `cid` of `task` lives."""
         return self.dir / task / f"{cid}.json"
 
     def status(self, task: str, cid: str) -> str:

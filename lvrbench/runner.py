@@ -7,14 +7,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .data import user_cache_dir
 from .errors import UsageError
 from .harness import Plan, PlanRequest, make_plan
+from .kinds import Task
 from .leaderboard import build, refusal, refuse_target, root_problems
 from .progress import count, say
 from .registry import Registry, unknown_name
 from .results import PROFILES, ResultStore
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_ROOT = Path("leaderboards")
 
@@ -66,7 +71,8 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
     return out
 
 
-def resolve_device(name: str):
+def resolve_device(name: str) -> torch.device:
+    """--device as a torch device; cuda without a CUDA device is a UsageError."""
     import torch
 
     if name == "auto":
@@ -81,7 +87,8 @@ def _check_names(registry: Registry, kind: str, names: tuple[str, ...]) -> None:
         registry.entry(kind, name)
 
 
-def select_tasks(registry: Registry, opts: RunOptions) -> list:
+def select_tasks(registry: Registry, opts: RunOptions) -> list[Task]:
+    """The tasks --all or --task names; neither, or both, is a UsageError."""
     if opts.run_all and opts.tasks:
         raise UsageError("--all and --task cannot be combined")
     if not opts.run_all and not opts.tasks:
@@ -91,6 +98,7 @@ def select_tasks(registry: Registry, opts: RunOptions) -> list:
 
 
 def print_plan(plan: Plan, force: bool) -> None:
+    """The dry run's listing: every cell with its status, then the counts and what a run would compute."""
     counts = {"done": 0, "failed": 0, "pending": 0}
     for cell in plan.cells:
         status = plan.status[cell.id]
@@ -129,7 +137,8 @@ def check_outputs(root: Path, tasks: list[str], create: bool = True) -> None:
 
 
 def run_command(registry: Registry, opts: RunOptions) -> int:
-    """Run `lvrbench run`; returns the exit code (0 all cells ok, 1 some cells failed)."""
+    """Run `lvrbench run`; returns the exit code: 0 all cells ok, 1 some cells failed or no leaderboard could be
+    built from the results, 130 interrupted. Bad input raises UsageError (exit 2) before any work."""
     if opts.profile not in PROFILES:
         raise UsageError(f"unknown profile {opts.profile!r} (known: {', '.join(PROFILES)})")
     for option, value in (("--out", opts.out), ("--cache-dir", opts.cache_dir), ("--data-dir", opts.data_dir)):
@@ -175,7 +184,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     check_outputs(root, outputs)
 
     from .env import RunEnv
-    from .executors import InProcessExecutor
+    from .executors import Executor, InProcessExecutor
 
     env = RunEnv(registry, device, cache_dir, opts.data_dir)
     total = sum(len(j.cells) for j in jobs)
@@ -184,7 +193,8 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     failures: list[tuple[str, str]] = []
     start = time.perf_counter()
     try:
-        for i, (job, results) in enumerate(InProcessExecutor(env).run(jobs), 1):
+        executor: Executor = InProcessExecutor(env)  # the one place a scale-out engine would plug in
+        for i, (job, results) in enumerate(executor.run(jobs), 1):
             for result in results:
                 if result["status"] == "failed":
                     if plan.status[result["id"]] == "done":  # --force: a failed recompute never replaces a good result

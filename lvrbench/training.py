@@ -28,7 +28,9 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, config: dict) -> TrainSettings:
-        return cls(int(config["epochs"]), int(config["batch_size"]), float(config["lr"]), tuple(config.get("betas", (0.5, 0.999))))
+        """The settings of a profile's training config (`plugins/protocols.py`); betas default as above."""
+        betas = tuple(config["betas"]) if "betas" in config else cls.betas
+        return cls(int(config["epochs"]), int(config["batch_size"]), float(config["lr"]), betas)
 
 
 def _set_requires_grad(params: list[nn.Parameter], flag: bool) -> None:

@@ -55,8 +55,7 @@ class Bhattacharyya(Regularizer):
     source = "paper 000 §1, Table 2"
 
     def loss(self, z, prior, ctx):
-        # Population variance, floored at 1e-12 so that zero-initialised latents give a finite loss.
-        return distances.bhattacharyya_normal(z.mean(-1), z.var(-1, unbiased=False).clamp_min(1e-12), prior.mean, prior.std ** 2)
+        return distances.bhattacharyya_normal(*distances.fit_normal(z), prior.mean, prior.std ** 2)
 
 
 class SampleDistance(Regularizer):

@@ -69,6 +69,23 @@ def test_data_dir_comes_first_and_images_are_scaled(registry, tmp_path, monkeypa
     assert y.tolist() == [7, 1, 3] and y.dtype == torch.int64
 
 
+def test_resolution_order_is_data_dir_then_environment_then_user_cache(registry, tmp_path, monkeypatch):
+    """Three copies that differ in one pixel value: the first place in the documented order wins."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for root, value in ((tmp_path / "cache" / "lvrbench" / "data", 1), (tmp_path / "env", 2), (tmp_path / "arg", 3)):
+        write_idx_set(root / "fashion-mnist", np.full((2, 28, 28), value, np.uint8), np.zeros(2, np.uint8))
+    dataset = registry.get("datasets", "fashion-mnist")
+
+    def pixel(data_dir):
+        return round((dataset.load("train", data_dir)[0][0, 0, 0, 0].item() + 1) * 127.5)
+
+    monkeypatch.setenv("LVRBENCH_DATA_DIR", str(tmp_path / "env"))
+    assert pixel(str(tmp_path / "arg")) == 3
+    assert pixel(None) == 2
+    monkeypatch.delenv("LVRBENCH_DATA_DIR")
+    assert pixel(None) == 1
+
+
 def test_environment_variable_is_a_data_dir(registry, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("LVRBENCH_DATA_DIR", str(tmp_path / "env"))

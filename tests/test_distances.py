@@ -197,6 +197,14 @@ def test_gradient_finite_from_constant_init(name):
     value = DISTANCES[name].fn(z, target).sum()
     (grad,) = torch.autograd.grad(value, z)
     assert torch.isfinite(value) and torch.isfinite(grad).all()
+    # Moving the whole constant sample to c: d/dc at c = 0, in closed form (the sum of the element gradients).
+    toward = -torch.sign(target).mean()  # d/dc of mean_j |c - t_j|
+    shift = {"wasserstein": toward, "lukaszyk-karmowski": toward,
+             "energy": toward / DISTANCES["energy"].fn(z[0].detach(), target),
+             "bhattacharyya": -target.mean() / (2 * target.var(correction=0))}[name]  # the floored variance is flat
+    assert grad.sum(-1).tolist() == pytest.approx([shift.item()] * 2, rel=1e-4)
+    if name == "lukaszyk-karmowski":  # each element is pulled alike
+        assert torch.allclose(grad, torch.full_like(grad, toward.item() / 64))
 
 
 # --- axioms -----------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def test_everything_that_determines_the_numbers_changes_the_id(path, value):
 
 
 def test_derived_seeds_are_stable_and_distinct():
-    assert derive_seed(0, "recovery") == derive_seed(0, "recovery")
+    # pinned: these seeds drive the synthetic data, initialisation and training, so a change moves every number
+    assert derive_seed(0, "recovery") == 8967703592651735394 and derive_seed(0, "recovery", 1) == 4804052204347561668
     assert len({derive_seed(0, "recovery"), derive_seed(1, "recovery"), derive_seed(0, "init")}) == 3
     assert 0 <= derive_seed("x") < 2**63
 
