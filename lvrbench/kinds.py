@@ -9,7 +9,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from .errors import UsageError
 from .priors import Prior
@@ -77,6 +77,10 @@ class Method(Plugin):
     def supports(self, prior: Prior) -> bool:
         """Whether the method is defined for `prior`."""
         return prior.satisfies(self.requires)
+
+    def unsupported(self, priors: Sequence[str]) -> str:
+        """The one-line refusal of this method with `priors` (prior names) it is not defined for."""
+        return f"{self.name} is defined for the {self.requires} prior, not the {' or '.join(priors)} prior"
 
     def check_params(self, values: dict[str, float]) -> None:
         """Refuse unknown, missing, non-finite or out-of-range hyper-parameters in one line."""
@@ -311,5 +315,7 @@ KIND_CLASSES: dict[str, type[Plugin]] = {
     "datasets": Dataset,
 }
 KINDS = tuple(KIND_CLASSES)
+#: The kinds a recovery task compares: the Method subclasses the recovery engine runs.
+RECOVERY_KINDS = ("regularizers", "resamplers")
 SINGULAR = {"regularizers": "regularizer", "resamplers": "resampler", "families": "family",
             "samplers": "sampler", "tasks": "task", "datasets": "dataset"}

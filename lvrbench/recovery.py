@@ -108,7 +108,7 @@ def validate(method: Method, prior: Prior, grid: Sequence[dict[str, float]], rea
     if not grid:
         raise UsageError(f"{method.name}: the hyper-parameter grid is empty")
     if not method.supports(prior):
-        raise UsageError(f"{method.name} is defined for the {method.requires} prior, not the {prior.kind} prior")
+        raise UsageError(method.unsupported([prior.kind]))
     if isinstance(method, Regularizer) and method.needs_discriminator and realness is None:
         raise UsageError(f"{method.name} needs the family's discriminator, and none was given")
     if not isinstance(method, (Regularizer, Resampler)):

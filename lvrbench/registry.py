@@ -17,7 +17,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError, one_line, squash
-from .kinds import KIND_CLASSES, KINDS, NAME, SINGULAR, Method, Param, Plugin
+from .kinds import KIND_CLASSES, KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin
 from .priors import REQUIREMENTS
 
 GROUP = "lvrbench"
@@ -94,10 +94,10 @@ class Registry:
 
     def method(self, name: str) -> Method:
         """A regularizer or resampler by name (they share one namespace)."""
-        for kind in ("regularizers", "resamplers"):
+        for kind in RECOVERY_KINDS:
             if name in self._by_kind[kind]:
                 return self._by_kind[kind][name].obj
-        raise unknown_name("method", name, self.names("regularizers") + self.names("resamplers"))
+        raise unknown_name("method", name, [n for kind in RECOVERY_KINDS for n in self.names(kind)])
 
     def provenance(self, obj: Plugin) -> str:
         """"distribution version" of the package that registered `obj`."""

@@ -15,7 +15,7 @@ from .harness import Plan, PlanRequest, make_plan
 from .kinds import Task
 from .leaderboard import build, refusal, refuse_target, root_problems
 from .progress import count, say
-from .registry import Registry, unknown_name
+from .registry import METHOD_KINDS, Registry, unknown_name
 from .results import PROFILES, ResultStore
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     for name in request.methods:
         if name in methods:
             continue
-        if any(name in registry.names(kind) for kind in ("regularizers", "resamplers")):
+        if any(name in registry.names(kind) for kind in METHOD_KINDS):
             raise UsageError(f"{name} is not a method of task {', '.join(t.name for t in tasks)} "
                              f"(its methods: {', '.join(sorted(methods)) or 'none'})")
         raise unknown_name("method", name, methods)

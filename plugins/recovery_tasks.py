@@ -16,7 +16,7 @@ from lvrbench.figures import heatmap
 from lvrbench.env import evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
-from lvrbench.kinds import Method, Regularizer, Task
+from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
 from lvrbench.leaderboard import (evaluator_lines, group, hparams_text, mean_over_seeds, number_text, summarize, table,
                                   without_seed)
 from lvrbench.metrics import bootstrap_mean
@@ -41,13 +41,13 @@ class RecoveryTask(Task):
 
     # -- planning ---------------------------------------------------------------------------
     def method_names(self, registry) -> set[str]:
-        return set(registry.names("regularizers")) | set(registry.names("resamplers"))
+        return {name for kind in RECOVERY_KINDS for name in registry.names(kind)}
 
     def selected_methods(self, request: PlanRequest) -> list[Method]:
         reg = request.registry
         if request.methods:
             return [reg.method(m) for m in request.methods if m in self.method_names(reg)]
-        return [e.obj for kind in ("regularizers", "resamplers") for e in reg.entries(kind)]
+        return [e.obj for kind in RECOVERY_KINDS for e in reg.entries(kind)]
 
     def artifact_settings(self, request: PlanRequest, dataset: str, family: str, prior: str) -> dict:
         """The cell settings naming the trained networks this protocol uses (their full identities)."""
@@ -74,7 +74,7 @@ class RecoveryTask(Task):
         if request.methods and request.priors:
             for m in methods:
                 if not any(m.supports(PRIORS[p]) for p in priors):
-                    raise UsageError(f"{m.name} is defined for the {m.requires} prior, not the {' or '.join(priors)} prior")
+                    raise UsageError(m.unsupported(priors))
         protocol = self.profiles_settings[request.profile]["protocol"]
         jobs = []
         for dataset in request.datasets or self.datasets[request.profile]:
