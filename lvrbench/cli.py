@@ -10,6 +10,8 @@ from click.utils import PacifyFlushWrapper
 
 from .errors import UsageError, squash
 from .kinds import KINDS
+from .priors import PRIORS
+from .results import PROFILES
 
 
 #: Errors echo what the user typed; a pasted megabyte must still be one readable line.
@@ -65,8 +67,8 @@ def cli() -> None:
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only these datasets (default: each task's).")
 @click.option("--family", "families", multiple=True, metavar="NAME", help="Only these generator families.")
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
-@click.option("--prior", "priors", multiple=True, type=Choice(["normal", "uniform"]), help="Only these latent priors.")
-@click.option("--profile", default="quick", show_default=True, type=Choice(["quick", "full"]),
+@click.option("--prior", "priors", multiple=True, type=Choice(list(PRIORS)), help="Only these latent priors.")
+@click.option("--profile", default="quick", show_default=True, type=Choice(list(PROFILES)),
               help="quick: minutes on a CPU, smoke-level numbers; full: the papers' protocols (for a GPU).")
 @click.option("--device", default="auto", show_default=True, type=Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1), metavar="N",
@@ -109,10 +111,11 @@ def leaderboard() -> None:
     """Build or check the markdown leaderboards from result JSON."""
 
 
-def _roots(out: str | None):
+def _roots(out: str | None) -> list:
+    """The leaderboard roots `leaderboard build|check` works on: --out, or each profile's default that exists."""
     from pathlib import Path
 
-    from .runner import DEFAULT_ROOT
+    from .runner import DEFAULT_ROOT, default_root
 
     if out is not None:
         if not out.strip():
@@ -121,7 +124,7 @@ def _roots(out: str | None):
         if not root.is_dir():
             raise UsageError(f"--out {out}: no such directory")
         return [root]
-    roots = [r for r in (DEFAULT_ROOT, DEFAULT_ROOT / "quick") if r.is_dir()]
+    roots = [root for root in map(default_root, ("full", "quick")) if root.is_dir()]
     if not roots:
         raise UsageError(f"no leaderboard root here ({DEFAULT_ROOT}/ or {DEFAULT_ROOT}/quick/); give one with --out DIR")
     return roots
