@@ -100,9 +100,12 @@ def list_(kind: str | None, as_json: bool) -> None:
         click.echo(json.dumps({k: doc[k] for k in kinds} | {"errors": doc["errors"]}, indent=2))
         return
     for k in kinds:
-        rows = [[r["name"], r.get("requires", ""), f"{r['plugin']} {r['version']}", r["summary"]] for r in doc[k]]
+        methods = any("requires" in r for r in doc[k])  # methods also say their prior and what --set can change
+        headers = ["name", *(["requires", "params"] if methods else []), "plugin", "summary"]
+        rows = [[r["name"], *([r["requires"], ", ".join(r["params"]) or "-"] if methods else []),
+                 f"{r['plugin']} {r['version']}", r["summary"]] for r in doc[k]]
         click.echo(f"{k}:")
-        click.echo(tabulate(rows, headers=["name", "requires", "plugin", "summary"], tablefmt="simple") if rows else "  (none)")
+        click.echo(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
         click.echo()
 
 

@@ -372,6 +372,11 @@ def test_list_json_has_every_kind_with_provenance_and_summaries(cli, dirs):
     assert {r["name"] for r in doc["datasets"]} >= {"fashion-mnist", "mnist", "ring8", "grid25"}
     row = next(r for r in doc["regularizers"] if r["name"] == "bhattacharyya")
     assert row["requires"] == "normal" and row["params"] == {"weight": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0]}
+    text = cli("list", cwd=d["work"], env=env).stdout.splitlines()
+    assert re.match(r"^name +requires +params +plugin +summary$", text[1])  # methods: their prior and --set names
+    assert re.match(r"^logistic-cutoff +normal +a, b +lvrbench \S+ +Resampling probability", next(
+        line for line in text if line.startswith("logistic-cutoff")))
+    assert re.match(r"^name +plugin +summary$", text[text.index("tasks:") + 1])  # other kinds: no empty columns
 
 
 @pytest.fixture
