@@ -212,14 +212,14 @@ class AdversarialFamily(Family):
         """Per-sample generator loss from D's raw outputs ([B] -> [B])."""
         raise NotImplementedError
 
-    def discriminator_loss(self, batch):
+    def discriminator_loss(self, batch: Batch) -> torch.Tensor:
         D = batch.nets["D"]
         return self.d_loss(D(batch.real).flatten(), D(batch.fake.detach()).flatten())
 
-    def generator_loss(self, batch):
+    def generator_loss(self, batch: Batch) -> torch.Tensor:
         return self.g_loss(batch.nets["D"](batch.fake).flatten()).mean()
 
-    def realness(self, nets, x):
+    def realness(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
         return self.g_loss(nets["D"](x).flatten())
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from lvrbench import hookimpl
 from lvrbench.kinds import AdversarialFamily
@@ -13,10 +14,10 @@ class Vanilla(AdversarialFamily):
     name = "vanilla"
     source = "Goodfellow et al. 2014; paper 002 §1"
 
-    def d_loss(self, d_real, d_fake):
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
 
-    def g_loss(self, d_fake):
+    def g_loss(self, d_fake: Tensor) -> Tensor:
         # -log sigmoid(D(G(z))). Also the family's `realness`, so its trick-discriminator loss is this
         # non-saturating form rather than Yeh et al.'s log(1 - D(G(z))): same minimiser, no vanishing gradient.
         return F.softplus(-d_fake)
@@ -28,13 +29,13 @@ class LSGAN(AdversarialFamily):
     name = "lsgan"
     source = "Mao et al. 2017; paper 000 §2"
 
-    def d_loss(self, d_real, d_fake):
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return 0.5 * (d_real - 1).square().mean() + 0.5 * d_fake.square().mean()
 
-    def g_loss(self, d_fake):
+    def g_loss(self, d_fake: Tensor) -> Tensor:
         return 0.5 * (d_fake - 1).square()
 
-    def realness(self, nets, x):
+    def realness(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
         # (D(x) - 1)^2 without the 1/2: the scale of paper 000's trick-discriminator loss, so its
         # weight grid (Table 8) means the same here as there.
         return (nets["D"](x).flatten() - 1).square()

@@ -5,7 +5,7 @@ import torch
 
 from lvrbench import hookimpl
 from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
-from lvrbench.env import evaluator_spec, gan_spec
+from lvrbench.env import RunEnv, evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
@@ -69,10 +69,10 @@ class Generation(Task):
             payloads["centers"] = {"kind": "points", "data": result["extra"]["centers"]}
         return [f"extra.{field}: {bad}" for field, payload in payloads.items() if (bad := payload_problem(payload))]
 
-    def run(self, job: Job, env) -> list[CellOutcome]:
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
         return [self._score(cell, env) for cell in job.cells]
 
-    def _score(self, cell: Cell, env) -> CellOutcome:
+    def _score(self, cell: Cell, env: RunEnv) -> CellOutcome:
         c, s = cell.config, cell.config["settings"]
         gan = env.gan(s["gan"])
         data = env.dataset(c["dataset"])

@@ -13,7 +13,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
-from lvrbench.env import evaluator_spec, gan_spec
+from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
@@ -44,6 +44,7 @@ class RecoveryTask(Task):
         return {name for kind in RECOVERY_KINDS for name in registry.names(kind)}
 
     def selected_methods(self, request: PlanRequest) -> list[Method]:
+        """The methods --method names that this task runs, or every registered one."""
         reg = request.registry
         if request.methods:
             return [reg.method(m) for m in request.methods if m in self.method_names(reg)]
@@ -96,14 +97,16 @@ class RecoveryTask(Task):
         return jobs
 
     # -- computing --------------------------------------------------------------------------
-    def targets(self, cfg: dict, gan, env) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def targets(self, cfg: dict, gan: TrainedGAN, env: RunEnv) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(targets [N, ...], what scoring compares against, init [N, d] or None for zeros)."""
         raise NotImplementedError
 
-    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, truth: torch.Tensor, gan, env) -> CellOutcome:
+    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, truth: torch.Tensor, gan: TrainedGAN,
+              env: RunEnv) -> CellOutcome:
+        """A cell's metrics from its recovered latents z [N, d] and their final reconstruction losses."""
         raise NotImplementedError
 
-    def run(self, job: Job, env) -> list[CellOutcome]:
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
         cfg = job.cells[0].config
         s = cfg["settings"]
         method = env.registry.method(cfg["method"])
@@ -150,13 +153,14 @@ class RecoveryReal(RecoveryTask):
         return check_fields(result, {"metrics.accuracy": METRIC, "metrics.l1": METRIC,
                                      "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": METRIC})
 
-    def targets(self, cfg, gan, env):
+    def targets(self, cfg: dict, gan: TrainedGAN, env: RunEnv) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x, y = env.split(cfg["dataset"], "test")
         pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(derive_seed(cfg["seed"], "images")))
         pick = pick[: cfg["settings"]["n_images"]]
         return x[pick], y[pick], None
 
-    def score(self, cell, z, diff, labels, gan, env):
+    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, labels: torch.Tensor, gan: TrainedGAN,
+              env: RunEnv) -> CellOutcome:
         s = cell.config["settings"]
         evaluator = env.evaluator(s["evaluator"])
         correct = (evaluator.predict(gan.nets["G"](z)) == labels).double()
@@ -225,7 +229,7 @@ class RecoverySynthetic(RecoveryTask):
                  "lrs": (0.01,), "grids": {"weight": (0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)}},
     }
 
-    def targets(self, cfg, gan, env):
+    def targets(self, cfg: dict, gan: TrainedGAN, env: RunEnv) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         n = cfg["settings"]["n_latents"]
         z_true = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
         init = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
@@ -233,7 +237,8 @@ class RecoverySynthetic(RecoveryTask):
             x = gan.nets["G"](z_true.to(env.device)).cpu()
         return x, z_true, init
 
-    def score(self, cell, z, diff, z_true, gan, env):
+    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, z_true: torch.Tensor, gan: TrainedGAN,
+              env: RunEnv) -> CellOutcome:
         errors = (z.double().cpu() - z_true.double()).square().mean(-1)
         boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
         metrics = {"mean_error": bootstrap_mean(errors, boot).to_dict()}

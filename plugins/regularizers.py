@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Callable, ClassVar
 
 import torch
+from torch import Tensor
 
 from lvrbench import distances, hookimpl
 from lvrbench.kinds import Regularizer
+from lvrbench.priors import Prior
+from lvrbench.recovery import RecoveryContext
 
 
 class NoRegularizer(Regularizer):
@@ -15,7 +18,7 @@ class NoRegularizer(Regularizer):
     name = "none"
     params = ()
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         return z.new_zeros(z.shape[:2])
 
 
@@ -26,7 +29,7 @@ class ZScoreSquare(Regularizer):
     requires = "normal"
     source = "Creswell & Bharath 2018; paper 000 Table 4"
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         return ((z - prior.mean) / prior.std).square().mean(-1)
 
 
@@ -37,7 +40,7 @@ class ZScoreAbsolute(Regularizer):
     requires = "normal"
     source = "paper 000 Table 5"
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         return ((z - prior.mean) / prior.std).abs().mean(-1)
 
 
@@ -54,7 +57,7 @@ class Bhattacharyya(Regularizer):
     requires = "normal"
     source = "paper 000 §1, Table 2"
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         return distances.bhattacharyya_normal(*distances.fit_normal(z), prior.mean, prior.std ** 2)
 
 
@@ -66,7 +69,7 @@ class SampleDistance(Regularizer):
     samples: ClassVar[int] = 1000
     distance: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         reference = prior.sample((z.shape[1], self.samples), ctx.generator, z.device).to(z.dtype)
         return type(self).distance(z, reference)
 
@@ -102,7 +105,7 @@ class TrickDiscriminator(Regularizer):
     needs_discriminator = True
     source = "Yeh et al. 2017; paper 000 Table 8"
 
-    def loss(self, z, prior, ctx):
+    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
         return ctx.realness(ctx.generated).reshape(z.shape[:2])
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from lvrbench import hookimpl
 from lvrbench.kinds import Param, Resampler
+from lvrbench.priors import Prior
 
 
 class ProbabilisticResampler(Resampler):
@@ -16,15 +18,16 @@ class ProbabilisticResampler(Resampler):
     per-step probability exceeds it.
     """
 
-    def probability(self, z: torch.Tensor, prior, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    def probability(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         """P(R_i | z_i) for every element."""
         raise NotImplementedError
 
-    def log_keep(self, z: torch.Tensor, prior, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    def log_keep(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         """log(1 - P(R_i | z_i)) in float64; a criterion whose P nears 1 smoothly computes it directly."""
         return torch.log1p(-self.probability(z.double(), prior, params).clamp(0, 1))
 
-    def apply(self, z, prior, step, total_steps, generator, params):
+    def apply(self, z: Tensor, prior: Prior, step: int, total_steps: int, generator: torch.Generator,
+              params: dict[str, Tensor]) -> Tensor:
         # 1 - (1 - P)^(1/E) in float64: in float32 it is 30% off for P ~ 1e-3 at paper 001's E = 20000.
         p_step = -torch.expm1(self.log_keep(z, prior, {k: v.double() for k, v in params.items()}) / total_steps)
         threshold = torch.rand(z.shape[1:], generator=generator, dtype=torch.float64).to(z.device)
@@ -43,7 +46,7 @@ class Boundary(ProbabilisticResampler):
     requires = "uniform"
     source = "Lipton & Tripathi 2017; paper 000 Table 12"
 
-    def probability(self, z, prior, params):
+    def probability(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         return ((z < prior.low) | (z > prior.high)).to(z.dtype)
 
 
@@ -55,7 +58,7 @@ class HardCutoff(ProbabilisticResampler):
     source = "paper 001 §3.2.1"
     params = (Param("c", (2.5, 3.0, 3.5), minimum=0.0, exclusive_minimum=True, doc="cutoff in prior standard deviations"),)
 
-    def probability(self, z, prior, params):
+    def probability(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         # The paper prints 1[|z_i| < c]; its text ("resample any z_i if |z_i| > c") is the rule meant.
         return (_standardised(z, prior).abs() > params["c"]).to(z.dtype)
 
@@ -71,10 +74,10 @@ class LogisticCutoff(ProbabilisticResampler):
         Param("b", (2.0, 2.5, 3.0), minimum=0.0, exclusive_minimum=True, doc="midpoint, where P = 1/2"),
     )
 
-    def probability(self, z, prior, params):
+    def probability(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         return torch.sigmoid(params["a"] * (_standardised(z, prior).abs() - params["b"]))
 
-    def log_keep(self, z, prior, params):
+    def log_keep(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         # log(1 - sigmoid(x)) = logsigmoid(-x): exact where P rounds to 1 (a float32 P does from
         # a(|z| - b) ~ 17, inside paper 001's grid, which would redraw such an element every step).
         return F.logsigmoid(-params["a"] * (_standardised(z.double(), prior).abs() - params["b"]))
@@ -89,7 +92,7 @@ class TruncatedNormalCutoff(ProbabilisticResampler):
     # Paper 001 §4.2.1 lists a up to 3.5; its Table 1 reports 3.75 instead. The text's grid is used.
     params = (Param("a", (2.5, 2.75, 3.0, 3.25, 3.5), minimum=0.0, exclusive_minimum=True, doc="confidence bound"),)
 
-    def probability(self, z, prior, params):
+    def probability(self, z: Tensor, prior: Prior, params: dict[str, Tensor]) -> Tensor:
         u = _standardised(z, prior)
         a = params["a"]
         inside = torch.exp((u.square() - a.square()) / 2)  # N(a) / N(u)
