@@ -163,6 +163,11 @@ def validate_result(data: Any) -> list[str]:
     return problems
 
 
+def _listing(folder: Path) -> list[Path]:
+    """A folder's entries, sorted, without dot-files (a killed writer's temporary file is not a result)."""
+    return sorted(p for p in folder.glob("*") if not p.name.startswith("."))
+
+
 class ResultStore:
     """The results of one leaderboard root; `results/` and its task folders are never read nor written through links."""
 
@@ -198,15 +203,11 @@ class ResultStore:
         if self.dir.is_symlink():
             return [], [f"results: {LINK_REFUSED}"]
         results, problems, paths = [], [], []
-        for folder in sorted(self.dir.glob("*")):
-            if folder.name.startswith("."):
-                continue
+        for folder in _listing(self.dir):
             if folder.is_symlink():
                 problems.append(f"{folder.relative_to(self.root)}: {LINK_REFUSED}")
             elif folder.is_dir():
-                for path in sorted(folder.glob("*")):
-                    if path.name.startswith("."):  # a killed writer's temporary file
-                        continue
+                for path in _listing(folder):
                     if path.suffix == ".json":
                         paths.append(path)
                     else:
