@@ -103,8 +103,11 @@ class Regularizer(Method):
 
     kind = "regularizers"
     params = (Param("weight", PAPER_WEIGHTS, minimum=0.0, doc="latent regulation loss weight λ"),)
-    #: True when `loss` needs `ctx.realness` (the family's discriminator).
+    #: True when `loss` needs `ctx.realness` (the family's discriminator); implies `needs_generated`.
     needs_discriminator: ClassVar[bool] = False
+    #: True when `loss` reads `ctx.generated` (G(z)). The engine then calls `loss` once per grid row, with
+    #: that row's generator pass, instead of once over all rows.
+    needs_generated: ClassVar[bool] = False
 
     def loss(self, z: torch.Tensor, prior: Prior, ctx: RecoveryContext) -> torch.Tensor:
         """One loss value per latent: z is [H, N, d] (grid rows x images x latent), the result [H, N].

@@ -9,6 +9,7 @@ rows never interact, and every random draw is shaped [N, ...] and shared by all 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -50,8 +51,9 @@ class RecoveryContext:
     step: int
     total_steps: int
     generator: torch.Generator
-    #: G(z) for the z this call sees (the rows with a positive weight), [rows * N, ...], differentiable.
-    generated: torch.Tensor
+    #: G(z) for the z this call sees, [rows * N, ...], differentiable; only for regularizers that declare
+    #: `needs_generated` (None for the others, whose loss depends on z alone).
+    generated: torch.Tensor | None
     #: The method's hyper-parameters, one value per grid row, shaped [H, 1].
     params: dict[str, torch.Tensor]
     #: Per-sample discriminator loss of images (the family's `realness`), when one is given.
@@ -84,6 +86,32 @@ def frozen(*modules: nn.Module | None) -> Iterator[None]:
             sub.training = training
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+def _single_threaded_flushing() -> None:
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+
+
+@contextmanager
+def _row_pool(workers: int | None) -> Iterator[ThreadPoolExecutor | None]:
+    """Threads that run grid rows side by side, every op on the thread that calls it (intra-op threads: 1).
+
+    A row's numbers then never depend on how many rows run or where: every kernel sees the row's own
+    shapes on one thread. Yields None (rows one after the other, on one thread too) for one worker.
+    The caller's thread count and denormal mode are restored afterwards.
+    """
+    saved = torch.get_num_threads()
+    workers = saved if workers is None else workers
+    torch.set_num_threads(1)
+    try:
+        if workers <= 1:
+            yield None
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="lvrbench-row", initializer=_single_threaded_flushing) as pool:
+                yield pool
+    finally:
+        torch.set_num_threads(saved)
 
 
 @contextmanager
@@ -125,6 +153,27 @@ def validate_grid(method: Method, grid: Sequence[dict[str, float]]) -> None:
         method.check_params({k: v for k, v in row.items() if k != "lr"})
 
 
+#: How each step evaluates G over a job's grid rows.
+#: "rows": each row's pass on its own [N, ...] batch, so every operation a cell's numbers flow through
+#: has shapes fixed by that cell's own config and a cell gives the same bits alone, in its grid, in any
+#: subset or chunk (the CPU default). "stacked": a chunk's rows in one [rows * N, ...] pass, few large
+#: launches (the GPU default); a BLAS may then pick kernels by the stacked row count, so the last bits
+#: of a cell can depend on its batch-mates.
+PASSES = ("rows", "stacked")
+
+
+def default_pass(device: torch.device) -> str:
+    """The generator pass a device runs fastest while keeping what the README promises for it."""
+    return "stacked" if device.type == "cuda" else "rows"
+
+
+def default_max_rows(device: torch.device, generator_pass: str) -> int:
+    """Latents per chunk: rows mode holds one row's activations at a time, so only z and Adam's moments grow."""
+    if generator_pass == "rows":
+        return 1 << 20
+    return 1 << 16 if device.type == "cuda" else 1 << 13
+
+
 def recover(
     G: nn.Module,
     targets: torch.Tensor,
@@ -138,7 +187,9 @@ def recover(
     seed: int,
     diff: str = "l1",
     realness: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    max_rows: int = 1 << 16,
+    max_rows: int | None = None,
+    generator_pass: str | None = None,
+    workers: int | None = None,
     desc: str = "recovery",
 ) -> RecoveryResult:
     """Recover latents of `targets` ([N, ...]) for every row of `grid` (dicts with "lr" + method params).
@@ -146,65 +197,160 @@ def recover(
     `init` is [N, d] (shared by every grid row) or None for zeros (paper 000). Grid rows are
     processed in chunks of at most `max_rows` latents; each chunk restarts the generator from
     `seed`, which is exact because a row's random draws never depend on the other rows.
+    `generator_pass` ("rows" or "stacked", see PASSES) and `max_rows` default per device. In rows mode,
+    `workers` rows (default: torch's thread count) run side by side, each op on one thread.
     """
     validate(method, prior, grid, realness, diff)
+    device = targets.device
+    generator_pass = generator_pass or default_pass(device)
+    if generator_pass not in PASSES:
+        raise UsageError(f"unknown generator pass {generator_pass!r} (known: {', '.join(PASSES)})")
+    max_rows = max_rows or default_max_rows(device, generator_pass)
     dtype = next(G.parameters()).dtype
     n = targets.shape[0]
     per_chunk = max(1, max_rows // max(n, 1))
     chunks = [list(grid[i:i + per_chunk]) for i in range(0, len(grid), per_chunk)]
     results = []
-    with frozen(G), torch.enable_grad(), flush_denormals(), bar(steps * len(chunks), desc) as progress:
+    rowwise = generator_pass == "rows"
+    with frozen(G), torch.enable_grad(), flush_denormals(), bar(steps * len(chunks), desc) as progress, \
+            _row_pool(workers if rowwise else 1) as pool:
         for rows in chunks:
-            results.append(_recover_chunk(G, targets.to(dtype), prior, method, rows, steps, init, latent_dim,
-                                          seed, DIFFS[diff], realness, progress))
+            engine = _Chunk(G, targets.to(dtype), prior, method, rows, latent_dim, DIFFS[diff], realness, steps, seed)
+            results.append(engine.run(init, rowwise, progress, pool))
     return RecoveryResult(*(torch.cat([getattr(r, f) for r in results]) for f in ("z", "diff", "diverged_at")))
 
 
-def _row_params(rows: list[dict[str, float]], names: Sequence[str], device, dtype) -> dict[str, torch.Tensor]:
-    return {k: torch.tensor([r[k] for r in rows], device=device, dtype=dtype) for k in names}
-
-
-def _recover_chunk(G, targets, prior, method, rows, steps, init, latent_dim, seed, diff_fn, realness, progress) -> RecoveryResult:
-    h, n = len(rows), targets.shape[0]
-    device, dtype = targets.device, targets.dtype
-    generator = torch.Generator().manual_seed(seed)
-    start = torch.zeros(n, latent_dim, dtype=dtype) if init is None else init.to("cpu", dtype)
-    z = start.to(device).unsqueeze(0).repeat(h, 1, 1)
-    flat_targets = targets.reshape(1, n, -1)
-    names = [p.name for p in method.params]
-    params = _row_params(rows, names, device, dtype)
-    lr = torch.tensor([r["lr"] for r in rows], device=device, dtype=dtype).view(h, 1, 1)
-    weight = params.get("weight", torch.zeros(h, device=device, dtype=dtype))
-    # Only rows with a positive weight evaluate the regularizer, so weight-0 rows equal `none` exactly
-    # even when a regularizer misbehaves on them.
-    active = (weight > 0).nonzero().squeeze(1) if isinstance(method, Regularizer) else weight.new_zeros(0, dtype=torch.long)
-    m = torch.zeros_like(z)
-    v = torch.zeros_like(z)
-    diverged_at = torch.zeros(h, n, dtype=torch.long, device=device)
+def _adam(z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, lr: float | torch.Tensor, step: int) -> None:
+    """torch.optim.Adam's update of z in place (its moments m, v too); lr a float or one per row, [H, 1, 1]."""
     beta1, beta2 = BETAS
-    for step in range(1, steps + 1):
-        z.requires_grad_(True)
-        generated = G(z.reshape(h * n, latent_dim))
-        loss = diff_fn(generated.reshape(h, n, -1), flat_targets)
-        if active.numel():
-            sub = generated.reshape(h, n, *generated.shape[1:])[active].reshape(-1, *generated.shape[1:])
-            ctx = RecoveryContext(prior, step, steps, generator, sub,
-                                  {k: t[active].view(-1, 1) for k, t in params.items()}, realness)
-            loss = loss.index_add(0, active, weight[active].view(-1, 1) * method.loss(z[active], prior, ctx))
-        (grad,) = torch.autograd.grad(loss.sum(), z)
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias1, bias2 = 1 - beta1 ** step, 1 - beta2 ** step
+    denom = (v.sqrt() / math.sqrt(bias2)).add_(EPS)
+    if isinstance(lr, float):
+        z.addcdiv_(m, denom, value=-lr / bias1)
+    else:
+        z.sub_((lr / bias1) * (m / denom))
+
+
+def _needs_generated(method: Method) -> bool:
+    return isinstance(method, Regularizer) and (method.needs_generated or method.needs_discriminator)
+
+
+class _Chunk:
+    """One chunk of grid rows optimised together: z [H, N, d] with per-row Adam."""
+
+    def __init__(self, G, targets, prior, method, rows, latent_dim, diff_fn, realness, steps, seed):
+        self.G, self.prior, self.method, self.diff_fn, self.realness = G, prior, method, diff_fn, realness
+        self.h, self.n, self.d, self.steps = len(rows), targets.shape[0], latent_dim, steps
+        self.targets = targets.reshape(1, self.n, -1)
+        device, dtype = targets.device, targets.dtype
+        self.generator = torch.Generator().manual_seed(seed)
+        self.params = {p.name: torch.tensor([r[p.name] for r in rows], device=device, dtype=dtype) for p in method.params}
+        self.lr = torch.tensor([r["lr"] for r in rows], device=device, dtype=dtype).view(self.h, 1, 1)
+        self.weight = self.params.get("weight", torch.zeros(self.h, device=device, dtype=dtype))
+        # Only rows with a positive weight evaluate the regularizer, so weight-0 rows equal `none` exactly
+        # even when a regularizer misbehaves on them.
+        regularized = isinstance(method, Regularizer)
+        self.active = (self.weight > 0).nonzero().squeeze(1) if regularized else self.weight.new_zeros(0, dtype=torch.long)
+
+    def _context(self, step: int, rows: torch.Tensor, generated: torch.Tensor | None,
+                 generator: torch.Generator | None = None) -> RecoveryContext:
+        params = {k: t[rows].view(-1, 1) for k, t in self.params.items()}
+        return RecoveryContext(self.prior, step, self.steps, generator or self.generator, generated, params, self.realness)
+
+    def _penalty(self, step: int, rows: torch.Tensor, z: torch.Tensor, generated: torch.Tensor | None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """weight * regularizer loss, [len(rows), N], for latents z of those rows."""
+        return self.weight[rows].view(-1, 1) * self.method.loss(z, self.prior, self._context(step, rows, generated, generator))
+
+    def _z_penalty_gradient(self, z: torch.Tensor, step: int) -> torch.Tensor | None:
+        """d (weight * loss) / d z of the active rows [A, N, d] for a regularizer on z alone, in one call.
+
+        Its operations are elementwise or reduce a latent's own d elements, so a row's numbers do not depend
+        on the other rows (checked per method by the tests); its random draws are shaped [N, ...].
+        """
+        if _needs_generated(self.method) or not self.active.numel():
+            return None
+        za = z[self.active].detach().requires_grad_(True)
+        return torch.autograd.grad(self._penalty(step, self.active, za, None).sum(), za)[0]
+
+    def _row_update(self, z, m, v, h: int, step: int, penalty: torch.Tensor | None, state: torch.Tensor | None) -> torch.Tensor | None:
+        """Row h's Adam step through its own generator pass, on its own [N, d] slices of z, m and v.
+
+        Where the method reads G(z), the row's penalty draws from a generator set to `state` (the same
+        for every row, as one call over all rows would see); the generator's state after it is returned.
+        """
+        zh = z[h].detach().requires_grad_(True)
+        out = self.G(zh)
+        loss = self.diff_fn(out.reshape(1, self.n, -1), self.targets)
+        after = None
+        if state is not None:
+            generator = torch.Generator()
+            generator.set_state(state)
+            loss = loss + self._penalty(step, self.active.new_tensor([h]), zh.unsqueeze(0), out, generator)
+            after = generator.get_state()
+        grad = torch.autograd.grad(loss.sum(), zh)[0]
+        if penalty is not None:
+            grad = grad + penalty
         with torch.no_grad():
-            z = z.detach()
-            # torch.optim.Adam's update, with a learning rate per grid row.
-            m.mul_(beta1).add_(grad, alpha=1 - beta1)
-            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            bias1, bias2 = 1 - beta1 ** step, 1 - beta2 ** step
-            denom = (v.sqrt() / math.sqrt(bias2)).add_(EPS)
-            z = z - (lr / bias1) * (m / denom)
-            bad = ~torch.isfinite(z).all(-1)  # before resampling, which could paper over a NaN
-            diverged_at.masked_fill_(bad & (diverged_at == 0), step)
-            if isinstance(method, Resampler):
-                z = method.apply(z, prior, step, steps, generator, {k: t.view(h, 1, 1) for k, t in params.items()})
-        progress.update()
-    with torch.no_grad():
-        final = diff_fn(G(z.reshape(h * n, latent_dim)).reshape(h, n, -1), flat_targets)
-    return RecoveryResult(z, final, diverged_at)
+            _adam(z[h], m[h], v[h], grad, float(self.lr[h]), step)
+        return after
+
+    def _rows_step(self, z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int, pool) -> None:
+        """One Adam step, row by row (rows are independent: `pool` may run them side by side)."""
+        penalty = self._z_penalty_gradient(z, step)
+        slot = {int(h): i for i, h in enumerate(self.active)}
+        state = self.generator.get_state() if _needs_generated(self.method) and slot else None
+
+        def update(h: int):
+            return self._row_update(z, m, v, h, step, None if penalty is None or h not in slot else penalty[slot[h]],
+                                    state if h in slot else None)
+
+        after = [a for a in (pool.map(update, range(self.h)) if pool else map(update, range(self.h))) if a is not None]
+        if after:
+            self.generator.set_state(after[0])
+
+    def _stacked_step(self, z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
+        """One Adam step with every row's generator pass in one batch."""
+        zs = z.detach().requires_grad_(True)
+        out = self.G(zs.reshape(self.h * self.n, self.d))
+        loss = self.diff_fn(out.reshape(self.h, self.n, -1), self.targets)
+        if _needs_generated(self.method) and self.active.numel():
+            sub = out.reshape(self.h, self.n, *out.shape[1:])[self.active].reshape(-1, *out.shape[1:])
+            loss = loss.index_add(0, self.active, self._penalty(step, self.active, zs[self.active], sub))
+        grad = torch.autograd.grad(loss.sum(), zs)[0]
+        penalty = self._z_penalty_gradient(z, step)
+        if penalty is not None:
+            grad = grad.index_add(0, self.active, penalty)
+        with torch.no_grad():
+            _adam(z, m, v, grad, self.lr, step)
+
+    def _final_diff(self, z: torch.Tensor, rowwise: bool) -> torch.Tensor:
+        with torch.no_grad():
+            if rowwise:
+                return torch.stack([self.diff_fn(self.G(z[h]).reshape(1, self.n, -1), self.targets)[0] for h in range(self.h)])
+            return self.diff_fn(self.G(z.reshape(self.h * self.n, self.d)).reshape(self.h, self.n, -1), self.targets)
+
+    def run(self, init: torch.Tensor | None, rowwise: bool, progress, pool=None) -> RecoveryResult:
+        """The whole descent from `init` (zeros when None), shared by every row."""
+        device, dtype = self.targets.device, self.targets.dtype
+        start = torch.zeros(self.n, self.d, dtype=dtype) if init is None else init.to("cpu", dtype)
+        z = start.to(device).unsqueeze(0).repeat(self.h, 1, 1)
+        m = torch.zeros_like(z)
+        v = torch.zeros_like(z)
+        diverged_at = torch.zeros(self.h, self.n, dtype=torch.long, device=device)
+        resampler = self.method if isinstance(self.method, Resampler) else None
+        for step in range(1, self.steps + 1):
+            if rowwise:
+                self._rows_step(z, m, v, step, pool)
+            else:
+                self._stacked_step(z, m, v, step)
+            with torch.no_grad():
+                bad = ~torch.isfinite(z).all(-1)  # before resampling, which could paper over a NaN
+                diverged_at.masked_fill_(bad & (diverged_at == 0), step)
+                if resampler is not None:
+                    params = {k: t.view(self.h, 1, 1) for k, t in self.params.items()}
+                    z = resampler.apply(z, self.prior, step, self.steps, self.generator, params)
+            progress.update()
+        return RecoveryResult(z, self._final_diff(z, rowwise), diverged_at)

@@ -574,8 +574,12 @@ def test_point_generator_batched_equals_one_by_one(reg):
 
 
 def test_custom_regularizer_params_reach_the_loss_per_row(G):
-    """ctx.params hold each row's own values, shaped [H, 1]; the engine multiplies by the row's weight."""
-    seen = []
+    """ctx.params hold each row's own values, shaped [H, 1]; the engine multiplies by the row's weight.
+
+    A loss on z alone is called once per step over the active rows and sees no G(z); one that declares
+    `needs_generated` is called once per row with that row's own G(z), [N, ...], and gives the same numbers.
+    """
+    seen, seen_rows = [], []
 
     class Spy(Regularizer):
         name = "test-spy"
@@ -583,7 +587,14 @@ def test_custom_regularizer_params_reach_the_loss_per_row(G):
 
         def loss(self, z, prior, ctx):
             seen.append({k: v.clone() for k, v in ctx.params.items()})
-            assert ctx.generated.shape == (z.shape[0] * z.shape[1], *IMG.shape)
+            assert ctx.generated is None
+            return ctx.params["k"] * z.square().mean(-1)
+
+    class RowSpy(Spy):
+        needs_generated = True
+
+        def loss(self, z, prior, ctx):
+            seen_rows.append((tuple(z.shape), tuple(ctx.generated.shape), ctx.params["k"].clone()))
             return ctx.params["k"] * z.square().mean(-1)
 
     prior = NormalPrior()
@@ -592,6 +603,10 @@ def test_custom_regularizer_params_reach_the_loss_per_row(G):
     assert len(seen) == 3
     assert torch.equal(seen[0]["weight"], torch.tensor([[0.5], [1.0]], dtype=F64))
     assert torch.equal(seen[0]["k"], torch.tensor([[2.0], [0.5]], dtype=F64))
+    rows = run(G, make_targets(G, prior), prior, RowSpy(), grid, steps=3)
+    assert [s[:2] for s in seen_rows] == [((1, N, D_Z), (N, *IMG.shape))] * 6
+    assert [float(s[2]) for s in seen_rows[:2]] == [2.0, 0.5]
+    assert torch.equal(rows.z, result.z)
     # weight * k * mean(z^2) is the same penalty as z-score-square with weight w*k.
     from lvrbench_plugins.regularizers import ZScoreSquare
 
