@@ -1,14 +1,11 @@
 """What the recovery pages say: intervals that can be right, paired comparisons, the protocol actually run."""
 from __future__ import annotations
 
-import json
-import re
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import est, gen, real_outcome, recovery_config
+from conftest import gen, real_outcome, recovery_config
 from lvrbench.harness import Cell, CellOutcome, to_result
 from lvrbench.leaderboard import build, check
 from lvrbench.results import ResultStore
