@@ -46,6 +46,10 @@ class RecoveryTask(Task):
     priors: tuple[str, ...] = ("normal", "uniform")
     #: Per profile: "protocol" (part of every cell's identity) and the grid ("lrs", "grids").
     profiles_settings: dict[str, dict]
+    #: How lvrbench's protocol departs from the paper's, beyond the numbers the configs state (the protocol line).
+    deviations: str = ""
+    #: What the seeds leave fixed, appended to SEEDS_TEXT.
+    seeds_note: str = ""
 
     # -- planning ---------------------------------------------------------------------------
     def method_names(self, registry) -> set[str]:
@@ -149,11 +153,6 @@ class RecoveryTask(Task):
         line = protocol_text(self.source, results, self.protocol_fields)
         return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}" if results else line
 
-    #: How lvrbench's protocol departs from the paper's, beyond the numbers the configs state.
-    deviations: str = ""
-    #: What the seeds leave fixed, appended to SEEDS_TEXT.
-    seeds_note: str = ""
-
     @staticmethod
     def config_problems(result: dict, n_path: str, minimum: int) -> list[str]:
         """The fields both pages read, and the count of items (at `n_path`, at least `minimum`) their lists must hold."""
@@ -196,7 +195,7 @@ def crossfit(select: list[np.ndarray]) -> np.ndarray:
     """For each item, the index of the cell whose outcome it reports: the best cell on the other half of the items.
 
     Choosing the best of m cells and scoring it on the same items inflates its score by itself (at 64
-    images and equal true accuracy: +0.042 for 3 cells, +0.079 for 12); here each item's outcome comes
+    images and an equal true accuracy of 0.8: +0.042 for 3 cells, +0.079 for 12); here each item's outcome comes
     from a cell chosen without it. Halves: the first n // 2 items and the rest; ties go to the first cell.
     """
     scores = np.stack(select)
