@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .hashing import derive_seed
+
 # Upper bound on the number of entries of one block of pairwise distances (2**23 float64 = 64 MiB);
 # the default row-chunk size is MAX_BLOCK_ELEMENTS // n_columns.
 MAX_BLOCK_ELEMENTS = 2**23
@@ -197,6 +199,16 @@ def fid_bootstrap(
 
 
 # ------------------------------------------------------------------------------------------- bootstrap
+
+
+def items_generator(items: object) -> torch.Generator:
+    """A CPU generator for bootstraps, seeded by a JSON description of the evaluated items, never by a cell's id.
+
+    Describe what decides the items (a recovery cell's config without its method and grid row, say):
+    then every estimate on the same items draws the same resamples, so identical data get identical
+    intervals and two cells' bootstraps are paired.
+    """
+    return torch.Generator().manual_seed(derive_seed(items, "bootstrap"))
 
 
 def bootstrap_mean(values: Tensor, generator: torch.Generator, n_boot: int = 1000, level: float = 0.95) -> Estimate:

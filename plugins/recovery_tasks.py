@@ -19,7 +19,8 @@ from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
 from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_text, mean_over_seeds, number_text,
                                   protocol_text, seedless, summarize, table, without_seed)
-from lvrbench.metrics import bootstrap_mean, paired_mean_difference, paired_proportion_difference, proportion
+from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
+                              proportion)
 from lvrbench.priors import PRIORS
 from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
@@ -165,7 +166,8 @@ class RecoveryTask(Task):
 
 
 def item_key(config: dict) -> str:
-    """Everything that decides which items (images, latents) a cell is evaluated on: its config but the method and grid row."""
+    """Everything that decides which items (images, latents) a cell is evaluated on: its config but the method and
+    grid row. Bootstraps are seeded by it (`items_generator`), so cells on the same items share their draws."""
     plugins = {k: v for k, v in config["plugins"].items() if k != "method"}
     rest = {k: v for k, v in config.items() if k not in ("method", "hparams", "plugins")}
     return canonical_json([rest, plugins])
@@ -174,12 +176,6 @@ def item_key(config: dict) -> str:
 def setting_key(config: dict) -> str:
     """`item_key` without the seeds: the cells of one protocol, whose seeds aggregate."""
     return item_key(seedless(config))
-
-
-def items_generator(config: dict) -> torch.Generator:
-    """The bootstrap's generator, seeded by the cell's item set (not its id): cells on the same items draw the same
-    resamples, so identical data get identical intervals and their differences are paired."""
-    return torch.Generator().manual_seed(derive_seed(item_key(config), "bootstrap"))
 
 
 def per_item_problem(values: object, n: int, name: str, binary: bool = False) -> str | None:
@@ -263,8 +259,9 @@ class RecoveryReal(RecoveryTask):
         evaluator = env.evaluator(s["evaluator"])
         correct = (evaluator.predict(gan.nets["G"](z)).cpu() == labels.cpu()).long()
         l1 = diff.double().cpu()
+        boot = items_generator(item_key(cell.config))
         return CellOutcome(
-            metrics={"accuracy": proportion(correct).to_dict(), "l1": bootstrap_mean(l1, items_generator(cell.config)).to_dict()},
+            metrics={"accuracy": proportion(correct).to_dict(), "l1": bootstrap_mean(l1, boot).to_dict()},
             extra={"correct": correct.tolist(), "l1": l1.tolist()},
             artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()},
         )
@@ -314,9 +311,10 @@ def best_cells(cells: list[dict]) -> dict[int, dict]:
         correct = [np.array(r["extra"]["correct"], dtype=float) for r in members]
         choice = crossfit(correct)
         l1 = picked([np.array(r["extra"]["l1"], dtype=float) for r in members], choice)
+        boot = items_generator(item_key(members[0]["config"]))
         out[seed] = {"correct": picked(correct, choice), "l1": l1, "config": members[0]["config"],
                      "halves": [members[choice[0]]["config"]["hparams"], members[choice[-1]]["config"]["hparams"]],
-                     "l1_estimate": bootstrap_mean(torch.from_numpy(l1), items_generator(members[0]["config"])).to_dict()}
+                     "l1_estimate": bootstrap_mean(torch.from_numpy(l1), boot).to_dict()}
     return out
 
 
@@ -347,11 +345,11 @@ def difference_text(best: dict[int, dict], none: dict[int, dict], method: str, k
     pairs = [(b, none[seed]) for seed, b in best.items() if seed in none]
     if not pairs:
         return "- (no `none` cells on these images)"
+    ours, theirs = ([torch.from_numpy(x[key]) for x, _ in pairs], [torch.from_numpy(y[key]) for _, y in pairs])
     if key == "correct":
-        return summarize([paired_proportion_difference(torch.from_numpy(b["correct"]), torch.from_numpy(n["correct"])).to_dict()
-                          for b, n in pairs])
-    return summarize([paired_mean_difference(torch.from_numpy(b["l1"]), torch.from_numpy(n["l1"]), items_generator(b["config"])).to_dict()
-                      for b, n in pairs])
+        return summarize([paired_proportion_difference(a, b).to_dict() for a, b in zip(ours, theirs)])
+    boots = [items_generator(item_key(x["config"])) for x, _ in pairs]
+    return summarize([paired_mean_difference(a, b, g).to_dict() for a, b, g in zip(ours, theirs, boots)])
 
 
 def grid_section(rows: list[dict], metric: str, page, name: str, title: str, limits: tuple[float, float]) -> list[str]:
@@ -423,7 +421,7 @@ class RecoverySynthetic(RecoveryTask):
     def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, z_true: torch.Tensor, gan: TrainedGAN,
               env: RunEnv) -> CellOutcome:
         errors = (z.double().cpu() - z_true.double()).square().mean(-1)
-        metrics = {"mean_error": bootstrap_mean(errors, items_generator(cell.config)).to_dict()}
+        metrics = {"mean_error": bootstrap_mean(errors, items_generator(item_key(cell.config))).to_dict()}
         for t in THRESHOLDS:
             metrics[f"under_{t:g}"] = proportion(errors < t).to_dict()
         return CellOutcome(metrics=metrics, extra={"errors": errors.tolist()}, artifacts={"generator": gan.describe()})
@@ -457,7 +455,7 @@ class RecoverySynthetic(RecoveryTask):
                     counts[key].append((int(v[key].sum()), ours.size))
                 counts["significant"].append((int((v["decisive"] & v["win"]).sum()), int(v["decisive"].sum())))
                 differences.append(paired_mean_difference(torch.from_numpy(ours), torch.from_numpy(theirs),
-                                                          items_generator(r["config"])).to_dict())
+                                                          items_generator(item_key(r["config"]))).to_dict())
             m = [r["metrics"] for r in cells]
             compared = [count_text(counts[key]) if counts[key] else "-" for key in ("win", "tie", "loss", "significant")]
             rows.append([c["dataset"], c["family"], c["prior"], c["method"], hparams_text(c["hparams"]),

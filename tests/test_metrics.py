@@ -289,6 +289,13 @@ def test_paired_mean_difference_shares_draws():
         paired_mean_difference(a, b[:3], gen(2))
 
 
+def test_items_generator_draws_by_the_items_described():
+    values = torch.rand(40, generator=gen(0))
+    same = [bootstrap_mean(values, M.items_generator({"seed": 0, "n": 40})) for _ in range(2)]
+    assert same[0] == same[1]
+    assert bootstrap_mean(values, M.items_generator({"seed": 1, "n": 40})) != same[0]
+
+
 def test_bootstrap_mean_rejects_bad_input():
     with pytest.raises(ValueError, match=r"^values must be a non-empty 1-D tensor, got torch.Size\(\[0\]\)$"):
         bootstrap_mean(torch.zeros(0), gen(0))
