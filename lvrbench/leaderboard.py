@@ -269,6 +269,8 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
                       f"one version ({CORE}); `lvrbench run` recomputes their cells._", ""]
         try:
             protocol = task.protocol(ok)
+            if not isinstance(protocol, str):
+                raise TypeError(f"protocol() returned {type(protocol).__name__}, not a str")
             body = task.render(ok, page).rstrip() if ok else None
         except KeyboardInterrupt:
             raise

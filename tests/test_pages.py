@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import gen, real_outcome, recovery_config
+from conftest import est, gen, real_outcome, recovery_config
 from lvrbench.harness import Cell, CellOutcome, to_result
 from lvrbench.leaderboard import build, check
 from lvrbench.results import ResultStore
@@ -216,6 +216,48 @@ def test_the_default_protocol_line_reads_the_generator_from_the_configs(registry
     assert line.startswith(f"after {task.source}. As run for the numbers on this page: family `lsgan`; ")
     assert "architecture `dcgan # injected 'heading'`; d_z 16; GAN epochs 3; batch 128; GAN learning rate 0.0003; seeds 3" in line
     assert "\n" not in line and task.protocol([]) == f"after {task.source}"
+
+
+TOY = '''
+from lvrbench import hookimpl
+from lvrbench.kinds import Task
+
+
+class Toy(Task):
+    """A third-party task with the core's default protocol line, and one whose protocol is not text."""
+
+    name = "toy"
+    source = "toy paper §1"
+
+    def protocol(self, results):
+        return super().protocol(results) if results[0]["config"]["settings"]["ok"] else 5
+
+    def render(self, results, page):
+        return "body"
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [Toy()]
+'''
+
+
+def test_a_third_party_task_gets_the_default_protocol_line_and_a_broken_one_is_a_problem(plugin_dist, tmp_path):
+    from lvrbench import CORE
+    from lvrbench.errors import UsageError
+    from lvrbench.registry import load_registry
+
+    plugin_dist("lvrbench-toy-pages", {"lvrbench_toy_pages": TOY}, {"toy": "lvrbench_toy_pages"})
+    registry = load_registry(strict=True)
+    config = {"task": "toy", "profile": "quick", "dataset": "ring8", "family": "lsgan", "prior": "normal",
+              "method": "m", "hparams": {"x": 2.0}, "seed": 4, "settings": {"ok": True, "gan": {"latent_dim": 8}},
+              "plugins": {"core": CORE}}
+    text = page(registry, tmp_path / "a", [ok(registry, config, CellOutcome(metrics={"s": est(1.0)}))], "toy")
+    assert "Protocol: after toy paper §1. As run for the numbers on this page: d_z 8; seeds 4; grid: x 2.\n" in text
+    broken = ok(registry, {**config, "settings": {"ok": False}}, CellOutcome(metrics={"s": est(1.0)}))
+    ResultStore(tmp_path / "b").write(broken)
+    with pytest.raises(UsageError, match=r"results/toy/: cannot be rendered \(TypeError: protocol\(\) returned int, not a str\)"):
+        build(registry, tmp_path / "b")
 
 
 def test_seeds_train_their_own_generators(registry):
