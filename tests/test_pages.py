@@ -298,3 +298,22 @@ def test_heatmaps_share_one_colour_scale(tmp_path):
         heatmap(np.array(values), ["0.1"], ["w=0", "w=1"], path, "t", "lr", "parameters", (0.0, 1.0))
         pixels = np.asarray(Image.open(path).convert("RGB"), dtype=float).reshape(-1, 3)
         assert (np.abs(pixels - middle).max(axis=1) <= 2).sum() > 1000, name
+
+
+def test_every_accuracy_heatmap_of_a_page_uses_the_scale_0_to_1(registry, tmp_path, monkeypatch):
+    import lvrbench_plugins.recovery_tasks as tasks
+
+    drawn, draw = [], tasks.heatmap
+
+    def recorded(values, *args):
+        drawn.append((float(np.nanmax(values)), args[-1]))
+        draw(values, *args)
+
+    monkeypatch.setattr(tasks, "heatmap", recorded)
+    results = [ok(registry, recovery_config("recovery-real", method, hp, n=4), real_outcome(correct))
+               for method, hp, correct in (("none", {"lr": 0.1}, [1, 0, 0, 0]),
+                                           ("bhattacharyya", {"lr": 0.1, "weight": 1.0}, [1, 1, 1, 0]))]
+    for r in results:
+        ResultStore(tmp_path).write(r)
+    build(registry, tmp_path)
+    assert sorted(drawn) == [(0.25, (0.0, 1.0)), (0.75, (0.0, 1.0))]
