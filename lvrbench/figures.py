@@ -127,11 +127,15 @@ def scatter(payload: dict, centers: Sequence[Sequence[float]] | None, path: Path
 
 
 def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: Path, title: str,
-            row_label: str, col_label: str) -> None:
-    """Save a grid of scores (NaN for missing cells) as an annotated heatmap."""
+            row_label: str, col_label: str, limits: tuple[float, float]) -> None:
+    """Save a grid of scores (NaN for missing cells) as an annotated heatmap, coloured on the fixed scale `limits`.
+
+    The scale is the metric's (0 to 1 for an accuracy), never the grid's own range, so that one colour
+    means one value in every heatmap of a page and colours compare across methods.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.2 + 0.75 * len(cols), 1.2 + 0.4 * len(rows)), dpi=100)
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto", vmin=limits[0], vmax=limits[1])
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
     ax.set_xlabel(col_label, fontsize=8)

@@ -283,6 +283,18 @@ class Task(Plugin):
 
     kind = "tasks"
     profiles: ClassVar[tuple[str, ...]] = ("quick", "full")
+    #: (label, dotted config path) pairs the page's protocol line states from its results (see `protocol`);
+    #: the default names the generator artifact fields `lvrbench.env.gan_spec` gives every task that trains one.
+    protocol_fields: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("family", "settings.gan.family"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
+        ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
+        ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
+
+    def protocol(self, results: list[dict]) -> str:
+        """The page's protocol line: `source` cited, then what the results' configs say was run (never the paper's numbers)."""
+        from .leaderboard import protocol_text
+
+        return protocol_text(self.source, results, self.protocol_fields)
 
     def plan(self, request: Any) -> list:
         """The jobs (groups of cells computed together) for a `lvrbench.harness.PlanRequest`."""

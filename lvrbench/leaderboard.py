@@ -29,6 +29,13 @@ QUICK_BANNER = (
     "they are not the papers' protocols and must not be compared with published figures (see the `full` profile)."
 )
 FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step counts)."
+INTERVALS = (
+    "Every number carries its uncertainty: `value [low, high]` is a 95% interval, Wilson's score interval for a "
+    "share of items (an accuracy, a share under a threshold, wins; an evaluator's test accuracy) and a bootstrap "
+    "over the evaluated items for a mean, unless a table says otherwise; a comparison of two methods is their "
+    "difference on the same items, with a paired interval. `mean ± sd (k seeds)` summarises cells run under "
+    "several seeds: the spread over seeds of everything a seed sets (the protocol line says what that is)."
+)
 
 
 def fmt_number(x: float, digits: int = 3, scale: float = 1.0) -> str:
@@ -42,13 +49,28 @@ def fmt_estimate(e: dict, digits: int = 3, scale: float = 1.0) -> str:
     return f"{fmt_number(e['value'], digits, scale)} [{fmt_number(e['low'], digits, scale)}, {fmt_number(e['high'], digits, scale)}]"
 
 
-def summarize(values: Sequence[dict], digits: int = 3, scale: float = 1.0) -> str:
-    """One cell: its estimate with interval. Several seeds: mean ± standard deviation over seeds."""
+def summarize(values: Sequence[dict], digits: int = 3, scale: float = 1.0, note: str = "") -> str:
+    """One cell: its estimate with interval. Several seeds: mean ± standard deviation over seeds. `note` joins the
+    parenthesis ("(k/n)", or "(2 seeds; k/n)")."""
     if len(values) == 1:
-        return fmt_estimate(values[0], digits, scale)
+        return fmt_estimate(values[0], digits, scale) + (f" ({note})" if note else "")
     points = [v["value"] for v in values]
     return (f"{fmt_number(statistics.fmean(points), digits, scale)} ± "
-            f"{fmt_number(statistics.stdev(points), digits, scale)} ({len(points)} seeds)")
+            f"{fmt_number(statistics.stdev(points), digits, scale)} ({len(points)} seeds{'; ' + note if note else ''})")
+
+
+def count_text(counts: Sequence[tuple[int, int]], digits: int = 3, scale: float = 100.0) -> str:
+    """k of n items (one pair per seed) as a share with its Wilson interval and "(k/n)": the n behind it shows.
+
+    Several seeds: the mean ± sd of the seeds' shares, then the pooled k/n. Seeds with n = 0 add nothing.
+    """
+    from .metrics import wilson_interval  # torch: only when a page shows shares
+
+    k_all, n_all = sum(k for k, _ in counts), sum(n for _, n in counts)
+    shares = [wilson_interval(k / n, n).to_dict() for k, n in counts if n]
+    if not shares:
+        return f"- ({k_all}/{n_all})"
+    return summarize(shares, digits, scale, f"{k_all}/{n_all}{' pooled' if len(shares) > 1 else ''}")
 
 
 def evaluator_lines(results: Iterable[dict]) -> list[str]:
@@ -71,9 +93,69 @@ def group(results: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, 
     return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
 
 
+def seedless(value: object) -> object:
+    """`value` (a config or part of one) without any "seed" key at any depth: the seed axis wherever it appears
+    (a cell's seed, and the training seed of the generator it sets in `settings.gan`)."""
+    if isinstance(value, dict):
+        return {k: seedless(v) for k, v in value.items() if k != "seed"}
+    return [seedless(v) for v in value] if isinstance(value, list) else value
+
+
 def without_seed(r: dict) -> tuple:
     """Everything that identifies a cell except its seed: cells that differ only in seed aggregate."""
-    return (canonical_json({k: v for k, v in r["config"].items() if k != "seed"}),)
+    return (canonical_json(seedless(r["config"])),)
+
+
+def config_values(results: Iterable[dict], path: str) -> list:
+    """The distinct values of the config field at the dotted `path` (e.g. "settings.gan.latent_dim") across
+    `results`, in first-seen order; results without the field add nothing."""
+    out: list = []
+    for r in results:
+        value = r["config"]
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            if value not in out:
+                out.append(value)
+    return out
+
+
+def value_text(value: object) -> str:
+    """A config value in a page's prose: numbers as tables write them, anything else as one-line code (results are data)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number_text(value) if isinstance(value, float) else str(value)
+    text = value if isinstance(value, str) else canonical_json(value)
+    return "`" + " ".join(text.split()).replace("`", "'") + "`"
+
+
+def values_text(values: Sequence) -> str:
+    """Distinct values as "a" or "a, b or c", numbers in increasing order."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        values = sorted(values)
+    texts = [value_text(v) for v in values]
+    return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} or {texts[-1]}"
+
+
+def grid_text(results: Iterable[dict]) -> str:
+    """The hyper-parameter grid the results cover: "lr 0.01, 0.032 or 0.1; weight 0 or 1" ("" when there is none)."""
+    results = list(results)
+    names = sorted({k for r in results for k in r["config"]["hparams"]})
+    return "; ".join(f"{name} {values_text(config_values(results, f'hparams.{name}'))}" for name in names)
+
+
+def protocol_text(source: str, results: Sequence[dict], fields: Sequence[tuple[str, str]]) -> str:
+    """A page's protocol line: "after `source`", then each field's values in these results' configs, and their grid.
+
+    `fields` are (label, dotted config path) pairs; a field none of the results has is left out, so the
+    line states only what the numbers below came from.
+    """
+    run = [f"{label} {values_text(values)}" for label, path in fields if (values := config_values(results, path))]
+    if grid := grid_text(results):
+        run.append(f"grid: {grid}")
+    parts = [f"after {source}" if source else "", f"As run for the numbers on this page: {'; '.join(run)}" if run else ""]
+    return ". ".join(p for p in parts if p)
 
 
 def number_text(value: float) -> str:
@@ -142,8 +224,9 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
         if name not in registry.names("tasks"):
             problems.append(f"results/{name}/: no installed task is called {name!r} (is its plugin installed?)")
             continue
-        try:
-            errors = registry.get("tasks", name).validate(r) if r["status"] == "ok" else []
+        try:  # what a task's page reads: only this version's cells are rendered, older ones keep their own shape
+            current = r["config"]["plugins"].get("core") == CORE
+            errors = registry.get("tasks", name).validate(r) if r["status"] == "ok" and current else []
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a crafted file must not crash the check, nor a plugin's sys.exit end it
@@ -184,21 +267,21 @@ def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list
         if stale:
             parts += [f"_{stale} result files of other lvrbench versions are not shown: numbers are compared within "
                       f"one version ({CORE}); `lvrbench run` recomputes their cells._", ""]
-        if task.source:
-            parts += [f"Protocol: {task.source}.", ""]
-        parts.append("Every number carries its uncertainty: `value [low, high]` is a 95% bootstrap interval over "
-                     "the evaluated images or samples (for an evaluator's test accuracy, a 95% Wilson interval); "
-                     "`mean ± sd (k seeds)` summarises cells run under several seeds.")
-        parts.append("")
-        if ok:
-            try:
-                parts.append(task.render(ok, page).rstrip())
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # results are data from anywhere: a render failure (sys.exit too) is a problem
-                problems.append(f"results/{name}/: cannot be rendered ({one_line(exc)})")
-                continue
-            parts.append("")
+        try:
+            protocol = task.protocol(ok)
+            if not isinstance(protocol, str):
+                raise TypeError(f"protocol() returned {type(protocol).__name__}, not a str")
+            body = task.render(ok, page).rstrip() if ok else None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # results are data from anywhere: a render failure (sys.exit too) is a problem
+            problems.append(f"results/{name}/: cannot be rendered ({one_line(exc)})")
+            continue
+        if protocol:
+            parts += [f"Protocol: {protocol.rstrip('.')}.", ""]
+        parts += [INTERVALS, ""]
+        if body is not None:
+            parts += [body, ""]
         if failed:
             parts += ["## Failed cells", "", table(
                 [[r["config"]["dataset"], r["config"]["family"], r["config"]["prior"], r["config"]["method"],

@@ -84,3 +84,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
+    """A recovery-real or recovery-synthetic cell config of this lvrbench version, shaped as the task plans it."""
+    from lvrbench import CORE
+
+    gan = {"family": "lsgan", "dataset": "fashion-mnist", "prior": "normal", "seed": seed, "arch": "mlp",
+           "latent_dim": 16, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}}
+    if task == "recovery-real":
+        protocol = {"evaluator": {"epochs": 1}, "n_images": n, "steps": 100, "init": "zeros", "diff": "l1"}
+    else:
+        protocol = {"n_latents": n, "steps": 500, "init": "prior", "diff": "l2"}
+    return {"task": task, "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
+            "method": method, "hparams": hparams, "seed": seed, "settings": {"gan": gan, **protocol, **settings},
+            "plugins": {"core": CORE}}
+
+
+def real_outcome(correct: list[int], l1: list[float] | None = None):
+    """A recovery-real CellOutcome from per-image 0/1 outcomes (its accuracy their Wilson share)."""
+    import torch
+
+    from lvrbench.harness import CellOutcome
+    from lvrbench.metrics import proportion
+
+    return CellOutcome(metrics={"accuracy": proportion(torch.tensor(correct)).to_dict(), "l1": est(0.1, len(correct))},
+                       extra={"correct": list(correct), "l1": l1 or [0.1] * len(correct)},
+                       artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}})

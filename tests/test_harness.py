@@ -13,7 +13,7 @@ from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.leaderboard import _orphan_figures, build, check, fmt_estimate, summarize
 from lvrbench.results import ResultStore, cell_id, validate_result
 
-from conftest import est
+from conftest import est, real_outcome, recovery_config
 
 CONFIG = {"task": "recovery-real", "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
           "method": "bhattacharyya", "hparams": {"lr": 0.01, "weight": 1.0}, "seed": 0,
@@ -50,7 +50,7 @@ def test_derived_seeds_are_stable_and_distinct():
 
 
 def current(config: dict) -> dict:
-    """`config` as this lvrbench version would write it (leaderboards show the current version's cells)."""
+    """`config` as this lvrbench version would write it (pages show, and validate, the current version's cells)."""
     from lvrbench import CORE
 
     return {**config, "plugins": {**config["plugins"], "core": CORE}}
@@ -153,18 +153,23 @@ def test_a_run_is_refused_before_any_work_when_its_root_holds_another_profile(tm
 
 def test_what_a_task_renders_is_validated_as_data(registry, tmp_path):
     store = ResultStore(tmp_path)
-    partial = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}))
+    partial = to_result(Cell(current(CONFIG)), CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}), {})
     store.write(partial)
+    # what the page reads: metrics, per-image outcomes, and the config fields its protocol line states
     assert check(registry, tmp_path) == [f"results/recovery-real/{partial['id']}.json: metrics.l1 is missing; "
-                                         "artifacts.evaluator.key is missing; artifacts.evaluator.test_accuracy is missing"]
+                                         "extra.correct is missing; extra.l1 is missing; artifacts.evaluator.key is missing; "
+                                         "artifacts.evaluator.test_accuracy is missing; config.settings.init is missing; "
+                                         "config.settings.diff is missing; config.settings.gan.family is missing; "
+                                         "config.settings.gan.arch is missing; config.settings.gan.latent_dim is missing; "
+                                         "config.settings.gan.train.epochs is missing; config.settings.gan.seed is missing"]
 
 
 def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     root = tmp_path / "root"
-    ok = to_result(Cell(current(CONFIG)), CellOutcome(metrics={"accuracy": est(0.5), "l1": est(0.1)},
-                                                      artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}), {})
+    ok = to_result(Cell(recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0})),
+                   real_outcome([1, 0] * 32), {})
     ResultStore(root).write(ok)
     (root / "recovery-real.md").symlink_to(victim)
     with pytest.raises(UsageError, match="recovery-real.md: is a link; leaderboards are never written through links"):
@@ -194,11 +199,13 @@ def test_tables_show_the_current_version_only_and_say_how_many_are_not_shown(reg
     from lvrbench import CORE
 
     store = ResultStore(tmp_path)
-    def outcome(accuracy: float) -> CellOutcome:
-        return CellOutcome(metrics={"accuracy": est(accuracy), "l1": est(0.1)}, artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}})
-
-    old = to_result(Cell(CONFIG), outcome(0.75), {"lvrbench": "0.1.0"})
-    new = to_result(Cell(current(CONFIG)), outcome(0.25), {"lvrbench": "now"})
+    # an older version's result, in that version's shape (no per-image outcomes): kept, counted, not validated
+    # against what this version's page reads, since it is not rendered
+    old = to_result(Cell(CONFIG), CellOutcome(metrics={"accuracy": est(0.75), "l1": est(0.1)},
+                                              artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}),
+                    {"lvrbench": "0.1.0"})
+    config = recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0}, n=4)
+    new = to_result(Cell(config), real_outcome([1, 0, 0, 0]), {"lvrbench": "now"})
     store.write(old)
     store.write(new)
     build(registry, tmp_path)
@@ -216,11 +223,9 @@ def test_values_that_round_alike_stay_apart_in_tables(registry, tmp_path):
     assert [number_text(v) for v in (3.0, 0.0032, 1e-05, 1.0000001, 20000)] == ["3", "0.0032", "1e-05", "1.0000001", "20000"]
     assert hparams_text({"lr": 0.1, "b": 2.5, "a": 2.0}, ("lr",)) == "a=2, b=2.5"
     store = ResultStore(tmp_path)
-    for weight, accuracy in ((1.0000001, 0.25), (1.0000002, 0.75)):
-        config = current(CONFIG)
-        config["hparams"] = {"lr": 0.01, "weight": weight}
-        store.write(to_result(Cell(config), CellOutcome(metrics={"accuracy": est(accuracy), "l1": est(0.1)},
-                                                        artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}), {}))
+    for weight, correct in ((1.0000001, [1, 0, 0, 0]), (1.0000002, [1, 1, 1, 0])):
+        config = recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": weight}, n=4)
+        store.write(to_result(Cell(config), real_outcome(correct), {}))
     build(registry, tmp_path)
     page = (tmp_path / "recovery-real.md").read_text()
     assert re.search(r"\| lr \\ params +\| weight=1\.0000001 +\| weight=1\.0000002 +\|", page)
@@ -275,7 +280,7 @@ def test_a_crafted_sample_payload_is_reported_not_drawn(registry, tmp_path):
         "images cannot be decoded (image payload does not match its shape)"
     assert payload_problem({"kind": "points", "data": [[0.0, "x"]]}) == "points must be a non-empty list of [x, y] finite numbers"
     assert payload_problem({"kind": "images", "shape": [1, 1, 1, 2], "data": "AAA="}) is None
-    config = dict(json.loads(json.dumps(CONFIG)), task="generation", method="direct", hparams={})
+    config = dict(current(json.loads(json.dumps(CONFIG))), task="generation", method="direct", hparams={})
     crafted = to_result(Cell(config), CellOutcome(
         metrics={"fid": est(1.0), "precision": est(0.5), "recall": est(0.5)},
         extra={"samples": {"kind": "images", "shape": [1], "data": "AA=="}},

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import est, run_cli
-from test_harness import CONFIG, current
+from conftest import real_outcome, recovery_config, run_cli
 
 from lvrbench.errors import UsageError
-from lvrbench.harness import Cell, CellOutcome, to_result
+from lvrbench.harness import Cell, to_result
 from lvrbench.leaderboard import build, check
 from lvrbench.results import MAX_DEPTH, ResultStore, too_deep, validate_result
 
@@ -21,8 +20,8 @@ RESULT_LINK = "is a link (links are refused)"
 
 def ok_result() -> dict:
     """A valid recovery-real result of this lvrbench version (a copy: tests may change it)."""
-    return to_result(Cell(current(json.loads(json.dumps(CONFIG)))), CellOutcome(metrics={"accuracy": est(0.5), "l1": est(0.1)},
-                                                         artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}), {})
+    return to_result(Cell(recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0})),
+                     real_outcome([1, 0] * 32), {})
 
 
 @pytest.fixture

@@ -22,7 +22,10 @@ from lvrbench.metrics import (
     in_manifold,
     knn_radii,
     mode_coverage,
+    paired_mean_difference,
+    paired_proportion_difference,
     precision_recall,
+    proportion,
 )
 
 
@@ -190,6 +193,109 @@ def test_wilson_interval_matches_scipy(k, n):
         M.wilson_interval(1.5, n)
 
 
+def scipy_wilson(k: int, n: int):
+    from scipy.stats import binomtest
+
+    return binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+
+
+@pytest.mark.parametrize("k, n", [(0, 32), (32, 32), (1, 32), (17, 64)])
+def test_proportion_of_indicators_is_wilson(k, n):
+    e = proportion(torch.tensor([1.0] * k + [0.0] * (n - k)))
+    ci = scipy_wilson(k, n)
+    assert (e.value, e.n) == (k / n, n)
+    assert e.low == pytest.approx(ci.low, abs=1e-12) and e.high == pytest.approx(ci.high, abs=1e-12)
+    if k in (0, n):  # never the bootstrap's [0, 0] or [1, 1]
+        assert e.high - e.low == pytest.approx(0.10718, abs=1e-5)
+    assert proportion(torch.tensor([True] * k + [False] * (n - k))) == e
+
+
+def test_proportion_keeps_its_level_where_the_bootstrap_does_not():
+    """Exact coverage at p = 0.03, n = 32: Wilson's 95% interval covers p 93% of the time (the bootstrap's 66%)."""
+    from scipy.stats import binom
+
+    n, p = 32, 0.03
+    covered = [k for k in range(n + 1) if (e := proportion(torch.tensor([1.0] * k + [0.0] * (n - k)))).low <= p <= e.high]
+    assert sum(binom.pmf(k, n, p) for k in covered) == pytest.approx(0.92973, abs=1e-5)
+    percentile = [k for k in range(n + 1) if (e := bootstrap_mean(torch.tensor([1.0] * k + [0.0] * (n - k)), gen(k))).low <= p <= e.high]
+    assert sum(binom.pmf(k, n, p) for k in percentile) < 0.7
+
+
+def test_proportion_rejects_what_is_not_zero_or_one():
+    with pytest.raises(ValueError, match=r"^indicators must hold only 0s and 1s \(or booleans\)$"):
+        proportion(torch.tensor([0.0, 0.5]))
+    with pytest.raises(ValueError, match=r"^indicators must be a non-empty 1-D tensor, got torch.Size\(\[0\]\)$"):
+        proportion(torch.zeros(0))
+
+
+def paired(both: int, only_a: int, only_b: int, neither: int) -> tuple[torch.Tensor, torch.Tensor]:
+    a = [1] * both + [1] * only_a + [0] * only_b + [0] * neither
+    b = [1] * both + [0] * only_a + [1] * only_b + [0] * neither
+    return torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("table, low, high", [
+    ((1, 1, 7, 12), -0.5069, -0.0256),  # Bentur et al. 2009, Fagerland, Lydersen & Laake (2014): -0.507 to -0.026
+    ((59, 6, 16, 80), -0.1186, -0.0046),  # Cavo et al. 2012, the same paper: -0.119 to -0.005
+])
+def test_paired_proportion_difference_matches_published_newcombe_intervals(table, low, high):
+    e = paired_proportion_difference(*paired(*table))
+    n = sum(table)
+    assert e.value == pytest.approx((table[1] - table[2]) / n) and e.n == n
+    assert (e.low, e.high) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+    # the same from scipy's Wilson intervals of the two margins and Newcombe's formula written out
+    a, b, c, d = table
+    w1, w2 = scipy_wilson(a + b, n), scipy_wilson(a + c, n)
+    p1, p2 = (a + b) / n, (a + c) / n
+    cross = a * d - b * c
+    phi = (cross - n / 2 if cross > n / 2 else min(cross, 0)) / math.sqrt((a + b) * (c + d) * (a + c) * (b + d))
+    ref_low = p1 - p2 - math.sqrt((p1 - w1.low) ** 2 + (w2.high - p2) ** 2 - 2 * phi * (p1 - w1.low) * (w2.high - p2))
+    assert e.low == pytest.approx(ref_low, abs=1e-12)
+    swapped = paired_proportion_difference(*reversed(paired(*table)))
+    assert (swapped.value, swapped.low, swapped.high) == pytest.approx((-e.value, -e.high, -e.low), abs=1e-12)
+
+
+def test_paired_proportion_difference_of_methods_that_never_disagree_is_not_zero_width():
+    # 0 discordant of 64 rules out a large difference, not every difference: the bootstrap would say [0, 0]
+    e = paired_proportion_difference(*paired(30, 0, 0, 34))
+    assert e.value == 0.0 and e.low == pytest.approx(-e.high) and 0.02 < e.high < 0.04
+    with pytest.raises(ValueError, match=r"^a and b must hold outcomes of the same items, got 3 and 2$"):
+        paired_proportion_difference(torch.ones(3), torch.ones(2))
+
+
+def test_paired_proportion_difference_covers_at_its_level():
+    """2000 simulated paired samples (n = 64, accuracies 0.80 and 0.75, correlated): coverage near 95%."""
+    g = gen(11)
+    hits = 0
+    for _ in range(2000):
+        u = torch.rand(64, generator=g)
+        a, b = (u < 0.80).double(), (u < 0.75).double()  # b is right only where a is
+        flip = torch.rand(64, generator=g) < 0.1
+        b = torch.where(flip, 1 - b, b)  # so E[b] = 0.75 * 0.9 + 0.25 * 0.1 = 0.70
+        e = paired_proportion_difference(a, b)
+        hits += e.low <= 0.10 <= e.high
+    assert 0.93 <= hits / 2000 <= 0.975
+
+
+def test_paired_mean_difference_shares_draws():
+    a = torch.rand(50, generator=gen(1))
+    b = a + 0.25
+    e = paired_mean_difference(a, b, gen(2))
+    # every resample draws the same items for both, so a constant difference has a zero-width interval
+    assert e.value == pytest.approx(-0.25) and e.low == pytest.approx(-0.25) and e.high == pytest.approx(-0.25)
+    assert paired_mean_difference(a, b, gen(2)) == e
+    with pytest.raises(ValueError, match=r"^a and b must be tensors of the same items, got torch.Size\(\[50\]\) and "
+                                         r"torch.Size\(\[3\]\)$"):
+        paired_mean_difference(a, b[:3], gen(2))
+
+
+def test_items_generator_draws_by_the_items_described():
+    values = torch.rand(40, generator=gen(0))
+    same = [bootstrap_mean(values, M.items_generator({"seed": 0, "n": 40})) for _ in range(2)]
+    assert same[0] == same[1]
+    assert bootstrap_mean(values, M.items_generator({"seed": 1, "n": 40})) != same[0]
+
+
 def test_bootstrap_mean_rejects_bad_input():
     with pytest.raises(ValueError, match=r"^values must be a non-empty 1-D tensor, got torch.Size\(\[0\]\)$"):
         bootstrap_mean(torch.zeros(0), gen(0))
@@ -288,8 +394,11 @@ def test_precision_recall_by_hand_k3():
     p, r = precision_recall(real, fake, gen(0), k=3, n_boot=200)
     assert p.value == 0.5 and p.n == 4
     assert r.value == 1.0 and r.n == 4
-    assert (r.low, r.high) == (1.0, 1.0)  # a constant indicator has a degenerate interval
-    assert 0.0 <= p.low <= p.value <= p.high <= 1.0
+    # shares of per-sample indicators: Wilson intervals, so 4 of 4 is not [1, 1] but scipy's [0.510, 1]
+    for e, k in ((p, 2), (r, 4)):
+        ci = scipy_wilson(k, 4)
+        assert e.low == pytest.approx(ci.low, abs=1e-12) and e.high == pytest.approx(ci.high, abs=1e-12)
+    assert r.low == pytest.approx(0.5101, abs=1e-4)
 
 
 def test_precision_recall_by_hand_k1():
@@ -363,7 +472,8 @@ def test_mode_coverage_by_hand():
     hq = out["high_quality"]
     assert isinstance(hq, Estimate) and hq.n == 76
     assert hq.value == pytest.approx(72 / 76)
-    assert hq.low <= hq.value <= hq.high <= 1.0
+    ci = scipy_wilson(72, 76)  # a share of samples: Wilson's interval, not a bootstrap
+    assert (hq.low, hq.high) == (pytest.approx(ci.low, abs=1e-12), pytest.approx(ci.high, abs=1e-12))
 
 
 def test_mode_coverage_pacgan_threshold_is_inclusive():
