@@ -131,11 +131,10 @@ class RecoveryTask(Task):
         realness = None
         if isinstance(method, Regularizer) and method.needs_discriminator:
             realness = lambda x: gan.family.realness(gan.nets, x)  # noqa: E731
-        max_rows = 1 << 16 if env.device.type == "cuda" else 1 << 13
         with frozen(gan.nets):
             result = recover(gan.nets["G"], targets.to(env.device), gan.prior, method, [c.config["hparams"] for c in job.cells],
                              steps=s["steps"], init=init, latent_dim=gan.latent_dim, diff=s["diff"], realness=realness,
-                             seed=derive_seed(cfg["seed"], "recovery"), max_rows=max_rows, desc=job.label)
+                             seed=derive_seed(cfg["seed"], "recovery"), desc=job.label)
         outcomes = []
         for h, cell in enumerate(job.cells):
             bad = result.diverged_at[h]
