@@ -98,18 +98,17 @@ def _row_pool(workers: int | None) -> Iterator[ThreadPoolExecutor | None]:
     """Threads that run grid rows side by side, every op on the thread that calls it (intra-op threads: 1).
 
     A row's numbers then never depend on how many rows run or where: every kernel sees the row's own
-    shapes on one thread. Yields None (rows one after the other, on one thread too) for one worker.
-    The caller's thread count and denormal mode are restored afterwards.
+    shapes on one thread. Yields None for one worker (the default): rows one after the other, each op
+    on torch's own threads, as a cell alone runs. The caller's thread count is restored afterwards.
     """
+    if workers is None or workers <= 1:
+        yield None
+        return
     saved = torch.get_num_threads()
-    workers = saved if workers is None else workers
     torch.set_num_threads(1)
     try:
-        if workers <= 1:
-            yield None
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="lvrbench-row", initializer=_single_threaded_flushing) as pool:
-                yield pool
+        with ThreadPoolExecutor(workers, thread_name_prefix="lvrbench-row", initializer=_single_threaded_flushing) as pool:
+            yield pool
     finally:
         torch.set_num_threads(saved)
 
@@ -198,7 +197,7 @@ def recover(
     processed in chunks of at most `max_rows` latents; each chunk restarts the generator from
     `seed`, which is exact because a row's random draws never depend on the other rows.
     `generator_pass` ("rows" or "stacked", see PASSES) and `max_rows` default per device. In rows mode,
-    `workers` rows (default: torch's thread count) run side by side, each op on one thread.
+    `workers` > 1 runs that many rows side by side, each op on one thread (see _row_pool).
     """
     validate(method, prior, grid, realness, diff)
     device = targets.device
