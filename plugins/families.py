@@ -13,6 +13,7 @@ class Vanilla(AdversarialFamily):
 
     name = "vanilla"
     source = "Goodfellow et al. 2014; paper 002 §1"
+    capabilities = frozenset({"realness", "log_density_ratio"})
 
     def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
@@ -21,6 +22,10 @@ class Vanilla(AdversarialFamily):
         # -log sigmoid(D(G(z))). Also the family's `realness`, so its trick-discriminator loss is this
         # non-saturating form rather than Yeh et al.'s log(1 - D(G(z))): same minimiser, no vanishing gradient.
         return F.softplus(-d_fake)
+
+    def log_density_ratio(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
+        # The BCE-optimal discriminator is sigmoid(log p_data/p_G): its logit is the ratio (methods.md §12).
+        return nets["D"](x).flatten()
 
 
 class LSGAN(AdversarialFamily):

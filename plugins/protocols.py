@@ -22,6 +22,10 @@ GAN_TRAINING = {
     },
 }
 
+#: Per profile and family: replacements for the family's declared training settings (`Family.training`).
+#: `full` keeps every family's declaration (the papers' settings).
+FAMILY_TRAINING: dict[str, dict[str, dict]] = {"quick": {}, "full": {}}
+
 CLASSIFIER_TRAINING = {
     "quick": {"epochs": 1, "batch_size": 128, "lr": 1e-3},
     "full": {"epochs": 50, "batch_size": 32, "lr": 1e-5},
@@ -29,5 +33,6 @@ CLASSIFIER_TRAINING = {
 
 
 def gan_config(modality: str, profile: str, *, family: str, dataset: str, prior: str, seed: int) -> dict:
-    """The generator artifact config for a family trained on a dataset under a profile."""
-    return {"family": family, "dataset": dataset, "prior": prior, "seed": seed, **GAN_TRAINING[modality][profile]}
+    """The generator artifact config for a family trained on a dataset under a profile (resolved by `gan_spec`)."""
+    return {"family": family, "dataset": dataset, "prior": prior, "seed": seed, **GAN_TRAINING[modality][profile],
+            "family_train": FAMILY_TRAINING[profile].get(family, {})}
