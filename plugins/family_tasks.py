@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import _standin  # noqa: F401  TEMPORARY
 import torch
 
 from lvrbench.errors import UsageError
@@ -18,7 +17,6 @@ from lvrbench.harness import Cell, Job, PlanRequest, make_config
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Family, Task
 from lvrbench.leaderboard import number_text
-from lvrbench.metrics import Estimate, wilson_interval
 from lvrbench.results import is_number
 
 from .protocols import gan_config
@@ -39,12 +37,12 @@ def default_prior(family: Family, dataset: str) -> str:
 
 
 def refusal(family: Family, data: Any, prior: str) -> str | None:
-    """Why `family` cannot be run on dataset plugin `data` with `prior` (one line), or None."""
-    check = getattr(family, "refusal", None)  # the family contract's own check, where the core has it
-    if callable(check):
-        return check(data.info, prior)
-    if prior not in family.priors:
-        return f"family {family.name} does not support the {prior} prior (it supports: {', '.join(family.priors)})"
+    """Why `family` cannot be trained on dataset plugin `data` with base prior `prior` (the family's own one-line
+    check), or None."""
+    try:
+        family.check(data.info, prior)
+    except UsageError as exc:
+        return str(exc)
     return None
 
 
@@ -89,12 +87,6 @@ def item_generator(*items: Any) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed("bootstrap", *items))
 
 
-def proportion(flags: torch.Tensor) -> Estimate:
-    """The share of true entries of a 0/1 vector with its 95% Wilson score interval."""
-    n = int(flags.numel())
-    return wilson_interval(float(flags.double().mean()), n)
-
-
 # -- the protocol a page states, read from its results' configs ------------------------------------------------
 
 #: Generator fields every per-family result's config holds; `validate` checks them, `protocol_line` reads them.
@@ -134,21 +126,24 @@ def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
 # -- training curves ------------------------------------------------------------------------------------------
 
 def history_record(history: list[dict]) -> list[dict]:
-    """A generator's per-epoch losses as a result records them: [{epoch, d_loss, g_loss}]."""
-    return [{"epoch": int(h["epoch"]), "d_loss": float(h["d_loss"]), "g_loss": float(h["g_loss"])} for h in history]
+    """A generator's per-epoch mean losses as a result records them: [{epoch, d_loss, g_loss}], g_loss None in an
+    epoch without a generator update."""
+    return [{"epoch": int(h["epoch"]), "d_loss": float(h["d_loss"]),
+             "g_loss": None if h.get("g_loss") is None else float(h["g_loss"])} for h in history]
 
 
 def history_problem(history: Any) -> str | None:
     """Why a recorded training history cannot be drawn (results are data from anywhere), or None."""
     ok = isinstance(history, list) and history and all(
         isinstance(h, dict) and isinstance(h.get("epoch"), int) and not isinstance(h.get("epoch"), bool)
-        and is_number(h.get("d_loss")) and is_number(h.get("g_loss")) for h in history)
-    return None if ok else "must be a non-empty list of {epoch: integer, d_loss: number, g_loss: number}"
+        and is_number(h.get("d_loss")) and (h.get("g_loss") is None or is_number(h.get("g_loss"))) for h in history)
+    return None if ok else "must be a non-empty list of {epoch: integer, d_loss: number, g_loss: number or null}"
 
 
 def curve_drawer(history: list[dict], title: str) -> Callable:
     """Draws both players' losses per epoch (the training-curve figures of papers 002 Fig. 2 and 004 Figs. 4-5)."""
-    epochs = [h["epoch"] for h in history]
-    series = {"discriminator": (epochs, [h["d_loss"] for h in history]),
-              "generator": (epochs, [h["g_loss"] for h in history])}
+    g = [h for h in history if h["g_loss"] is not None]  # an epoch without a generator update has no G loss
+    series = {"discriminator": ([h["epoch"] for h in history], [h["d_loss"] for h in history])}
+    if g:
+        series["generator"] = ([h["epoch"] for h in g], [h["g_loss"] for h in g])
     return lambda path: line_plot(series, path, title, "epoch", "loss")

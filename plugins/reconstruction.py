@@ -19,7 +19,6 @@ from __future__ import annotations
 import statistics
 from typing import Callable
 
-from . import _standin  # noqa: F401  TEMPORARY
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -30,7 +29,7 @@ from lvrbench.figures import encode_images, encode_points, image_grid, payload_p
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
-from lvrbench.leaderboard import fmt_estimate, fmt_number, group, summarize, table, without_seed
+from lvrbench.leaderboard import fmt_number, group, summarize, table, without_seed
 from lvrbench.metrics import Estimate, bootstrap_mean
 from lvrbench.networks import build_encoder, init_parameters
 from lvrbench.recovery import frozen

@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import est
 from lvrbench.errors import UsageError
 from lvrbench.harness import PlanRequest, make_plan
 from lvrbench.metrics import wilson_interval
@@ -136,7 +135,7 @@ def crafted(result: dict, path: str, value) -> dict:
 
 @pytest.mark.parametrize("task, path, value, problem", [
     ("generation", "extra.history", [{"epoch": 1, "d_loss": "high", "g_loss": 0.5}],
-     "extra.history must be a non-empty list of {epoch: integer, d_loss: number, g_loss: number}"),
+     "extra.history must be a non-empty list of {epoch: integer, d_loss: number, g_loss: number or null}"),
     ("generation", "metrics.precision", 0.5,
      "metrics.precision is not a {value, low, high, n} estimate of finite numbers with low <= high"),
     ("generation", "config.settings.gan.latent_dim", "16", "config.settings.gan.latent_dim has the wrong type"),
@@ -201,11 +200,11 @@ def test_reconstruction_error_has_the_known_answer():
     flat = over_encoders(torch.full((5, 4), 0.7, dtype=torch.float64), torch.Generator().manual_seed(0), n_boot=50)
     assert (flat.low, flat.value, flat.high) == pytest.approx((0.7, 0.7, 0.7))
     # an invertible linear G under U(-1, 1)^2: a trained linear encoder inverts it almost exactly
-    prior = SimpleNamespace(sample=lambda n, g, device: PRIORS["uniform"].sample((n, 2), g, device))
+    prior = SimpleNamespace(sample=lambda n, g, device: PRIORS["uniform"].with_dim(2).sample(n, g, device))
     gan = SimpleNamespace(nets={"G": G}, prior=prior)
     encoder = train_encoder(gan, nn.Linear(2, 2), steps=600, batch_size=256, lr=0.02,
                             generator=torch.Generator().manual_seed(1), device=torch.device("cpu"))
-    held_out = G(PRIORS["uniform"].sample((500, 2), torch.Generator().manual_seed(2))).detach()
+    held_out = G(PRIORS["uniform"].with_dim(2).sample(500, torch.Generator().manual_seed(2))).detach()
     assert float(l1_errors(G, encoder, held_out).mean()) < 0.02
     assert all(p.requires_grad for p in G.parameters())  # G was frozen only while the encoder trained
 
@@ -218,7 +217,7 @@ def test_a_named_family_that_cannot_run_is_refused_before_any_work(registry, mon
     tasks = [registry.get("tasks", t) for t in TASKS]
     with pytest.raises(UsageError) as refused:
         make_plan(tasks, PlanRequest(registry, datasets=("ring8",), families=("vanilla",), priors=("uniform",)), store)
-    assert str(refused.value) == "generation: family vanilla does not support the uniform prior (it supports: normal)"
+    assert str(refused.value) == "generation: family vanilla is trained on the normal prior, not the uniform prior"
     # named by --prior alone, families that cannot take it are left out; the others run
     plan = make_plan(tasks, PlanRequest(registry, datasets=("ring8",), priors=("uniform",)), store)
     assert plan.cells and "vanilla" not in {c.config["family"] for c in plan.cells}
