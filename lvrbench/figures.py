@@ -157,6 +157,9 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: 
         if xs.shape != ys.shape or xs.ndim != 1 or not xs.size:
             raise ValueError(f"series {name!r} needs as many x as y values, at least one")
         ax.plot(xs, ys, marker="o" if xs.size < 20 else None, markersize=3, linewidth=1.2, label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
     ax.set_xlabel(x_label, fontsize=8)
     ax.set_ylabel(y_label, fontsize=8)
     ax.set_title(title, fontsize=8)

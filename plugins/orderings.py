@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from lvrbench.leaderboard import fmt_estimate, fmt_number, table
+from lvrbench.leaderboard import fmt_estimate, fmt_number, number_text, table
 
 AGREE, DISAGREE, UNDECIDED = "agree", "disagree", "undecided"
 EXPLAINED = ("For every pair of families a paper orders on a metric, our 95% intervals *agree* (disjoint, in the "
@@ -88,7 +88,7 @@ def compare(refs: tuple[Reference, ...], ours: dict[str, dict[str, list[dict]]],
         tally = counts.setdefault((ref.paper, ref.metric), {AGREE: 0, DISAGREE: 0, UNDECIDED: 0, "not run": 0})
         for better, worse in pairs(ref):
             sign = "<" if ref.lower_is_better else ">"
-            paper_text = f"{better} {fmt_number(ref.values[better])} {sign} {worse} {fmt_number(ref.values[worse])}"
+            paper_text = f"{better} {number_text(ref.values[better])} {sign} {worse} {number_text(ref.values[worse])}"
             have = ours[ref.metric]
             if better not in have or worse not in have:
                 missing = better if better not in have else worse

@@ -29,7 +29,7 @@ from lvrbench.figures import encode_images, encode_points, image_grid, payload_p
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
-from lvrbench.leaderboard import fmt_number, group, summarize, table, without_seed
+from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
 from lvrbench.metrics import Estimate, bootstrap_mean
 from lvrbench.networks import build_encoder, init_parameters
 from lvrbench.recovery import frozen
@@ -224,7 +224,7 @@ class Reconstruction(Task):
             refs = tuple(r for r in orderings.RECONSTRUCTION if r.dataset == dataset)
             lines = orderings.compare(refs, ours, LABELS)
             if lines:
-                paper = " ".join(f"{f} {fmt_number(v, 4)}" for f, v in sorted(refs[0].values.items(), key=lambda kv: kv[1]))
+                paper = ", ".join(f"{f} {number_text(v)}" for f, v in sorted(refs[0].values.items(), key=lambda kv: kv[1]))
                 out += [f"### {dataset} beside paper 003's Table 1", "",
                         f"Paper 003 (Table 1, post hoc, lowest first): {paper}; its networks, latent size and training "
                         "differ from these (see the protocol above), so only orders are compared. " + orderings.EXPLAINED,

@@ -176,8 +176,8 @@ def test_ordering_verdicts_on_hand_made_results():
     ours = {"fid": {"a": [e(5, 4, 6)], "b": [e(2, 1, 3)], "c": [e(9, 8, 10), e(8.5, 7, 11)]}}
     text = "\n".join(compare((ref,), ours, {"fid": "FID"}))
     rows = {tuple(c.strip() for c in line.split("|")[3:4]): line.split("|")[-2].strip() for line in text.splitlines()[2:7]}
-    assert rows == {("a 10.0 < b 20.0",): "disagree", ("a 10.0 < c 30.0",): "agree", ("a 10.0 < d 30.0",): "not run",
-                    ("b 20.0 < c 30.0",): "agree", ("b 20.0 < d 30.0",): "not run"}
+    assert rows == {("a 10 < b 20",): "disagree", ("a 10 < c 30",): "agree", ("a 10 < d 30",): "not run",
+                    ("b 20 < c 30",): "agree", ("b 20 < d 30",): "not run"}
     assert "c [7.00, 11.0] (2 seeds' hull)" in text and "Verdicts: paper x FID: 2 agree, 1 disagree, 2 not run." in text
     ours["fid"]["c"] = [e(9, 8, 10), e(4, 2.5, 11)]  # a second seed's interval reaching down over a's and b's
     text = "\n".join(compare((ref,), ours, {"fid": "FID"}))
