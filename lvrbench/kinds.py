@@ -9,7 +9,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 from .errors import UsageError
 from .priors import Prior
@@ -224,6 +224,15 @@ class Family(Plugin):
     def generator_loss(self, batch: Batch) -> torch.Tensor:
         """Scalar loss of the generator's (and encoder's, and learned prior's, where there are) update."""
         raise NotImplementedError
+
+    def generator_losses(self, batch: Batch) -> Iterator[torch.Tensor]:
+        """The G-side updates of one iteration, in order: each loss is minimised by its own optimiser step.
+
+        Each is computed after the previous step (so a later loss sees the updated weights); the
+        first is the generator's loss the history records. One update on `generator_loss` unless a
+        family needs more (LOGAN-B's surrogate step after the adversarial one).
+        """
+        yield self.generator_loss(batch)
 
     def after_discriminator_step(self, batch: Batch) -> None:
         """Hook after each D update (WGAN clips weights here)."""

@@ -81,7 +81,7 @@ def train_gan(family: Family, nets: nn.ModuleDict, data: torch.Tensor, prior: Pr
 
     Each iteration takes one real batch and updates the discriminator; after
     `family.critic_steps(...)` such updates, the generator (and encoder, and learned prior) is
-    updated on the same batch. Returns the last losses and the history: per epoch, the mean
+    updated on the same batch, once per loss of `family.generator_losses`. Returns the last losses and the history: per epoch, the mean
     losses of both players and of any term a family put in `batch.terms`. A non-finite loss
     raises FloatingPointError naming the iteration and the losses (checked at each epoch's end).
     """
@@ -114,12 +114,13 @@ def train_gan(family: Family, nets: nn.ModuleDict, data: torch.Tensor, prior: Pr
                 since_generator += 1
                 if since_generator >= family.critic_steps(settings, generator_steps):
                     _set_requires_grad(d_params, False)
-                    loss_g = family.generator_loss(batch)
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
+                    for update, loss_g in enumerate(family.generator_losses(batch)):
+                        opt_g.zero_grad(set_to_none=True)
+                        loss_g.backward()
+                        opt_g.step()
+                        if update == 0:
+                            g_losses[i] = loss_g.detach()
                     _set_requires_grad(d_params, True)
-                    g_losses[i] = loss_g.detach()
                     generator_steps += 1
                     since_generator = 0
                 for key, value in batch.terms.items():
