@@ -7,6 +7,7 @@ family, dataset and prior, so a generator trains once and serves all three.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import torch
@@ -91,7 +92,8 @@ def item_generator(*items: Any) -> torch.Generator:
 
 #: Generator fields every per-family result's config holds; `validate` checks them, `protocol_line` reads them.
 GAN_FIELDS: dict[str, Any] = {
-    "config.settings.gan.arch": str, "config.settings.gan.latent_dim": int, "config.settings.gan.train.epochs": int,
+    "config.settings.gan.arch": str, "config.settings.gan.latent_dim": int, "config.settings.gan.train": dict,
+    "config.settings.gan.train.epochs": int,
     "config.settings.gan.train.batch_size": int, "config.settings.gan.train.lr": (int, float),
 }
 
@@ -105,7 +107,7 @@ def _get(result: dict, path: str) -> Any:
 
 def _values(rows: list[dict], path: str) -> str:
     found = {_get(r, path) for r in rows}
-    text = sorted(number_text(v) if isinstance(v, (int, float)) else str(v) for v in found)
+    text = sorted(_setting(v) for v in found)
     return " / ".join(text)
 
 
@@ -117,10 +119,26 @@ def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
              f"d_z = {_values(rows, 'config.settings.gan.latent_dim')}",
              f"prior {_values(rows, 'config.prior')}",
              f"trained {_values(rows, 'config.settings.gan.train.epochs')} epochs in batches of "
-             f"{_values(rows, 'config.settings.gan.train.batch_size')} at lr {_values(rows, 'config.settings.gan.train.lr')}",
+             f"{_values(rows, 'config.settings.gan.train.batch_size')}",
              f"seeds {_values(rows, 'config.seed')}"]
     parts += [template.format(_values(rows, path)) for template, path in scoring.items()]
-    return "Protocol of these numbers (from their configs): " + "; ".join(parts) + "."
+    own = {}
+    for r in rows:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
+        train = r["config"]["settings"]["gan"]["train"]
+        own[r["config"]["family"]] = ", ".join(f"{_word(k)} {_setting(v)}" for k, v in sorted(train.items())
+                                               if k not in ("epochs", "batch_size"))
+    return ("Protocol of these numbers (from their configs): " + "; ".join(parts) + ". Each family's training: "
+            + "; ".join(f"{family}: {text}" for family, text in sorted(own.items())) + ".")
+
+
+def _word(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text))  # config keys and strings may come from a pull request
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_setting(v) for v in value) + ")"
+    return number_text(value) if is_number(value) else _word(value)
 
 
 # -- training curves ------------------------------------------------------------------------------------------

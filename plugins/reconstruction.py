@@ -43,7 +43,7 @@ METHOD = "post-hoc-encoder"
 #: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
 ENCODERS = {
     "quick": {"points": {"n_encoders": 5, "steps": 400, "batch_size": 512, "lr": 1e-3, "n_test": 2000},
-              "image": {"n_encoders": 5, "steps": 150, "batch_size": 128, "lr": 1e-3, "n_test": 1000}},
+              "image": {"n_encoders": 5, "steps": 100, "batch_size": 128, "lr": 1e-3, "n_test": 500}},
     "full": {"points": {"n_encoders": 5, "steps": 10000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},
              "image": {"n_encoders": 5, "steps": 10000, "batch_size": 128, "lr": 1e-3, "n_test": 10000}},
 }
