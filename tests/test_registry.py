@@ -35,7 +35,7 @@ EXPECTED_NAMES = {
     "regularizers": set(EXPECTED_REQUIRES["regularizers"]),
     "resamplers": set(EXPECTED_REQUIRES["resamplers"]),
     "families": {"vanilla", "lsgan"},
-    "tasks": {"generation", "recovery-real", "recovery-synthetic"},
+    "tasks": {"generation", "mode-coverage", "reconstruction", "recovery-real", "recovery-synthetic"},
     "datasets": {"fashion-mnist", "mnist", "ring8", "grid25"},
 }
 
