@@ -86,10 +86,11 @@ class JointDiscriminator(nn.Module):
         super().__init__()
         layers, width = _feature_layers(data, arch, batch_norm=True)
         self.x_features = nn.Sequential(*layers)
-        self.z_features = nn.Sequential(nn.Linear(latent_dim, width), nn.LeakyReLU(0.2),
-                                        nn.Linear(width, width), nn.LeakyReLU(0.2))
+        hidden = min(width, 512)  # the "dcgan" body is 6272 wide: z's branch and the head need not be
+        self.z_features = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2),
+                                        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2))
         # A hidden layer after the concatenation: a linear head on [h(x), g(z)] could not score how x and z go together.
-        self.head = nn.Sequential(nn.Linear(2 * width, width), nn.LeakyReLU(0.2), nn.Linear(width, 1))
+        self.head = nn.Sequential(nn.Linear(width + hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.x_features(x), self.z_features(z)], dim=1))
