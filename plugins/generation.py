@@ -108,7 +108,7 @@ class Generation(Task):
                "", "Each row links its samples and its training curve (both players' losses per epoch, as papers 002 "
                "Fig. 2 and 004 Figs. 4-5 show them).", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            points = "centers" in rows[0]["extra"]
+            points = any("centers" in r["extra"] for r in rows)
             out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *evaluator_lines(rows), ""]
             headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
                       ["samples", "training curve"]
@@ -123,7 +123,7 @@ class Generation(Task):
                 row = [c["family"], c["prior"], summarize([x["fid"] for x in m], 4), summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
-                    row += mixtures.cells(cells)
+                    row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
                 body.append(row + [f"[seed {c['seed']}]({link})", f"[losses]({curve})"])
                 for metric in LABELS:
                     ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)

@@ -18,7 +18,7 @@ from .family_tasks import item_generator
 
 #: What a result holds when it scored mode coverage (its `validate` adds these fields).
 FIELDS = {"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list, "extra.per_mode": list}
-HEADERS = ["modes covered", "high quality ↑"]
+HEADERS = ["modes covered", "high quality % ↑"]
 EXPLAINED = ("On the mixtures a sample is high quality within 3 std of its nearest centre (its share has a 95% Wilson "
              "interval), and a mode is covered when it holds at least 1/5 of the expected n/K high-quality samples "
              "(PacGAN §5: 20 of 2500 on the 25-mode grid; its interval is a 95% bootstrap over the samples).")
@@ -53,7 +53,7 @@ def problems(result: dict) -> list[str]:
 
 
 def cells(rows: list[dict]) -> list[str]:
-    """The table cells of a family's rows (one per seed): modes covered of K, and the high-quality share."""
+    """The table cells of a family's rows (one per seed): modes covered of K, and the percentage of high-quality samples."""
     m = [r["metrics"] for r in rows]
     k = len(rows[0]["extra"]["centers"])
-    return [summarize([x["modes_covered"] for x in m], 2) + f" of {k}", summarize([x["high_quality"] for x in m])]
+    return [summarize([x["modes_covered"] for x in m], 2) + f" of {k}", summarize([x["high_quality"] for x in m], 3, 100)]

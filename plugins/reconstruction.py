@@ -136,7 +136,7 @@ class Reconstruction(Task):
             return problems
         runs, k = result["extra"]["post_hoc_runs"], result["config"]["settings"]["n_encoders"]
         value = result["metrics"]["post_hoc"]["value"]
-        if len(runs) != k or not all(is_number(e) and e >= 0 for e in runs):
+        if k < 1 or len(runs) != k or not all(is_number(e) and e >= 0 for e in runs):
             problems.append(f"extra.post_hoc_runs must hold {k} non-negative numbers, one per encoder training")
         elif abs(statistics.fmean(runs) - value) > 1e-9 * max(1.0, abs(value)):
             problems.append("metrics.post_hoc.value must be the mean of extra.post_hoc_runs")
@@ -200,7 +200,6 @@ class Reconstruction(Task):
                "over the held-out samples; `-` for families without one. Bootstraps are seeded by the held-out sample "
                "set, so families scored on the same samples are resampled alike.", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            points = rows[0]["extra"]["reconstructions"]["kind"] == "points"
             out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), ""]
             body, ours = [], {"post_hoc": {}, "ad_hoc": {}}
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
