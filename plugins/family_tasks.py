@@ -82,10 +82,11 @@ def generator_config(request: PlanRequest, dataset: str, family: str, prior: str
     return gan_config(modality, request.profile, family=family, dataset=dataset, prior=prior, seed=seed)
 
 
-def item_generator(*items: Any) -> torch.Generator:
-    """A bootstrap's generator seeded by the item set it resamples (dataset, seed, counts), not by the cell id, so
-    cells scored on the same items draw the same resamples and their intervals are paired."""
-    return torch.Generator().manual_seed(derive_seed("bootstrap", *items))
+def item_generator(items: Any) -> torch.Generator:
+    """A bootstrap's generator seeded by a JSON description of the items it resamples (dataset, seed, counts), never
+    by the cell id, so cells scored on the same items draw the same resamples and their intervals are paired.
+    The same seeds as `lvrbench.metrics.items_generator` on branch `pages`: swapping it in changes no number."""
+    return torch.Generator().manual_seed(derive_seed(items, "bootstrap"))
 
 
 # -- the protocol a page states, read from its results' configs ------------------------------------------------
@@ -96,6 +97,14 @@ GAN_FIELDS: dict[str, Any] = {
     "config.settings.gan.train.epochs": int,
     "config.settings.gan.train.batch_size": int, "config.settings.gan.train.lr": (int, float),
 }
+
+
+#: (label, config path) pairs of the generator every per-family cell names, for the core's page-wide protocol line
+#: (`Task.protocol_fields` on branch `pages`); each task adds what it measured.
+GAN_PROTOCOL: tuple[tuple[str, str], ...] = (
+    ("family", "family"), ("prior", "prior"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
+    ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
+    ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
 
 
 def _get(result: dict, path: str) -> Any:

@@ -14,7 +14,7 @@ from lvrbench.metrics import fid_bootstrap, precision_recall, wilson_interval
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from . import mixtures, orderings
-from .family_tasks import (GAN_FIELDS, curve_drawer, generator_config, history_problem, history_record, item_generator,
+from .family_tasks import (GAN_FIELDS, GAN_PROTOCOL, curve_drawer, generator_config, history_problem, history_record, item_generator,
                            plan_family_jobs, protocol_line)
 from .protocols import CLASSIFIER_TRAINING
 
@@ -36,6 +36,9 @@ class Generation(Task):
     source = ("papers 002 and 004 (FID / precision / recall of each family on MNIST, training curves), paper 003 §4.1 "
               "(the 8-Gaussian ring, uniform prior); FID, precision and recall (k=3) in the evaluator's feature space; "
               "on the mixtures, mode coverage as VEEGAN and PacGAN (§5) count it")
+
+    protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"), ("test samples", "settings.n_real"),
+                                      ("k-NN k", "settings.k"), ("FID bootstraps", "settings.n_boot_fid"))
 
     def plan(self, request: PlanRequest) -> list[Job]:
         if request.methods and METHOD not in request.methods:
@@ -83,11 +86,11 @@ class Generation(Task):
         evaluator = env.evaluator(s["evaluator"])
         # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
         f_real, f_fake = evaluator.features(real).to(env.device), evaluator.features(fake).to(env.device)
-        items = (c["dataset"], c["seed"], s["n_samples"], s["n_real"])
+        items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
         # precision and recall are proportions of points inside the other set's k-NN balls: Wilson intervals
         # (n_boot=1: only their values are used)
-        precision, recall = precision_recall(f_real, f_fake, item_generator("pr", *items), k=s["k"], n_boot=1)
-        metrics = {"fid": fid_bootstrap(f_real, f_fake, item_generator("fid", *items), n_boot=s["n_boot_fid"]).to_dict(),
+        precision, recall = precision_recall(f_real, f_fake, item_generator({**items, "score": "precision-recall"}), k=s["k"], n_boot=1)
+        metrics = {"fid": fid_bootstrap(f_real, f_fake, item_generator({**items, "score": "fid"}), n_boot=s["n_boot_fid"]).to_dict(),
                    "precision": wilson_interval(precision.value, precision.n).to_dict(),
                    "recall": wilson_interval(recall.value, recall.n).to_dict()}
         extra = {"history": history_record(gan.history)}

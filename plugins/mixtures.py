@@ -24,10 +24,10 @@ EXPLAINED = ("On the mixtures a sample is high quality within 3 std of its neare
              "(PacGAN §5: 20 of 2500 on the 25-mode grid; its interval is a 95% bootstrap over the samples).")
 
 
-def score(points: torch.Tensor, data: Any, items: tuple) -> tuple[dict, dict]:
+def score(points: torch.Tensor, data: Any, items: dict) -> tuple[dict, dict]:
     """(metrics, extra) of samples [n, 2] on mixture dataset plugin `data`; `items` names the sample set, which
     seeds the bootstrap (paired across families scored on the same seed and count)."""
-    scores = mode_coverage(points, torch.tensor(data.centers), data.std, item_generator("modes", *items))
+    scores = mode_coverage(points, torch.tensor(data.centers), data.std, item_generator({**items, "score": "modes"}))
     share = scores["high_quality"]  # a proportion: its interval is Wilson's, not the bootstrap mode_coverage gives
     metrics = {"modes_covered": scores["coverage"].to_dict(), "high_quality": wilson_interval(share.value, share.n).to_dict()}
     extra = {"centers": [list(p) for p in data.centers], "per_mode": scores["per_mode"]}

@@ -14,7 +14,7 @@ from lvrbench.leaderboard import group, table, without_seed
 from lvrbench.results import check_fields
 
 from . import mixtures
-from .family_tasks import GAN_FIELDS, generator_config, plan_family_jobs, protocol_line
+from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, plan_family_jobs, protocol_line
 
 SCORING = {"quick": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
 DATASETS = ("ring8", "grid25")
@@ -29,6 +29,8 @@ class ModeCoverage(Task):
     source = ("VEEGAN (Srivastava et al. 2017) §5 and PacGAN (Lin et al. 2018) §5: 2500 samples, a sample is high "
               "quality within 3 std of a mode, a mode is captured with at least 1/5 of its expected share of them; "
               "datasets: the 8-Gaussian ring (paper 003 §4.1, uniform prior) and the 25-Gaussian grid (paper 004 Fig. 9)")
+
+    protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"),)
 
     def plan(self, request: PlanRequest) -> list[Job]:
         if request.methods and METHOD not in request.methods:
@@ -59,7 +61,7 @@ class ModeCoverage(Task):
         n = c["settings"]["n_samples"]
         gan = env.gan(c["settings"]["gan"])
         fake = gan.sample(n, torch.Generator().manual_seed(derive_seed(c["seed"], "mode-coverage samples")), env.device)
-        metrics, extra = mixtures.score(fake, env.dataset(c["dataset"]), (c["dataset"], c["seed"], n))
+        metrics, extra = mixtures.score(fake, env.dataset(c["dataset"]), {"dataset": c["dataset"], "seed": c["seed"], "n_samples": n})
         return CellOutcome(metrics=metrics, extra={**extra, "samples": mixtures.samples_payload(fake)},
                            artifacts={"generator": gan.describe()})
 

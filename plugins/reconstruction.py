@@ -36,7 +36,7 @@ from lvrbench.recovery import frozen
 from lvrbench.results import METRIC, check_fields, is_number
 
 from . import orderings
-from .family_tasks import GAN_FIELDS, generator_config, item_generator, plan_family_jobs, protocol_line
+from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, item_generator, plan_family_jobs, protocol_line
 
 METHOD = "post-hoc-encoder"
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
@@ -110,6 +110,11 @@ class Reconstruction(Task):
               "Σ|G(E(x)) - x| of held-out data, mean ± sd over the 5) and §4.1 (the 8-Gaussian ring with a uniform prior, "
               "Table 1); families with their own encoder (BiGAN, LOGAN-B) also report its ad hoc error")
 
+    protocol_fields = GAN_PROTOCOL + (
+        ("post-hoc encoders", "settings.n_encoders"), ("encoder architecture", "settings.encoder_arch"),
+        ("encoder steps", "settings.steps"), ("encoder batch", "settings.batch_size"), ("encoder learning rate", "settings.lr"),
+        ("held-out test samples", "settings.n_test"))
+
     def plan(self, request: PlanRequest) -> list[Job]:
         if request.methods and METHOD not in request.methods:
             return []
@@ -168,12 +173,12 @@ class Reconstruction(Task):
             if k == 0:
                 first = encoder
         errors_t = torch.stack(errors)
-        items = (c["dataset"], c["seed"], s["n_test"])
-        metrics = {"post_hoc": over_encoders(errors_t, item_generator("reconstruction", *items)).to_dict()}
+        items = {"dataset": c["dataset"], "seed": c["seed"], "n_test": s["n_test"], "score": "reconstruction"}
+        metrics = {"post_hoc": over_encoders(errors_t, item_generator(items)).to_dict()}
         encoders = {"post hoc": first}
         if "encode" in gan.family.capabilities:
             own = lambda xb: gan.family.encode(gan.nets, xb)  # noqa: E731
-            metrics["ad_hoc"] = bootstrap_mean(l1_errors(G, own, x), item_generator("reconstruction", *items)).to_dict()
+            metrics["ad_hoc"] = bootstrap_mean(l1_errors(G, own, x), item_generator(items)).to_dict()
             encoders["ad hoc"] = own
         extra = {"post_hoc_runs": [float(e) for e in errors_t.mean(1)],
                  "reconstructions": self._reconstructions(G, encoders, x, data.modality)}
