@@ -75,8 +75,8 @@ def train_encoder(gan: TrainedGAN, encoder: nn.Module, steps: int, batch_size: i
     opt = torch.optim.Adam(encoder.parameters(), lr=lr)
     with frozen(G), torch.enable_grad():
         for _ in range(steps):
-            z = gan.prior.sample(batch_size, generator, device)
-            with torch.no_grad():
+            with torch.no_grad():  # a learned prior (GM-GAN's) is G's too: no gradient reaches its parameters
+                z = gan.prior.sample(batch_size, generator, device)
                 x = G(z)
             z_hat = encoder(x)
             loss = (G(z_hat) - x).abs().flatten(1).sum(1).mean() + (z_hat - z).abs().sum(1).mean()
