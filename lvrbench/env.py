@@ -20,12 +20,17 @@ from .registry import Registry
 if TYPE_CHECKING:
     from .harness import PlanRequest
 from .training import REVISION as TRAINING_REVISION
-from .training import TrainSettings, train_gan
+from .training import TrainSettings, resolve_training, train_gan
 
 
 @dataclass
 class TrainedGAN:
-    """A trained family instance: its networks, prior and latent size, and the artifact key."""
+    """A trained family instance: its networks, its prior (the only source of its latents), and the artifact key.
+
+    `metrics` are the training run's (its last losses and counts); `history` holds one dict per
+    epoch, {"epoch", "d_loss", "g_loss", "generator_steps", ...}: the players' mean losses over
+    the epoch (g_loss None in an epoch without a generator update) and any family terms.
+    """
 
     family: Family
     nets: nn.ModuleDict
@@ -33,17 +38,18 @@ class TrainedGAN:
     latent_dim: int
     key: str
     metrics: dict
+    history: list[dict] = field(default_factory=list)
 
     def describe(self) -> dict:
-        """What a result records of this generator: its cache key, family and training metrics."""
-        return {"key": self.key, "family": self.family.name, **self.metrics}
+        """What a result records of this generator: its cache key, family, training metrics and prior (learned values too)."""
+        return {"key": self.key, "family": self.family.name, **self.metrics, "prior": self.prior.describe()}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, device: torch.device, batch: int = 1000) -> torch.Tensor:
-        """n samples G(z), z from the family's latent distribution, returned on the CPU."""
+        """n samples G(z), z from the generator's prior, returned on the CPU."""
         out = []
         for start in range(0, n, batch):
-            z = self.family.sample_latent(self.nets, self.prior, min(batch, n - start), self.latent_dim, generator, device)
+            z = self.prior.sample(min(batch, n - start), generator, device)
             out.append(self.nets["G"](z).cpu())
         return torch.cat(out)
 
@@ -51,15 +57,26 @@ class TrainedGAN:
 def gan_spec(request: PlanRequest, config: dict) -> dict:
     """The full identity of a generator artifact: `config` plus every version and the data that determine its weights.
 
-    `config` keys: family, dataset, prior, latent_dim, arch, train (epochs, batch_size, lr, betas)
-    and seed. Tasks put the spec in their cell configs, so a cell's id changes with its generator.
+    `config` keys: family, dataset, prior (a base prior's name), latent_dim, arch, train (the
+    profile's epochs, batch_size, lr, betas, ...), family_train (optional: a protocol's replacements
+    for the family's declared settings) and seed. The spec's `train` is resolved
+    (`training.resolve_training`) and it names the family's network variants, so changing either
+    retrains. Refuses, in one line, a family asked for a prior or dataset it cannot handle.
+    Tasks put the spec in their cell configs, so a cell's id changes with its generator.
     """
     registry = request.registry
     family = registry.get("families", config["family"])
     data = registry.get("datasets", config["dataset"])
-    return {**config, "prior_params": PRIORS[config["prior"]].to_config(), "family_version": registry.provenance(family),
-            "dataset_version": registry.provenance(data), "dataset_digest": request.fingerprint(config["dataset"]),
-            "core": CORE, "training_revision": TRAINING_REVISION}
+    family.check(data.info, config["prior"])
+    return {**config, "train": resolve_training(family, config["train"], config.get("family_train")),
+            "networks": dict(family.networks), "prior_params": PRIORS[config["prior"]].to_config(),
+            "family_version": registry.provenance(family), "dataset_version": registry.provenance(data),
+            "dataset_digest": request.fingerprint(config["dataset"]), "core": CORE, "training_revision": TRAINING_REVISION}
+
+
+def generator_prior(registry: Registry, family: str, prior: str, latent_dim: int) -> Prior:
+    """The prior a family's generator will have (untrained values): for plan-time checks of a method's `requires`."""
+    return registry.get("families", family).latent_prior(PRIORS[prior].with_dim(latent_dim))
 
 
 def evaluator_spec(request: PlanRequest, dataset: str, training: dict) -> dict | None:
@@ -111,10 +128,9 @@ class RunEnv:
     def _load_gan(self, spec: dict) -> TrainedGAN:
         family: Family = self.registry.get("families", spec["family"])
         data = self.dataset(spec["dataset"])
-        prior = PRIORS[spec["prior"]]
-        if prior.kind not in family.priors:
-            raise ValueError(f"family {family.name} does not support the {prior.kind} prior")
+        family.check(data.info, spec["prior"])
         latent_dim, arch = int(spec["latent_dim"]), spec["arch"]
+        base = PRIORS[spec["prior"]].with_dim(latent_dim)
 
         def build() -> nn.ModuleDict:
             nets = family.build(data.info, latent_dim, arch)
@@ -124,10 +140,12 @@ class RunEnv:
         def train(nets: nn.ModuleDict) -> dict:
             x, _ = self.split(spec["dataset"], "train")
             generator = torch.Generator().manual_seed(derive_seed(spec, "training"))
-            settings = TrainSettings.from_config(spec["train"])
-            return train_gan(family, nets, x, prior, latent_dim, settings, generator, self.device,
-                             f"train {family.name} {spec['dataset']} {prior.kind}")
+            settings = TrainSettings.from_config(resolve_training(family, spec["train"], spec.get("family_train")))
+            return train_gan(family, nets, x, family.latent_prior(base, nets), settings, generator, self.device,
+                             f"train {family.name} {spec['dataset']} {spec['prior']}")
 
         nets, meta = self.cache.get("generators", spec, build, train, self.device)
         nets.eval()
-        return TrainedGAN(family, nets, prior, latent_dim, meta["key"], meta["metrics"])
+        metrics = {k: v for k, v in meta["metrics"].items() if k != "history"}
+        return TrainedGAN(family, nets, family.latent_prior(base, nets), latent_dim, meta["key"], metrics,
+                          meta["metrics"].get("history", []))

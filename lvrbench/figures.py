@@ -1,4 +1,4 @@
-"""Figures for leaderboards: sample grids, scatter plots and heatmaps, drawn from result data.
+"""Figures for leaderboards: sample grids, scatter plots, heatmaps and line plots, drawn from result data.
 
 Samples travel inside result JSON (compact, data only), so `lvrbench leaderboard build` can
 redraw every figure from the results alone.
@@ -145,6 +145,30 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: 
         if np.isfinite(v):
             ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=6, color="white")
     fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path, title: str,
+              x_label: str, y_label: str) -> None:
+    """Save named (x, y) series as one line plot (e.g. both players' losses per epoch: papers 002 Fig. 2, 004 Fig. 5)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.0, 2.8), dpi=100)
+    for name, (xs, ys) in series.items():
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if xs.shape != ys.shape or xs.ndim != 1 or not xs.size:
+            raise ValueError(f"series {name!r} needs as many x as y values, at least one")
+        ax.plot(xs, ys, marker="o" if xs.size < 20 else None, markersize=3, linewidth=1.2, label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", metadata=PNG_METADATA)

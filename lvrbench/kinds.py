@@ -9,7 +9,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 from .errors import UsageError
 from .priors import Prior
@@ -145,11 +145,21 @@ class Resampler(Method):
 
 @dataclass
 class Batch:
-    """One training iteration's inputs; `fake` is G(z), computed once and shared by both players."""
+    """One training iteration's inputs; `fake` is G(z), computed once and shared by both players.
+
+    `settings` are the run's resolved training settings (`lvrbench.training.TrainSettings`: a
+    family reads its own options, e.g. a penalty weight, from `settings.options`), and
+    `generator` is the run's seeded CPU generator: randomness inside a loss (WGAN-GP's
+    interpolation weights) is drawn from it on the CPU, then moved. A loss may put detached
+    scalars in `terms` (e.g. a penalty's value): the loop records their epoch means in the history.
+    """
 
     real: torch.Tensor
     z: torch.Tensor
     nets: nn.ModuleDict
+    settings: Any = None
+    generator: torch.Generator | None = None
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
     _fake: Any = field(default=None, repr=False)
 
     @property
@@ -161,51 +171,102 @@ class Batch:
 
 
 class Family(Plugin):
-    """A GAN formulation: which networks it has and the losses the shared training loop minimises."""
+    """A GAN formulation: its networks, its generator's prior, how it trains and the losses the shared loop minimises.
+
+    Optional capabilities are declared in `capabilities`, never found by type checks:
+    "encode" (`encode`: the family trains an encoder E(x)), "realness" (`realness`: a
+    per-sample score of how real D finds x, for the trick-discriminator loss) and
+    "log_density_ratio" (`log_density_ratio`: an exact estimate of log p_data(x)/p_G(x), for
+    post-hoc samplers; only where the discriminator's optimum is that ratio, e.g. a BCE logit).
+    """
 
     kind = "families"
+    #: The base priors (names in `lvrbench.priors.PRIORS`) the family can be trained on.
     priors: ClassVar[tuple[str, ...]] = ("normal", "uniform")
-    #: Discriminator steps per generator step.
-    critic_steps: ClassVar[int] = 1
+    #: The dataset modalities the family can be trained on.
+    modalities: ClassVar[tuple[str, ...]] = ("image", "points")
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: How the family trains, over the profile's settings (its keys win; a protocol may replace them per
+    #: family): "optimizer" ("adam" or "rmsprop"), "lr", "betas", "critic_steps", and any option its
+    #: losses read from `settings.options` (e.g. "clip", "penalty"). Part of the generator's identity.
+    training: ClassVar[dict[str, Any]] = {}
+    #: The network variants the family builds, by key (e.g. {"D": "critic without batch norm"}); G is
+    #: always `build_generator`'s. Part of the generator's identity, so a changed variant retrains.
+    networks: ClassVar[dict[str, str]] = {"G": "generator", "D": "discriminator"}
+
+    def check(self, data: DataInfo, prior: str) -> None:
+        """Refuse, at plan time and in one line, a dataset or base prior this family cannot be trained on."""
+        if prior not in self.priors:
+            raise UsageError(f"family {self.name} is trained on the {' or '.join(self.priors)} prior, not the {prior} prior")
+        if data.modality not in self.modalities:
+            raise UsageError(f"family {self.name} trains on {' or '.join(self.modalities)} data, not {data.name} ({data.modality})")
 
     def build(self, data: DataInfo, latent_dim: int, arch: str) -> nn.ModuleDict:
-        """The networks, keyed "G", "D" (and "E" where the family has an encoder)."""
+        """The networks, keyed "G", "D" (and "E" where the family has an encoder; learned prior parameters too)."""
         from .networks import build_discriminator, build_generator
         from torch import nn
 
         return nn.ModuleDict({"G": build_generator(data, latent_dim, arch), "D": build_discriminator(data, arch)})
 
-    def sample_latent(self, nets: nn.ModuleDict, prior: Prior, n: int, latent_dim: int, generator: torch.Generator, device) -> torch.Tensor:
-        """Draw training latents; a family with a learned prior (GM-GAN) overrides this."""
-        return prior.sample((n, latent_dim), generator, device)
+    def latent_prior(self, base: Prior, nets: nn.ModuleDict | None = None) -> Prior:
+        """The generator's prior, made from the base prior (with its dimension): `base` itself unless the family learns one.
+
+        Without `nets` (at plan time), the prior's declared form with untrained values: enough to
+        check a method's `requires` before any work.
+        """
+        return base
+
+    def critic_steps(self, settings: Any, generator_steps: int) -> int:
+        """Discriminator updates before the next generator update, after `generator_steps` of them."""
+        return settings.critic_steps
 
     def discriminator_loss(self, batch: Batch) -> torch.Tensor:
         """Scalar loss of the discriminator's (and any other D-side player's) update."""
         raise NotImplementedError
 
     def generator_loss(self, batch: Batch) -> torch.Tensor:
-        """Scalar loss of the generator's (and encoder's, where there is one) update."""
+        """Scalar loss of the generator's (and encoder's, and learned prior's, where there are) update."""
         raise NotImplementedError
 
-    def realness(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
-        """Per-sample generator adversarial loss of x ([B]): low where D judges x real.
+    def generator_losses(self, batch: Batch) -> Iterator[torch.Tensor]:
+        """The G-side updates of one iteration, in order: each loss is minimised by its own optimiser step.
 
-        The trick-discriminator prior loss of Yeh et al. uses it during recovery.
+        Each is computed after the previous step (so a later loss sees the updated weights); the
+        first is the generator's loss the history records. One update on `generator_loss` unless a
+        family needs more (LOGAN-B's surrogate step after the adversarial one).
         """
-        raise NotImplementedError
+        yield self.generator_loss(batch)
 
-    def after_discriminator_step(self, nets: nn.ModuleDict) -> None:
+    def after_discriminator_step(self, batch: Batch) -> None:
         """Hook after each D update (WGAN clips weights here)."""
 
     def player_parameters(self, nets: nn.ModuleDict) -> tuple[list, list]:
-        """Parameters of the D-side and G-side players (an encoder trains with G)."""
+        """Parameters of the D-side and G-side players (an encoder and a learned prior train with G)."""
         d_side = list(nets["D"].parameters())
         g_side = [p for key, m in nets.items() if key != "D" for p in m.parameters()]
         return d_side, g_side
 
+    # -- optional capabilities (declared in `capabilities`) ---------------------------------------
+    def realness(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample generator adversarial loss of x ([B]): low where D judges x real ("realness").
+
+        The trick-discriminator prior loss of Yeh et al. uses it during recovery.
+        """
+        raise UsageError(f"family {self.name} has no realness score")
+
+    def encode(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+        """E(x): latents [B, d] of samples x [B, ...] ("encode")."""
+        raise UsageError(f"family {self.name} has no encoder")
+
+    def log_density_ratio(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+        """log p_data(x) / p_G(x) per sample ([B]) where D estimates it exactly ("log_density_ratio")."""
+        raise UsageError(f"family {self.name} gives no log density ratio: its discriminator's optimum is not one")
+
 
 class AdversarialFamily(Family):
     """A family defined by two per-sample losses on discriminator outputs (vanilla, LSGAN, hinge, ...)."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"realness"})
 
     def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         """Scalar discriminator loss from D's raw outputs on real and generated batches."""
@@ -274,7 +335,11 @@ class Sampler(Plugin):
     params: ClassVar[tuple[Param, ...]] = ()
 
     def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        """n samples and statistics of how they were drawn (e.g. acceptance rate)."""
+        """n samples and statistics of how they were drawn (e.g. acceptance rate).
+
+        A sampler that needs a density ratio asks the family for it: `family.log_density_ratio(nets, x)`
+        where "log_density_ratio" is in `family.capabilities`, and refuses the family otherwise.
+        """
         raise NotImplementedError
 
 

@@ -47,23 +47,85 @@ def build_generator(data: DataInfo, latent_dim: int, arch: str) -> nn.Module:
     )
 
 
-def build_discriminator(data: DataInfo, arch: str, out_features: int = 1) -> nn.Module:
-    """D: [B, *data.shape] -> [B, out_features] raw scores (each family applies its own link)."""
+def _feature_layers(data: DataInfo, arch: str, batch_norm: bool) -> tuple[list[nn.Module], int]:
+    """The discriminator's body h(x) as a list of layers, and its output width."""
     _check(data, arch)
     size = math.prod(data.shape)
     if data.modality == "points":
-        return nn.Sequential(nn.Linear(size, 128), nn.LeakyReLU(0.2), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, out_features))
+        return [nn.Linear(size, 128), nn.LeakyReLU(0.2), nn.Linear(128, 128), nn.LeakyReLU(0.2)], 128
     if arch == "mlp":
-        return nn.Sequential(
-            nn.Flatten(), nn.Linear(size, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, out_features),
-        )
+        return [nn.Flatten(), nn.Linear(size, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2)], 256
     c, h, w = data.shape
-    return nn.Sequential(
-        nn.Conv2d(c, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(128 * (h // 4) * (w // 4), out_features),
-    )
+    norm = [nn.BatchNorm2d(128)] if batch_norm else []
+    return [nn.Conv2d(c, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1), *norm, nn.LeakyReLU(0.2),
+            nn.Flatten()], 128 * (h // 4) * (w // 4)
+
+
+def build_discriminator(data: DataInfo, arch: str, out_features: int = 1, batch_norm: bool = True) -> nn.Module:
+    """D: [B, *data.shape] -> [B, out_features] raw scores (each family applies its own link).
+
+    `batch_norm=False` is the critic variant for per-sample gradient penalties (only "dcgan" has batch norm).
+    """
+    layers, width = _feature_layers(data, arch, batch_norm)
+    return nn.Sequential(*layers, nn.Linear(width, out_features))
+
+
+def build_encoder(data: DataInfo, latent_dim: int, arch: str) -> nn.Module:
+    """E: [B, *data.shape] -> [B, latent_dim], the discriminator's body without batch norm and a linear output.
+
+    No batch norm, so that an encoding never depends on the other samples of its batch.
+    """
+    layers, width = _feature_layers(data, arch, batch_norm=False)
+    return nn.Sequential(*layers, nn.Linear(width, latent_dim))
+
+
+class JointDiscriminator(nn.Module):
+    """D(x, z): x's features h(x) and z's features, concatenated, then a hidden layer and a raw score [B, 1] (BiGAN)."""
+
+    def __init__(self, data: DataInfo, latent_dim: int, arch: str):
+        super().__init__()
+        layers, width = _feature_layers(data, arch, batch_norm=True)
+        self.x_features = nn.Sequential(*layers)
+        hidden = min(width, 512)  # the "dcgan" body is 6272 wide: z's branch and the head need not be
+        self.z_features = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2),
+                                        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2))
+        # A hidden layer after the concatenation: a linear head on [h(x), g(z)] could not score how x and z go together.
+        self.head = nn.Sequential(nn.Linear(width + hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.x_features(x), self.z_features(z)], dim=1))
+
+
+class SANDiscriminator(nn.Module):
+    """f(x) = s <ω, h(x)> with ω = w / ||w||, s = ||w||, a bias-free last layer normalised in every forward pass (SAN).
+
+    After sony/san simple-san `SanDiscriminator`: `forward` is the undetached f (what G sees);
+    `split` gives the two training heads, `fun` = <ω.detach(), s h(x)> (gradient to h and s)
+    and `dir` = <ω, (s h(x)).detach()> (gradient to the direction ω only).
+    """
+
+    def __init__(self, data: DataInfo, arch: str):
+        super().__init__()
+        layers, width = _feature_layers(data, arch, batch_norm=True)
+        self.body = nn.Sequential(*layers)
+        self.weight = nn.Parameter(torch.empty(width))
+
+    def init_parameters_from(self, generator: torch.Generator) -> None:
+        """w ~ N(0, I), as the reference initialises its last layer (the body is initialised as usual)."""
+        self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
+
+    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = self.weight.norm()
+        return self.body(x) * scale, self.weight / scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, direction = self._parts(x)
+        return (h @ direction).unsqueeze(1)
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fun, dir), each [B]: the hinge head and the direction (Wasserstein) head of SAN's discriminator loss."""
+        h, direction = self._parts(x)
+        return h @ direction.detach(), h.detach() @ direction
 
 
 @torch.no_grad()
@@ -76,7 +138,7 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     for m in module.modules():
         if not list(m.parameters(recurse=False)):
             continue
-        if hasattr(m, "init_parameters_from"):
+        if hasattr(m, "init_parameters_from"):  # only its own parameters: its submodules are visited too
             m.init_parameters_from(generator)
         elif isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
             nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)

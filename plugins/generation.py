@@ -4,76 +4,79 @@ from __future__ import annotations
 import torch
 
 from lvrbench import hookimpl
-from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
 from lvrbench.env import RunEnv, evaluator_spec, gan_spec
-from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
+from lvrbench.figures import encode_images, image_grid, payload_problem, scatter
+from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Task
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
-from lvrbench.metrics import fid_bootstrap, mode_coverage, precision_recall
+from lvrbench.metrics import fid_bootstrap, items_generator, precision_recall, wilson_interval
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
-from .protocols import CLASSIFIER_TRAINING, gan_config
+from . import mixtures, orderings
+from .family_tasks import (GAN_FIELDS, GAN_PROTOCOL, curve_drawer, generator_config, history_problem, history_record,
+                           plan_family_jobs, protocol_line)
+from .protocols import CLASSIFIER_TRAINING
 
 SCORING = {
-    "quick": {"n_samples": 2000, "n_real": 2000, "n_boot": 1000, "n_boot_fid": 100, "k": 3},
-    "full": {"n_samples": 10000, "n_real": 10000, "n_boot": 1000, "n_boot_fid": 200, "k": 3},
+    "quick": {"n_samples": 2000, "n_real": 2000, "n_boot_fid": 100, "k": 3},
+    "full": {"n_samples": 10000, "n_real": 10000, "n_boot_fid": 200, "k": 3},
 }
-DATASETS = {"quick": ("fashion-mnist", "ring8"), "full": ("mnist", "fashion-mnist", "ring8", "grid25")}
+DATASETS = {"quick": ("fashion-mnist", "ring8", "grid25"), "full": ("mnist", "fashion-mnist", "ring8", "grid25")}
 METHOD = "direct"  # samples straight from G; post-hoc samplers will be the other methods
+LABELS = {"fid": "FID", "precision": "precision", "recall": "recall"}
+SCORED_BY = {"{} generated samples": "config.settings.n_samples", "{} test samples": "config.settings.n_real",
+             "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
 
 
 class Generation(Task):
     """Train each generator family, then score its samples: FID, precision and recall (and mode coverage on mixtures)."""
 
     name = "generation"
-    source = ("papers 002 and 004 (FID / precision / recall of each family on MNIST), paper 003 §4.1 "
-              "(the 8-Gaussian ring); FID, precision and recall (k=3) in the evaluator's feature space; on the "
-              "mixtures, mode coverage as VEEGAN and PacGAN (§5) count it")
+    source = ("papers 002 and 004 (FID / precision / recall of each family on MNIST, training curves), paper 003 §4.1 "
+              "(the 8-Gaussian ring, uniform prior); FID, precision and recall (k=3) in the evaluator's feature space; "
+              "on the mixtures, mode coverage as VEEGAN and PacGAN (§5) count it")
+
+    protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"), ("test samples", "settings.n_real"),
+                                      ("k-NN k", "settings.k"), ("FID bootstraps", "settings.n_boot_fid"))
 
     def plan(self, request: PlanRequest) -> list[Job]:
-        reg = request.registry
         if request.methods and METHOD not in request.methods:
             return []
-        jobs = []
-        for dataset in request.datasets or DATASETS[request.profile]:
-            data = reg.get("datasets", dataset)
-            for family_name in request.families or reg.names("families"):
-                family = reg.get("families", family_name)
-                for prior in request.priors or ("normal",):
-                    if prior not in family.priors:
-                        continue
-                    for seed in request.seeds:
-                        gan = gan_config(data.modality, request.profile, family=family_name, dataset=dataset, prior=prior, seed=seed)
-                        settings = {"gan": gan_spec(request, gan),
-                                    "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
-                                    **SCORING[request.profile]}
-                        config = make_config(request, self, dataset=dataset, family=family_name, prior=prior, method=METHOD,
-                                             hparams={}, seed=seed, settings=settings, plugins={"dataset": data, "family": family})
-                        jobs.append(Job(self.name, f"generation {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
-        return jobs
+        return plan_family_jobs(self, request, DATASETS[request.profile], METHOD, self.settings)
+
+    @staticmethod
+    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+        """A cell's settings: its generator's identity, its evaluator's, and the profile's scoring sizes."""
+        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
+                "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
+                **SCORING[request.profile]}
 
     def method_names(self, registry) -> set[str]:
         return {METHOD}
 
     def validate(self, result: dict) -> list[str]:
         fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,
-                  "extra.samples": dict, "artifacts.evaluator.key": str, "artifacts.evaluator.test_accuracy": OPTIONAL_METRIC}
-        if "centers" in result.get("extra", {}):
-            fields.update({"metrics.modes_covered": METRIC, "metrics.high_quality": METRIC, "extra.centers": list})
+                  "extra.samples": dict, "extra.history": list, "artifacts.evaluator.key": str,
+                  "artifacts.evaluator.test_accuracy": OPTIONAL_METRIC, **GAN_FIELDS,
+                  **{path: int for path in SCORED_BY.values()}}
+        points = "centers" in result.get("extra", {})
+        if points:
+            fields.update(mixtures.FIELDS)
         problems = check_fields(result, fields)
         if problems:
             return problems
-        payloads = {"samples": result["extra"]["samples"]}
-        if "centers" in result["extra"]:
-            payloads["centers"] = {"kind": "points", "data": result["extra"]["centers"]}
-        return [f"extra.{field}: {bad}" for field, payload in payloads.items() if (bad := payload_problem(payload))]
+        if bad := payload_problem(result["extra"]["samples"]):
+            problems.append(f"extra.samples: {bad}")
+        if bad := history_problem(result["extra"]["history"]):
+            problems.append(f"extra.history {bad}")
+        return problems + (mixtures.problems(result) if points else [])
 
     def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
-        return [self._score(cell, env) for cell in job.cells]
+        return [self._score(cell.config, env) for cell in job.cells]
 
-    def _score(self, cell: Cell, env: RunEnv) -> CellOutcome:
-        c, s = cell.config, cell.config["settings"]
+    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+        s = c["settings"]
         gan = env.gan(s["gan"])
         data = env.dataset(c["dataset"])
         fake = gan.sample(s["n_samples"], torch.Generator().manual_seed(derive_seed(c["seed"], "samples")), env.device)
@@ -83,48 +86,64 @@ class Generation(Task):
         evaluator = env.evaluator(s["evaluator"])
         # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
         f_real, f_fake = evaluator.features(real).to(env.device), evaluator.features(fake).to(env.device)
-        boot = torch.Generator().manual_seed(derive_seed(cell.id, "bootstrap"))
-        precision, recall = precision_recall(f_real, f_fake, boot, k=s["k"], n_boot=s["n_boot"])
-        metrics = {"fid": fid_bootstrap(f_real, f_fake, boot, n_boot=s["n_boot_fid"]).to_dict(),
-                   "precision": precision.to_dict(), "recall": recall.to_dict()}
+        items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
+        # precision and recall are proportions of points inside the other set's k-NN balls: Wilson intervals
+        # (n_boot=1: only their values are used)
+        precision, recall = precision_recall(f_real, f_fake, items_generator({**items, "score": "precision-recall"}), k=s["k"], n_boot=1)
+        metrics = {"fid": fid_bootstrap(f_real, f_fake, items_generator({**items, "score": "fid"}), n_boot=s["n_boot_fid"]).to_dict(),
+                   "precision": wilson_interval(precision.value, precision.n).to_dict(),
+                   "recall": wilson_interval(recall.value, recall.n).to_dict()}
+        extra = {"history": history_record(gan.history)}
         if data.modality == "points":
-            coverage = mode_coverage(fake, torch.tensor(data.centers), data.std, boot)
-            metrics["modes_covered"] = coverage["coverage"].to_dict()
-            metrics["high_quality"] = coverage["high_quality"].to_dict()
-            extra = {"samples": encode_points(fake[:1000]), "centers": [list(c) for c in data.centers]}
+            coverage, more = mixtures.score(fake, data, items)
+            metrics.update(coverage)
+            extra.update(more, samples=mixtures.samples_payload(fake))
         else:
-            extra = {"samples": encode_images(fake[:64])}
-        return CellOutcome(metrics=metrics, extra=extra,
-                           artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()})
+            extra["samples"] = encode_images(fake[:64])
+        return CellOutcome(metrics=metrics, extra=extra, artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()})
 
     def render(self, results: list[dict], page) -> str:
         out = ["How the intervals are made: FID's is FID ± 1.96 bootstrap standard errors over the generated samples, "
                "the test split's statistics fixed (FID is biased upward in small samples, so a percentile interval "
-               "would lie above the value); precision's and recall's resample which points fall inside the k-NN balls, "
-               "both sets' radii fixed (a resample repeats points, which would shrink the radii to 0). On the "
-               "mixtures a sample is high quality within 3 std of its nearest centre, and a mode is covered when it "
-               "holds at least 1/5 of the expected n/K high-quality samples (PacGAN §5: 20 of 2500 on the 25-mode grid).",
-               ""]
+               "would lie above the value); precision and recall are shares of points inside the other set's k-NN "
+               "balls, with 95% Wilson intervals. Bootstraps are seeded by the samples they resample (dataset, seed, "
+               "counts), so families scored on the same seed are resampled alike. " + mixtures.EXPLAINED,
+               "", "Each row links its samples and its training curve (both players' losses per epoch, as papers 002 "
+               "Fig. 2 and 004 Figs. 4-5 show them).", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            rows.sort(key=lambda r: (r["config"]["family"], r["config"]["prior"], r["config"]["seed"], r["id"]))
-            points = "modes_covered" in rows[0]["metrics"]
-            out += [f"## {dataset}", ""]
-            out += [*evaluator_lines(rows), ""]
-            headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (["modes covered", "high quality ↑"] if points else []) + ["samples"]
-            body = []
+            points = any("centers" in r["extra"] for r in rows)
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *evaluator_lines(rows), ""]
+            headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
+                      ["samples", "training curve"]
+            body, ours = [], {metric: {} for metric in LABELS}
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
                 first = cells[0]
                 c = first["config"]
-                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))
+                name = f"{dataset}-{c['family']}-{c['prior']}-{first['id']}"
+                link = page.figure(name, self._drawer(first, dataset))
+                curve = page.figure(f"{name}-curve", curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses"))
                 m = [r["metrics"] for r in cells]
                 row = [c["family"], c["prior"], summarize([x["fid"] for x in m], 4), summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
-                    row += [summarize([x["modes_covered"] for x in m], 2) + f" of {len(first['extra']['centers'])}",
-                            summarize([x["high_quality"] for x in m])]
-                body.append(row + [f"[seed {c['seed']}]({link})"])
+                    row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
+                body.append(row + [f"[seed {c['seed']}]({link})", f"[losses]({curve})"])
+                for metric in LABELS:
+                    ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
             out += [table(body, headers), ""]
+            if not points:
+                out += self._orderings(dataset, ours)
         return "\n".join(out)
+
+    @staticmethod
+    def _orderings(dataset: str, ours: dict) -> list[str]:
+        lines = orderings.compare(orderings.GENERATION, ours, LABELS)
+        if not lines:
+            return []
+        return [f"### {dataset} beside the papers' orderings", "",
+                f"The papers measured on {orderings.references_on(orderings.GENERATION)} with Inception features, "
+                f"these rows on {dataset} with lvrbench's evaluator, so only orders are compared. " + orderings.EXPLAINED,
+                "", *lines]
 
     def _drawer(self, result: dict, dataset: str):
         samples = result["extra"]["samples"]

@@ -13,7 +13,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
-from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec
+from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_prior
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
@@ -21,12 +21,11 @@ from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_te
                                   protocol_text, seedless, summarize, table, without_seed)
 from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
                               proportion)
-from lvrbench.priors import PRIORS
 from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields, is_number
 
-from .protocols import CLASSIFIER_TRAINING, gan_config
+from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING, gan_config
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 #: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
@@ -88,10 +87,13 @@ class RecoveryTask(Task):
         reg = request.registry
         methods = self.selected_methods(request)
         priors = request.priors or self.priors
-        if request.methods and request.priors:
+        latent_dim = GAN_TRAINING["image"][request.profile]["latent_dim"]
+        if request.methods and (request.priors or request.families):
             for m in methods:
-                if not any(m.supports(PRIORS[p]) for p in priors):
-                    raise UsageError(m.unsupported(priors))
+                made = [generator_prior(reg, f, p, latent_dim) for f in request.families or self.families
+                        for p in priors if p in reg.get("families", f).priors]
+                if not any(m.supports(g) for g in made):
+                    raise UsageError(m.unsupported(sorted({g.kind for g in made}) or priors))
         protocol = self.profiles_settings[request.profile]["protocol"]
         jobs = []
         for dataset in request.datasets or self.datasets[request.profile]:
@@ -101,7 +103,7 @@ class RecoveryTask(Task):
             for family_name in request.families or self.families:
                 family = reg.get("families", family_name)
                 for prior, method, seed in itertools.product(priors, methods, request.seeds):
-                    if prior not in family.priors or not method.supports(PRIORS[prior]):
+                    if prior not in family.priors or not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
                         continue
                     settings = {**self.artifact_settings(request, dataset, family_name, prior, seed), **protocol}
                     cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
@@ -129,7 +131,7 @@ class RecoveryTask(Task):
         gan = env.gan(s["gan"])
         targets, truth, init = self.targets(cfg, gan, env)
         realness = None
-        if isinstance(method, Regularizer) and method.needs_discriminator:
+        if isinstance(method, Regularizer) and method.needs_discriminator and "realness" in gan.family.capabilities:
             realness = lambda x: gan.family.realness(gan.nets, x)  # noqa: E731
         with frozen(gan.nets):
             result = recover(gan.nets["G"], targets.to(env.device), gan.prior, method, [c.config["hparams"] for c in job.cells],
@@ -411,8 +413,8 @@ class RecoverySynthetic(RecoveryTask):
 
     def targets(self, cfg: dict, gan: TrainedGAN, env: RunEnv) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         n = cfg["settings"]["n_latents"]
-        z_true = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
-        init = gan.prior.sample((n, gan.latent_dim), torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
+        z_true = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
+        init = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
         with torch.no_grad():
             x = gan.nets["G"](z_true.to(env.device)).cpu()
         return x, z_true, init

@@ -70,7 +70,7 @@ class SampleDistance(Regularizer):
     distance: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
     def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
-        reference = prior.sample((z.shape[1], self.samples), ctx.generator, z.device).to(z.dtype)
+        reference = prior.sample_elements((z.shape[1], self.samples), ctx.generator, z.device).to(z.dtype)
         return type(self).distance(z, reference)
 
 

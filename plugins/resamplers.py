@@ -31,7 +31,7 @@ class ProbabilisticResampler(Resampler):
         # 1 - (1 - P)^(1/E) in float64: in float32 it is 30% off for P ~ 1e-3 at paper 001's E = 20000.
         p_step = -torch.expm1(self.log_keep(z, prior, {k: v.double() for k, v in params.items()}) / total_steps)
         threshold = torch.rand(z.shape[1:], generator=generator, dtype=torch.float64).to(z.device)
-        fresh = prior.sample(tuple(z.shape[1:]), generator, z.device).to(z.dtype)
+        fresh = prior.sample_elements(tuple(z.shape[1:]), generator, z.device).to(z.dtype)
         return torch.where(p_step > threshold, fresh, z)
 
 

@@ -30,7 +30,7 @@ def _nets(registry, arch: str, trained: bool) -> torch.nn.ModuleDict:
     if trained:
         x, _ = registry.get("datasets", "fashion-mnist").load("train", None)
         settings = TrainSettings(epochs=1, batch_size=64, lr=2e-4)
-        train_gan(family, nets, x[:512], NormalPrior(), D_Z, settings, gen(8), torch.device("cpu"), "exactness fixture")
+        train_gan(family, nets, x[:512], NormalPrior(dim=D_Z), settings, gen(8), torch.device("cpu"), "exactness fixture")
     return nets.float().eval()
 
 
@@ -50,11 +50,11 @@ def _grid(method) -> list[dict]:
 
 
 def _recover(nets, registry, method, grid, **kw):
-    prior = NormalPrior()
-    z_true = prior.sample((N, D_Z), gen(1))
+    prior = NormalPrior(dim=D_Z)
+    z_true = prior.sample(N, gen(1))
     with torch.no_grad():
         targets = nets["G"](z_true)
-    init = prior.sample((N, D_Z), gen(2))
+    init = prior.sample(N, gen(2))
     realness = None
     if isinstance(method, Regularizer) and method.needs_discriminator:
         family = registry.get("families", "lsgan")

@@ -280,10 +280,13 @@ def test_a_crafted_sample_payload_is_reported_not_drawn(registry, tmp_path):
         "images cannot be decoded (image payload does not match its shape)"
     assert payload_problem({"kind": "points", "data": [[0.0, "x"]]}) == "points must be a non-empty list of [x, y] finite numbers"
     assert payload_problem({"kind": "images", "shape": [1, 1, 1, 2], "data": "AAA="}) is None
-    config = dict(current(json.loads(json.dumps(CONFIG))), task="generation", method="direct", hparams={})
+    gan = {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 1, "batch_size": 8, "lr": 0.001}}
+    settings = {"gan": gan, "n_samples": 8, "n_real": 8, "k": 3, "n_boot_fid": 10}  # what generation's pages read
+    config = dict(current(json.loads(json.dumps(CONFIG))), task="generation", method="direct", hparams={}, settings=settings)
     crafted = to_result(Cell(config), CellOutcome(
         metrics={"fid": est(1.0), "precision": est(0.5), "recall": est(0.5)},
-        extra={"samples": {"kind": "images", "shape": [1], "data": "AA=="}},
+        extra={"samples": {"kind": "images", "shape": [1], "data": "AA=="},
+               "history": [{"epoch": 1, "d_loss": 1.0, "g_loss": 1.0}]},
         artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}}), {})
     ResultStore(tmp_path).write(crafted)
     problem = (f"results/generation/{crafted['id']}.json: extra.samples: images need a shape [n, c, h, w] "

@@ -135,12 +135,12 @@ def test_sample_distance_against_reproduced_prior_draw(cls, fn, prior):
     loss = cls().loss(z, prior, ctx)
     assert loss.shape == (h, n)
     assert cls.samples == 1000  # paper 000 §2: "enough samples (1000 samples)"
-    reference = prior.sample((n, 1000), gen(42)).to(F64)  # no grid axis: one reference per image
+    reference = prior.sample_elements((n, 1000), gen(42)).to(F64)  # no grid axis: one reference per image
     torch.testing.assert_close(loss, fn(z, reference), rtol=0, atol=1e-12)
     assert torch.equal(loss[0], loss[2])
     # The generator was advanced by exactly that draw.
     follow = gen(42)
-    prior.sample((n, 1000), follow)
+    prior.sample_elements((n, 1000), follow)
     assert torch.equal(torch.rand(5, generator=ctx.generator), torch.rand(5, generator=follow))
     # The distance itself, against scipy / brute force, row by row.
     scipy_fn = {Wasserstein: scipy.stats.wasserstein_distance, Energy: scipy.stats.energy_distance,

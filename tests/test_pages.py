@@ -263,7 +263,7 @@ def test_a_third_party_task_gets_the_default_protocol_line_and_a_broken_one_is_a
 def test_seeds_train_their_own_generators(registry):
     from lvrbench.harness import PlanRequest
 
-    if not (ROOT := __import__("pathlib").Path("/usr/share/datasets/fashion-mnist")).exists():
+    if not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     request = PlanRequest(registry, methods=("none",), priors=("normal",), seeds=(0, 1))
     for name in ("recovery-real", "recovery-synthetic"):

@@ -54,7 +54,7 @@ def make_D(info: DataInfo = IMG, seed: int = 7) -> nn.Module:
 def make_targets(G: nn.Module, prior: Prior, n: int = N, latent_dim: int = D_Z, seed: int = 11) -> torch.Tensor:
     G = copy.deepcopy(G).eval()
     with torch.no_grad():
-        return G(prior.sample((n, latent_dim), gen(seed)).to(F64))
+        return G(prior.sample_elements((n, latent_dim), gen(seed)).to(F64))
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ BATCH_CASES = {
 
 def batch_setup(reg, G, name):
     prior, grid, scale = BATCH_CASES[name]
-    init = None if scale is None else scale * prior.sample((N, D_Z), gen(21)).to(F64)
+    init = None if scale is None else scale * prior.sample_elements((N, D_Z), gen(21)).to(F64)
     return reg.method(name), prior, grid, init, make_targets(G, prior)
 
 
@@ -231,7 +231,7 @@ def test_engine_matches_naive_adam_loop(reg, case, diff):
 def test_l2_diff_is_mean_squared_error_and_l1_mean_absolute_error(reg, G):
     prior = NormalPrior()
     targets = make_targets(G, prior)
-    init = prior.sample((N, D_Z), gen(3)).to(F64)
+    init = prior.sample_elements((N, D_Z), gen(3)).to(F64)
     with torch.no_grad():
         out = G(init).reshape(N, -1)
     x = targets.reshape(N, -1)
@@ -336,7 +336,7 @@ def test_same_seed_same_tensors_other_seed_other_result(reg, G, name):
     prior = NormalPrior()
     method = reg.method(name)
     grid = [{"lr": 0.1, "a": 2.0, "b": 1.0}] if name == "logistic-cutoff" else [{"lr": 0.1, "weight": 3.2}]
-    init = 2.0 * prior.sample((N, D_Z), gen(8)).to(F64)
+    init = 2.0 * prior.sample_elements((N, D_Z), gen(8)).to(F64)
     targets = make_targets(G, prior)
     a = run(G, targets, prior, method, grid, init=init, seed=1)
     b = run(G, targets, prior, method, grid, init=init, seed=1)
@@ -351,7 +351,7 @@ def test_same_seed_same_tensors_other_seed_other_result(reg, G, name):
 
 def test_init_is_shared_by_every_row_and_not_modified(reg, G):
     prior = NormalPrior()
-    init = prior.sample((N, D_Z), gen(4)).to(F64)
+    init = prior.sample_elements((N, D_Z), gen(4)).to(F64)
     saved = init.clone()
     result = run(G, make_targets(G, prior), prior, reg.method("none"), [{"lr": 0.1}, {"lr": 0.2}], init=init, steps=0)
     assert torch.equal(init, saved)
@@ -481,7 +481,7 @@ def test_divergence_is_marked_per_row_and_step(G):
 ])
 def test_divergence_with_a_resampler_is_still_reported(reg, G, name, prior, row):
     """A NaN latent is never 'resampled back' to finite values by a resampler."""
-    init = prior.sample((N, D_Z), gen(2)).to(F64)
+    init = prior.sample_elements((N, D_Z), gen(2)).to(F64)
     init[1, 3] = math.nan  # image 1 is non-finite from the first step on
     result = run(G, make_targets(G, prior), prior, reg.method(name), [row, row], init=init, steps=5)
     expected = torch.zeros(2, N, dtype=torch.long)
@@ -528,7 +528,7 @@ def test_trick_discriminator_loss_is_paper_000s_lsgan_loss(reg, lsgan_nets, lsga
     """(D(G(z)) - 1)^2, without LSGAN training's 1/2, as in paper 000's code (Table 8's weight scale)."""
     G, D = lsgan_nets["G"], lsgan_nets["D"]
     h, n = 2, N
-    z = NormalPrior().sample((h, n, D_Z), gen(12)).to(F64)
+    z = NormalPrior().sample_elements((h, n, D_Z), gen(12)).to(F64)
     with torch.no_grad():
         generated = G(z.reshape(h * n, D_Z))
         ctx = RecoveryContext(NormalPrior(), 1, 10, gen(0), generated, {"weight": torch.ones(h, 1, dtype=F64)}, lsgan_realness)
@@ -634,7 +634,7 @@ def test_float32_generator_gives_float32_results_close_to_float64(reg, G):
 def test_cuda_gives_the_cpu_numbers(reg, G, name, prior, grid):
     """Draws are made on the CPU and moved, so the device does not change the random numbers."""
     targets = make_targets(G, prior)
-    init = 1.5 * prior.sample((N, D_Z), gen(21)).to(F64)
+    init = 1.5 * prior.sample_elements((N, D_Z), gen(21)).to(F64)
     cpu = run(G, targets, prior, reg.method(name), grid, init=init)
     gpu = run(copy.deepcopy(G).cuda(), targets.cuda(), prior, reg.method(name), grid, init=init)
     assert gpu.z.is_cuda

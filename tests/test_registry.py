@@ -34,8 +34,8 @@ EXPECTED_REQUIRES = {
 EXPECTED_NAMES = {
     "regularizers": set(EXPECTED_REQUIRES["regularizers"]),
     "resamplers": set(EXPECTED_REQUIRES["resamplers"]),
-    "families": {"vanilla", "lsgan"},
-    "tasks": {"generation", "recovery-real", "recovery-synthetic"},
+    "families": {"vanilla", "lsgan", "wgan", "wgan-gp", "hinge", "san", "gm-gan", "bigan", "logan-b"},
+    "tasks": {"generation", "mode-coverage", "reconstruction", "recovery-real", "recovery-synthetic"},
     "datasets": {"fashion-mnist", "mnist", "ring8", "grid25"},
 }
 

@@ -50,6 +50,11 @@ def test_cached_artifact_is_loaded_not_retrained(registry, tmp_path, monkeypatch
     assert all(torch.equal(v, state(again)[k]) for k, v in state(first).items())
     meta = json.loads((tmp_path / "generators" / f"{first.key}.json").read_text())
     assert meta["metrics"]["iterations"] == 40  # 20000 ring8 training points / batch 500, one epoch
+    (epoch,) = meta["metrics"]["history"]  # the per-epoch losses of both players travel with the artifact
+    assert epoch["epoch"] == 1 and epoch["generator_steps"] == 40
+    assert all(isinstance(epoch[k], float) and epoch[k] == epoch[k] for k in ("d_loss", "g_loss"))
+    assert again.history == meta["metrics"]["history"] and "history" not in again.describe()
+    assert again.describe()["prior"] == {"kind": "normal", "mean": 0.0, "std": 1.0, "dim": 4}
     assert meta["provenance"]["wall_time_s"] > 0 and meta["provenance"]["device"].startswith("cpu (")
     assert meta["provenance"]["lvrbench"] == lvrbench.__version__
     assert not again.nets.training
@@ -92,7 +97,7 @@ def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(regi
 
 def test_non_finite_training_is_an_error(registry, tmp_path):
     bad = {**RING, "train": {**RING["train"], "lr": 1e30}}
-    with pytest.raises(FloatingPointError, match="training diverged in epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"^train lsgan ring8 normal: training diverged at iteration 1 \(epoch 1\): D loss [0-9.]+, G loss nan$"):
         make_env(registry, tmp_path).gan(bad)
     assert list(tmp_path.glob("generators/*.pt")) == []
 

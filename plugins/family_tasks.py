@@ -1,0 +1,167 @@
+"""What the per-family tasks share (generation, reconstruction, mode-coverage): one way to plan a cell per
+family, dataset, prior and seed, to seed bootstraps by the items they resample, to state the protocol a page's
+numbers came from, and to record and draw a generator's training curve.
+
+Every task here asks `env.gan` for the same generator spec (`gan_spec` of `protocols.gan_config`) for a
+family, dataset and prior, so a generator trains once and serves all three.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+
+from lvrbench.errors import UsageError
+from lvrbench.figures import line_plot
+from lvrbench.harness import Cell, Job, PlanRequest, make_config
+from lvrbench.kinds import Family, Task
+from lvrbench.leaderboard import number_text
+from lvrbench.results import is_number
+
+from .protocols import gan_config
+
+#: The prior a dataset's source paper trains on, when it is not N(0, I): paper 003 §4.1 trains the 8-Gaussian
+#: ring on "a uniform noise distribution" (U(-1, 1)^d in its notebooks), so its Table 1 can be compared.
+PAPER_PRIOR = {"ring8": "uniform"}
+DEFAULT_PRIOR = "normal"
+
+
+def default_prior(family: Family, dataset: str) -> str:
+    """The prior a family is run with on a dataset when --prior is not given: the dataset's paper prior where the
+    family takes it, else N(0, I) where it does, else the family's own first prior (GM-GAN's learned mixture)."""
+    for prior in (PAPER_PRIOR.get(dataset), DEFAULT_PRIOR):
+        if prior and prior in family.priors:
+            return prior
+    return family.priors[0]
+
+
+def refusal(family: Family, data: Any, prior: str) -> str | None:
+    """Why `family` cannot be trained on dataset plugin `data` with base prior `prior` (the family's own one-line
+    check), or None."""
+    try:
+        family.check(data.info, prior)
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+def plan_family_jobs(task: Task, request: PlanRequest, datasets: tuple[str, ...], method: str,
+                     settings: Callable[[PlanRequest, str, str, str, int], dict],
+                     accepts: Callable[[Any], bool] = lambda data: True) -> list[Job]:
+    """One single-cell job per dataset x family x prior x seed; `settings(request, dataset, family, prior, seed)`
+    gives the cell's settings, datasets `accepts` refuses are skipped (make_plan reports a --dataset no task uses).
+    A family named on the command line that cannot be run on a dataset or prior is refused here, before any work;
+    other families that cannot take them are skipped."""
+    reg = request.registry
+    jobs = []
+    for dataset in request.datasets or datasets:
+        data = reg.get("datasets", dataset)
+        if not accepts(data):
+            continue
+        for family_name in request.families or reg.names("families"):
+            family = reg.get("families", family_name)
+            for prior in request.priors or (default_prior(family, dataset),):
+                why = refusal(family, data, prior)
+                if why and request.families:  # the user asked for this family: say why it cannot run, before any work
+                    raise UsageError(f"{task.name}: {why}")
+                if why:  # one of every registered family, with an explicit --prior or a dataset it cannot take
+                    continue
+                for seed in request.seeds:
+                    config = make_config(request, task, dataset=dataset, family=family_name, prior=prior, method=method,
+                                         hparams={}, seed=seed, settings=settings(request, dataset, family_name, prior, seed),
+                                         plugins={"dataset": data, "family": family})
+                    jobs.append(Job(task.name, f"{task.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
+    return jobs
+
+
+def generator_config(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    """The generator artifact config every per-family task uses for these choices (the same spec: trained once)."""
+    modality = request.registry.get("datasets", dataset).modality
+    return gan_config(modality, request.profile, family=family, dataset=dataset, prior=prior, seed=seed)
+
+
+# -- the protocol a page states, read from its results' configs ------------------------------------------------
+
+#: Generator fields every per-family result's config holds; `validate` checks them, `protocol_line` reads them.
+GAN_FIELDS: dict[str, Any] = {
+    "config.settings.gan.arch": str, "config.settings.gan.latent_dim": int, "config.settings.gan.train": dict,
+    "config.settings.gan.train.epochs": int,
+    "config.settings.gan.train.batch_size": int, "config.settings.gan.train.lr": (int, float),
+}
+
+
+#: (label, config path) pairs of the generator every per-family cell names, for the core's page-wide protocol line
+#: (`Task.protocol_fields` on branch `pages`); each task adds what it measured.
+GAN_PROTOCOL: tuple[tuple[str, str], ...] = (
+    ("family", "family"), ("prior", "prior"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
+    ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
+    ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
+
+
+def _get(result: dict, path: str) -> Any:
+    value: Any = result
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def _values(rows: list[dict], path: str) -> str:
+    found = {_get(r, path) for r in rows}
+    text = sorted(_setting(v) for v in found)
+    return " / ".join(text)
+
+
+def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
+    """"Protocol of these numbers: ..." built from the rows' configs: the generators' architecture, d_z, priors and
+    training, then `scoring` ({"text with {}": config path}, the {} filled with the values found) for what the task
+    itself measured (sample counts, steps)."""
+    parts = [f"G and D `{_values(rows, 'config.settings.gan.arch')}`",
+             f"d_z = {_values(rows, 'config.settings.gan.latent_dim')}",
+             f"prior {_values(rows, 'config.prior')}",
+             f"trained {_values(rows, 'config.settings.gan.train.epochs')} epochs in batches of "
+             f"{_values(rows, 'config.settings.gan.train.batch_size')}",
+             f"seeds {_values(rows, 'config.seed')}"]
+    parts += [template.format(_values(rows, path)) for template, path in scoring.items()]
+    own = {}
+    for r in rows:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
+        train = r["config"]["settings"]["gan"]["train"]
+        own[r["config"]["family"]] = ", ".join(f"{_word(k)} {_setting(v)}" for k, v in sorted(train.items())
+                                               if k not in ("epochs", "batch_size"))
+    return ("Protocol of these numbers (from their configs): " + "; ".join(parts) + ". Each family's training: "
+            + "; ".join(f"{family}: {text}" for family, text in sorted(own.items())) + ".")
+
+
+def _word(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text))  # config keys and strings may come from a pull request
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_setting(v) for v in value) + ")"
+    return number_text(value) if is_number(value) else _word(value)
+
+
+# -- training curves ------------------------------------------------------------------------------------------
+
+def history_record(history: list[dict]) -> list[dict]:
+    """A generator's per-epoch mean losses as a result records them: [{epoch, d_loss, g_loss}], g_loss None in an
+    epoch without a generator update."""
+    return [{"epoch": int(h["epoch"]), "d_loss": float(h["d_loss"]),
+             "g_loss": None if h.get("g_loss") is None else float(h["g_loss"])} for h in history]
+
+
+def history_problem(history: Any) -> str | None:
+    """Why a recorded training history cannot be drawn (results are data from anywhere), or None."""
+    ok = isinstance(history, list) and history and all(
+        isinstance(h, dict) and isinstance(h.get("epoch"), int) and not isinstance(h.get("epoch"), bool)
+        and is_number(h.get("d_loss")) and (h.get("g_loss") is None or is_number(h.get("g_loss"))) for h in history)
+    return None if ok else "must be a non-empty list of {epoch: integer, d_loss: number, g_loss: number or null}"
+
+
+def curve_drawer(history: list[dict], title: str) -> Callable:
+    """Draws both players' losses per epoch (the training-curve figures of papers 002 Fig. 2 and 004 Figs. 4-5)."""
+    g = [h for h in history if h["g_loss"] is not None]  # an epoch without a generator update has no G loss
+    series = {"discriminator": ([h["epoch"] for h in history], [h["d_loss"] for h in history])}
+    if g:
+        series["generator"] = ([h["epoch"] for h in g], [h["g_loss"] for h in g])
+    return lambda path: line_plot(series, path, title, "epoch", "loss")

@@ -1,0 +1,89 @@
+"""The `mode-coverage` task: how many of a 2-D mixture's modes each family's generator captures (VEEGAN §5,
+PacGAN §5; the ring of paper 003 §4.1 and the grid of paper 004 Fig. 9), with a scatter of samples over the modes."""
+from __future__ import annotations
+
+import torch
+
+from lvrbench import hookimpl
+from lvrbench.env import RunEnv, gan_spec
+from lvrbench.figures import payload_problem, scatter
+from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.hashing import derive_seed
+from lvrbench.kinds import Task
+from lvrbench.leaderboard import group, table, without_seed
+from lvrbench.results import check_fields
+
+from . import mixtures
+from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, plan_family_jobs, protocol_line
+
+SCORING = {"quick": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
+DATASETS = ("ring8", "grid25")
+METHOD = "direct"
+SCORED_BY = {"{} generated samples": "config.settings.n_samples"}
+
+
+class ModeCoverage(Task):
+    """Modes captured and share of high-quality samples of each family on the 2-D Gaussian mixtures."""
+
+    name = "mode-coverage"
+    source = ("VEEGAN (Srivastava et al. 2017) §5 and PacGAN (Lin et al. 2018) §5: 2500 samples, a sample is high "
+              "quality within 3 std of a mode, a mode is captured with at least 1/5 of its expected share of them; "
+              "datasets: the 8-Gaussian ring (paper 003 §4.1, uniform prior) and the 25-Gaussian grid (paper 004 Fig. 9)")
+
+    protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"),)
+
+    def plan(self, request: PlanRequest) -> list[Job]:
+        if request.methods and METHOD not in request.methods:
+            return []
+        return plan_family_jobs(self, request, DATASETS, METHOD, self.settings, accepts=lambda data: data.modality == "points")
+
+    @staticmethod
+    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+        """A cell's settings: its generator's identity (the one `generation` trains) and the sample count."""
+        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)), **SCORING[request.profile]}
+
+    def method_names(self, registry) -> set[str]:
+        return {METHOD}
+
+    def validate(self, result: dict) -> list[str]:
+        problems = check_fields(result, {**mixtures.FIELDS, **GAN_FIELDS, "extra.samples": dict,
+                                         **{path: int for path in SCORED_BY.values()}})
+        if problems:
+            return problems
+        if bad := payload_problem(result["extra"]["samples"]):
+            problems.append(f"extra.samples: {bad}")
+        return problems + mixtures.problems(result)
+
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
+        return [self._score(cell.config, env) for cell in job.cells]
+
+    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+        n = c["settings"]["n_samples"]
+        gan = env.gan(c["settings"]["gan"])
+        fake = gan.sample(n, torch.Generator().manual_seed(derive_seed(c["seed"], "mode-coverage samples")), env.device)
+        metrics, extra = mixtures.score(fake, env.dataset(c["dataset"]), {"dataset": c["dataset"], "seed": c["seed"], "n_samples": n})
+        return CellOutcome(metrics=metrics, extra={**extra, "samples": mixtures.samples_payload(fake)},
+                           artifacts={"generator": gan.describe()})
+
+    def render(self, results: list[dict], page) -> str:
+        out = [mixtures.EXPLAINED, "", "Per mode: the high-quality samples nearest each centre, in the dataset's "
+               "order of centres. The scatter plots show 1000 of the samples (blue) over the true modes (red).", ""]
+        for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), ""]
+            body = []
+            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
+                first = cells[0]
+                c = first["config"]
+                samples, centers = first["extra"]["samples"], first["extra"]["centers"]
+                title = f"{c['family']} on {dataset}: {first['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
+                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}",
+                                   lambda path, s=samples, k=centers, t=title: scatter(s, k, path, t))
+                body.append([c["family"], c["prior"], *mixtures.cells(cells), " ".join(map(str, first["extra"]["per_mode"])),
+                             f"[seed {c['seed']}]({link})"])
+            out += [table(body, ["family", "prior", *mixtures.HEADERS, "per mode (seed shown)", "scatter"]), ""]
+        return "\n".join(out)
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [ModeCoverage()]

@@ -1,0 +1,119 @@
+"""The papers' reference numbers, and whether our intervals order the same pairs of families the same way.
+
+Our evaluators are not Inception (and quick runs are not the papers' protocols), so absolute values differ; what
+can be compared is the order. For every pair of families a paper orders on a metric, our 95% intervals *agree*
+(disjoint, in the paper's order), *disagree* (disjoint, the other order) or leave it *undecided* (they overlap).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from lvrbench.leaderboard import fmt_estimate, fmt_number, number_text, table
+
+AGREE, DISAGREE, UNDECIDED = "agree", "disagree", "undecided"
+EXPLAINED = ("For every pair of families a paper orders on a metric, our 95% intervals *agree* (disjoint, in the "
+             "paper's order), *disagree* (disjoint, the other order) or leave it *undecided* (they overlap); a family "
+             "run under several seeds is compared by the hull of its seeds' intervals.")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One paper's values of one metric for several families (lvrbench's family names)."""
+
+    paper: str
+    where: str
+    dataset: str
+    metric: str
+    lower_is_better: bool
+    values: dict[str, float]
+
+
+GENERATION = (
+    # paper 002 Figs. 4 and 6 (WGAN and hinge after 150 epochs) and Fig. 10 (SAN, λ=1, batch 64: FID only)
+    Reference("paper 002", "Figs. 4, 6, 10", "mnist", "fid", True, {"vanilla": 44.12, "wgan": 89.84, "hinge": 22.08, "san": 19.04}),
+    Reference("paper 002", "Figs. 4, 6", "mnist", "precision", False, {"vanilla": 0.56, "wgan": 0.19, "hinge": 0.40}),
+    Reference("paper 002", "Figs. 4, 6", "mnist", "recall", False, {"vanilla": 0.18, "wgan": 0.00, "hinge": 0.20}),
+    # paper 004 Table 1. Its "W-GAN" is the gradient-penalty critic: §3.3 replaces clipping by the penalty and Fig. 4
+    # shows the W-GAN-GP training it reports, so the row is compared with lvrbench's wgan-gp.
+    Reference("paper 004", "Table 1", "mnist", "fid", True, {"vanilla": 63.99, "wgan-gp": 40.78, "gm-gan": 18.56}),
+    Reference("paper 004", "Table 1", "mnist", "precision", False, {"vanilla": 0.39, "wgan-gp": 0.34, "gm-gan": 0.53}),
+    Reference("paper 004", "Table 1", "mnist", "recall", False, {"vanilla": 0.21, "wgan-gp": 0.29, "gm-gan": 0.22}),
+)
+
+RECONSTRUCTION = (
+    # paper 003 Table 1 (8-Gaussian ring, L1): its "GAN" is the BCE GAN, lvrbench's vanilla. The GAN's ad hoc
+    # encoder receives no gradient (paper 003 §4.1), so its ad hoc error is not a method's and is left out.
+    Reference("paper 003", "Table 1", "ring8", "post_hoc", True, {"vanilla": 0.1261, "bigan": 1.4310, "logan-b": 0.0474}),
+    Reference("paper 003", "Table 1", "ring8", "ad_hoc", True, {"bigan": 2.5036, "logan-b": 0.0271}),
+)
+
+
+def interval(estimates: list[dict]) -> tuple[float, float]:
+    """The interval a family's cells span: one cell's 95% interval, or the hull of its seeds' intervals."""
+    return min(e["low"] for e in estimates), max(e["high"] for e in estimates)
+
+
+def verdict(better: tuple[float, float], worse: tuple[float, float], lower_is_better: bool) -> str:
+    """Whether our intervals of the family a paper ranks first (`better`) and of the other agree with it."""
+    if not lower_is_better:  # on "higher is better" the order of the intervals flips
+        better, worse = (-better[1], -better[0]), (-worse[1], -worse[0])
+    if better[1] < worse[0]:
+        return AGREE
+    if worse[1] < better[0]:
+        return DISAGREE
+    return UNDECIDED
+
+
+def pairs(ref: Reference) -> list[tuple[str, str]]:
+    """Every (better, worse) pair of families the paper orders (ties order nothing)."""
+    out = []
+    for a, b in itertools.combinations(sorted(ref.values), 2):
+        va, vb = ref.values[a], ref.values[b]
+        if va != vb:
+            first = a if (va < vb) == ref.lower_is_better else b
+            out.append((first, b if first == a else a))
+    return out
+
+
+def compare(refs: tuple[Reference, ...], ours: dict[str, dict[str, list[dict]]], labels: dict[str, str]) -> list[str]:
+    """Markdown: each reference pair beside our intervals and the verdict, then the counts per paper and metric.
+
+    `ours` maps metric -> family -> that family's estimates on one dataset (one per seed); `labels` names metrics.
+    """
+    rows, counts = [], {}
+    for ref in refs:
+        if ref.metric not in ours:
+            continue
+        tally = counts.setdefault((ref.paper, ref.metric), {AGREE: 0, DISAGREE: 0, UNDECIDED: 0, "not run": 0})
+        for better, worse in pairs(ref):
+            sign = "<" if ref.lower_is_better else ">"
+            paper_text = f"{better} {number_text(ref.values[better])} {sign} {worse} {number_text(ref.values[worse])}"
+            have = ours[ref.metric]
+            if better not in have or worse not in have:
+                missing = better if better not in have else worse
+                rows.append([ref.paper, labels[ref.metric], paper_text, f"{missing}: no result", "not run"])
+                tally["not run"] += 1
+                continue
+            said = verdict(interval(have[better]), interval(have[worse]), ref.lower_is_better)
+            ours_text = f"{better} {_text(have[better])} vs {worse} {_text(have[worse])}"
+            rows.append([ref.paper, labels[ref.metric], paper_text, ours_text, said])
+            tally[said] += 1
+    if not rows:
+        return []
+    summary = [f"{paper} {labels[metric]}: " + ", ".join(f"{n} {k}" for k, n in tally.items() if n)
+               for (paper, metric), tally in counts.items() if any(tally.values())]
+    return [table(rows, ["paper", "metric", "the paper's order", "ours (95% intervals)", "verdict"]), "",
+            "Verdicts: " + "; ".join(summary) + ".", ""]
+
+
+def _text(estimates: list[dict]) -> str:
+    if len(estimates) == 1:
+        return fmt_estimate(estimates[0])
+    low, high = interval(estimates)
+    return f"[{fmt_number(low)}, {fmt_number(high)}] ({len(estimates)} seeds' hull)"
+
+
+def references_on(refs: tuple[Reference, ...]) -> str:
+    """The datasets the references were measured on, for the sentence that says which of ours they sit beside."""
+    return ", ".join(sorted({r.dataset for r in refs}))

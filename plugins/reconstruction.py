@@ -1,0 +1,249 @@
+"""The `reconstruction` task: how well a trained generator can be inverted (paper 003 §2.4.3 and §4.1, Table 1).
+
+For each family, a post-hoc encoder E' is trained 5 times (5 seeds) from G's own samples back to the latents that
+made them; the score is the L1 reconstruction error of held-out real data through it, mean ± sd over the 5
+trainings. Families with their own encoder (capability "encode": BiGAN, LOGAN-B) also report that ad-hoc encoder's
+error on the same held-out data.
+
+What the error is computed on (paper 003 §2.4.3): "the reconstruction losses on the holdout data", the loss being
+the one LOGAN-B's surrogate minimises, ℓ(x, G(E(x))) (eqs. 8 and 12) with ℓ = L1 (§4.1): an x-space error on real
+held-out samples, Σ_coordinates |G(E(x)) - x| averaged over the samples (as the reference notebooks compute
+it, experiments/synthetic cells 17-21, and as Table 2's MNIST values of ~100 summed over 1024 pixels show). The
+encoders' training target is the latent (§2.4.3: "the latent random noise as the target and images from the
+generator as the input"); the reference adds the x-space term of the same samples, L1(G(E'(G(z))), G(z)) +
+L1(E'(G(z)), z), which lvrbench follows (per-sample sums, averaged over the batch: a constant factor of the
+reference's batch sums, which Adam does not see).
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lvrbench import hookimpl
+from lvrbench.env import RunEnv, TrainedGAN, gan_spec
+from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
+from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.hashing import derive_seed
+from lvrbench.kinds import Task
+from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
+from lvrbench.metrics import Estimate, bootstrap_mean, items_generator
+from lvrbench.networks import build_encoder, init_parameters
+from lvrbench.recovery import frozen
+from lvrbench.results import METRIC, check_fields, is_number
+
+from . import orderings
+from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, plan_family_jobs, protocol_line
+
+METHOD = "post-hoc-encoder"
+#: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
+#: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
+ENCODERS = {
+    "quick": {"points": {"n_encoders": 5, "steps": 400, "batch_size": 512, "lr": 1e-3, "n_test": 2000},
+              "image": {"n_encoders": 5, "steps": 100, "batch_size": 128, "lr": 1e-3, "n_test": 500}},
+    "full": {"points": {"n_encoders": 5, "steps": 10000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},
+             "image": {"n_encoders": 5, "steps": 10000, "batch_size": 128, "lr": 1e-3, "n_test": 10000}},
+}
+DATASETS = {"quick": ("ring8", "fashion-mnist"), "full": ("ring8", "mnist")}
+N_BOOT = 1000
+SCORED_BY = {"{} post-hoc encoders": "config.settings.n_encoders", "encoder `{}`": "config.settings.encoder_arch",
+             "each {} Adam steps": "config.settings.steps",
+             "batches of {}": "config.settings.batch_size", "lr {}": "config.settings.lr",
+             "scored on {} held-out test samples": "config.settings.n_test"}
+LABELS = {"post_hoc": "post hoc L1", "ad_hoc": "ad hoc L1"}
+
+
+@torch.no_grad()
+def l1_errors(G: nn.Module, encode: Callable[[Tensor], Tensor], x: Tensor, batch: int = 1000) -> Tensor:
+    """Per sample Σ_coordinates |G(E(x)) - x| ([n], float64 on the CPU): paper 003's reconstruction error."""
+    out = []
+    for start in range(0, x.shape[0], batch):
+        xb = x[start:start + batch]
+        out.append((G(encode(xb)) - xb).abs().flatten(1).sum(1).double().cpu())
+    return torch.cat(out)
+
+
+def train_encoder(gan: TrainedGAN, encoder: nn.Module, steps: int, batch_size: int, lr: float,
+                  generator: torch.Generator, device: torch.device) -> nn.Module:
+    """Fit `encoder` (in place) to invert G on G's own samples, latents from G's prior drawn from `generator`:
+    the loss L1(G(E(G(z))), G(z)) + L1(E(G(z)), z) of paper 003's reference evaluation (see the module docstring)."""
+    G = gan.nets["G"]
+    encoder.to(device).train()
+    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
+    with frozen(G), torch.enable_grad():
+        for _ in range(steps):
+            with torch.no_grad():  # a learned prior (GM-GAN's) is G's too: no gradient reaches its parameters
+                z = gan.prior.sample(batch_size, generator, device)
+                x = G(z)
+            z_hat = encoder(x)
+            loss = (G(z_hat) - x).abs().flatten(1).sum(1).mean() + (z_hat - z).abs().sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return encoder.eval()
+
+
+def over_encoders(errors: Tensor, generator: torch.Generator, n_boot: int = N_BOOT) -> Estimate:
+    """Mean error of k encoders' per-sample errors [k, n] with a 95% two-level bootstrap interval: each draw resamples
+    the held-out samples (the same draw for every encoder: they are scored on the same samples) and the k encoder
+    trainings, so the interval covers both the test sample and the training's seed."""
+    k, n = errors.shape
+    reps = []
+    for start in range(0, n_boot, 100):
+        b = min(100, n_boot - start)
+        items = torch.randint(n, (b, n), generator=generator)
+        runs = torch.randint(k, (b, k), generator=generator)
+        per_run = errors[:, items].mean(-1)  # [k, b]: each encoder's mean over the resampled samples
+        reps.append(per_run.gather(0, runs.T).mean(0))
+    low, high = np.quantile(torch.cat(reps).numpy(), [0.025, 0.975])
+    return Estimate(float(errors.mean()), float(low), float(high), n)
+
+
+class Reconstruction(Task):
+    """L1 reconstruction error of held-out data through post-hoc encoders of each family's generator (and its own)."""
+
+    name = "reconstruction"
+    source = ("paper 003 §2.4.3 (a post-hoc encoder trained 5 times from G's samples to their latents; the L1 error "
+              "Σ|G(E(x)) - x| of held-out data, mean ± sd over the 5) and §4.1 (the 8-Gaussian ring with a uniform prior, "
+              "Table 1); families with their own encoder (BiGAN, LOGAN-B) also report its ad hoc error")
+
+    protocol_fields = GAN_PROTOCOL + (
+        ("post-hoc encoders", "settings.n_encoders"), ("encoder architecture", "settings.encoder_arch"),
+        ("encoder steps", "settings.steps"), ("encoder batch", "settings.batch_size"), ("encoder learning rate", "settings.lr"),
+        ("held-out test samples", "settings.n_test"))
+
+    def plan(self, request: PlanRequest) -> list[Job]:
+        if request.methods and METHOD not in request.methods:
+            return []
+        return plan_family_jobs(self, request, DATASETS[request.profile], METHOD, self.settings)
+
+    @staticmethod
+    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+        """A cell's settings: its generator's identity (the one `generation` trains) and the encoders' protocol."""
+        gan = generator_config(request, dataset, family, prior, seed)
+        modality = request.registry.get("datasets", dataset).modality
+        return {"gan": gan_spec(request, gan), "encoder_arch": gan["arch"], **ENCODERS[request.profile][modality]}
+
+    def method_names(self, registry) -> set[str]:
+        return {METHOD}
+
+    def validate(self, result: dict) -> list[str]:
+        ints = {f"config.settings.{k}": int for k in ("n_encoders", "steps", "batch_size", "n_test")}
+        fields = {"metrics.post_hoc": METRIC, "extra.post_hoc_runs": list, "extra.reconstructions": dict,
+                  "config.settings.lr": (int, float), "config.settings.encoder_arch": str, **GAN_FIELDS, **ints}
+        if "ad_hoc" in result.get("metrics", {}):
+            fields["metrics.ad_hoc"] = METRIC
+        problems = check_fields(result, fields)
+        if problems:
+            return problems
+        runs, k = result["extra"]["post_hoc_runs"], result["config"]["settings"]["n_encoders"]
+        value = result["metrics"]["post_hoc"]["value"]
+        if k < 1 or len(runs) != k or not all(is_number(e) and e >= 0 for e in runs):
+            problems.append(f"extra.post_hoc_runs must hold {k} non-negative numbers, one per encoder training")
+        elif abs(statistics.fmean(runs) - value) > 1e-9 * max(1.0, abs(value)):
+            problems.append("metrics.post_hoc.value must be the mean of extra.post_hoc_runs")
+        if bad := payload_problem(result["extra"]["reconstructions"]):
+            problems.append(f"extra.reconstructions: {bad}")
+        centers = result["extra"].get("centers")
+        if centers is not None and (bad := payload_problem({"kind": "points", "data": centers})):
+            problems.append(f"extra.centers: {bad}")
+        return problems
+
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
+        return [self._score(cell.config, env) for cell in job.cells]
+
+    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+        s = c["settings"]
+        gan = env.gan(s["gan"])
+        data = env.dataset(c["dataset"])
+        x_test, _ = env.split(c["dataset"], "test")
+        pick = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(derive_seed(c["seed"], "held-out")))
+        x = x_test[pick[: s["n_test"]]].to(env.device)
+        G = gan.nets["G"]
+        errors, first = [], None
+        for k in range(s["n_encoders"]):
+            encoder = build_encoder(data.info, gan.latent_dim, s["encoder_arch"])
+            init_parameters(encoder, torch.Generator().manual_seed(derive_seed(c["seed"], k, "encoder init")))
+            train_encoder(gan, encoder, s["steps"], s["batch_size"], s["lr"],
+                          torch.Generator().manual_seed(derive_seed(c["seed"], k, "encoder latents")), env.device)
+            errors.append(l1_errors(G, encoder, x))
+            if k == 0:
+                first = encoder
+        errors_t = torch.stack(errors)
+        items = {"dataset": c["dataset"], "seed": c["seed"], "n_test": s["n_test"], "score": "reconstruction"}
+        metrics = {"post_hoc": over_encoders(errors_t, items_generator(items)).to_dict()}
+        encoders = {"post hoc": first}
+        if "encode" in gan.family.capabilities:
+            own = lambda xb: gan.family.encode(gan.nets, xb)  # noqa: E731
+            metrics["ad_hoc"] = bootstrap_mean(l1_errors(G, own, x), items_generator(items)).to_dict()
+            encoders["ad hoc"] = own
+        extra = {"post_hoc_runs": [float(e) for e in errors_t.mean(1)],
+                 "reconstructions": self._reconstructions(G, encoders, x, data.modality)}
+        if data.modality == "points":
+            extra["centers"] = [list(p) for p in getattr(data, "centers", ())] or None
+        return CellOutcome(metrics=metrics, extra=extra, artifacts={"generator": gan.describe()})
+
+    @staticmethod
+    @torch.no_grad()
+    def _reconstructions(G: nn.Module, encoders: dict, x: Tensor, modality: str) -> dict:
+        """What the page draws (paper 003 Fig. 2): G(E(x)) of the first held-out points, or for images a grid of the
+        first 8 held-out images over their post-hoc (and ad-hoc) reconstructions."""
+        if modality == "points":
+            return encode_points(G(encoders["post hoc"](x[:1000])))
+        rows = [x[:8]] + [G(e(x[:8])) for e in encoders.values()]
+        return encode_images(torch.cat(rows).cpu())
+
+    def render(self, results: list[dict], page) -> str:
+        out = ["The error is Σ|G(E(x)) - x| over a sample's coordinates (pixels in [-1, 1] for images), averaged "
+               "over held-out test samples (paper 003 §2.4.3, ℓ = L1 as in §4.1). **post hoc**: `mean ± sd [low, high]`, "
+               "where mean and sd (population sd, as paper 003 reports it) are over the independently seeded encoder "
+               "trainings, and [low, high] is a 95% bootstrap interval resampling both the held-out samples and the "
+               "encoder trainings. **ad hoc**: the family's own encoder, one network, with a 95% bootstrap interval "
+               "over the held-out samples; `-` for families without one. Bootstraps are seeded by the held-out sample "
+               "set, so families scored on the same samples are resampled alike.", ""]
+        for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), ""]
+            body, ours = [], {"post_hoc": {}, "ad_hoc": {}}
+            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
+                first = cells[0]
+                c = first["config"]
+                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))
+                m = [r["metrics"] for r in cells]
+                if len(cells) == 1:
+                    runs = first["extra"]["post_hoc_runs"]
+                    post = f"{fmt_number(m[0]['post_hoc']['value'])} ± {fmt_number(statistics.pstdev(runs))} " \
+                           f"[{fmt_number(m[0]['post_hoc']['low'])}, {fmt_number(m[0]['post_hoc']['high'])}]"
+                else:
+                    post = summarize([x["post_hoc"] for x in m])
+                ad = [x["ad_hoc"] for x in m if "ad_hoc" in x]
+                body.append([c["family"], c["prior"], f"{len(first['extra']['post_hoc_runs'])}", post,
+                             summarize(ad) if len(ad) == len(m) else "-", f"[seed {c['seed']}]({link})"])
+                for metric in ours:
+                    if all(metric in x for x in m):
+                        ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
+            out += [table(body, ["family", "prior", "encoders", "post hoc L1 ↓", "ad hoc L1 ↓", "reconstructions"]), ""]
+            refs = tuple(r for r in orderings.RECONSTRUCTION if r.dataset == dataset)
+            lines = orderings.compare(refs, ours, LABELS)
+            if lines:
+                paper = ", ".join(f"{f} {number_text(v)}" for f, v in sorted(refs[0].values.items(), key=lambda kv: kv[1]))
+                out += [f"### {dataset} beside paper 003's Table 1", "",
+                        f"Paper 003 (Table 1, post hoc, lowest first): {paper}; its networks, latent size and training "
+                        "differ from these (see the protocol above), so only orders are compared. " + orderings.EXPLAINED,
+                        "", *lines]
+        return "\n".join(out)
+
+    @staticmethod
+    def _drawer(result: dict, dataset: str):
+        payload = result["extra"]["reconstructions"]
+        title = f"{result['config']['family']} on {dataset}: G(E'(x)) of held-out points"
+        if payload["kind"] == "points":
+            return lambda path: scatter(payload, result["extra"].get("centers"), path, title)
+        return lambda path: image_grid(payload, path)
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [Reconstruction()]
