@@ -9,7 +9,6 @@ rows never interact, and every random draw is shaped [N, ...] and shared by all 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -88,31 +87,6 @@ def frozen(*modules: nn.Module | None) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _single_threaded_flushing() -> None:
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-
-
-@contextmanager
-def _row_pool(workers: int | None) -> Iterator[ThreadPoolExecutor | None]:
-    """Threads that run grid rows side by side, every op on the thread that calls it (intra-op threads: 1).
-
-    A row's numbers then never depend on how many rows run or where: every kernel sees the row's own
-    shapes on one thread. Yields None for one worker (the default): rows one after the other, each op
-    on torch's own threads, as a cell alone runs. The caller's thread count is restored afterwards.
-    """
-    if workers is None or workers <= 1:
-        yield None
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="lvrbench-row", initializer=_single_threaded_flushing) as pool:
-            yield pool
-    finally:
-        torch.set_num_threads(saved)
-
-
 @contextmanager
 def flush_denormals() -> Iterator[None]:
     """Treat subnormal floats as zero on the CPU for the duration (restored to torch's default after).
@@ -188,7 +162,6 @@ def recover(
     realness: Callable[[torch.Tensor], torch.Tensor] | None = None,
     max_rows: int | None = None,
     generator_pass: str | None = None,
-    workers: int | None = None,
     desc: str = "recovery",
 ) -> RecoveryResult:
     """Recover latents of `targets` ([N, ...]) for every row of `grid` (dicts with "lr" + method params).
@@ -196,8 +169,7 @@ def recover(
     `init` is [N, d] (shared by every grid row) or None for zeros (paper 000). Grid rows are
     processed in chunks of at most `max_rows` latents; each chunk restarts the generator from
     `seed`, which is exact because a row's random draws never depend on the other rows.
-    `generator_pass` ("rows" or "stacked", see PASSES) and `max_rows` default per device. In rows mode,
-    `workers` > 1 runs that many rows side by side, each op on one thread (see _row_pool).
+    `generator_pass` ("rows" or "stacked", see PASSES) and `max_rows` default per device.
     """
     validate(method, prior, grid, realness, diff)
     device = targets.device
@@ -211,11 +183,10 @@ def recover(
     chunks = [list(grid[i:i + per_chunk]) for i in range(0, len(grid), per_chunk)]
     results = []
     rowwise = generator_pass == "rows"
-    with frozen(G), torch.enable_grad(), flush_denormals(), bar(steps * len(chunks), desc) as progress, \
-            _row_pool(workers if rowwise else 1) as pool:
+    with frozen(G), torch.enable_grad(), flush_denormals(), bar(steps * len(chunks), desc) as progress:
         for rows in chunks:
             engine = _Chunk(G, targets.to(dtype), prior, method, rows, latent_dim, DIFFS[diff], realness, steps, seed)
-            results.append(engine.run(init, rowwise, progress, pool))
+            results.append(engine.run(init, rowwise, progress))
     return RecoveryResult(*(torch.cat([getattr(r, f) for r in results]) for f in ("z", "diff", "diverged_at")))
 
 
@@ -253,15 +224,11 @@ class _Chunk:
         regularized = isinstance(method, Regularizer)
         self.active = (self.weight > 0).nonzero().squeeze(1) if regularized else self.weight.new_zeros(0, dtype=torch.long)
 
-    def _context(self, step: int, rows: torch.Tensor, generated: torch.Tensor | None,
-                 generator: torch.Generator | None = None) -> RecoveryContext:
-        params = {k: t[rows].view(-1, 1) for k, t in self.params.items()}
-        return RecoveryContext(self.prior, step, self.steps, generator or self.generator, generated, params, self.realness)
-
-    def _penalty(self, step: int, rows: torch.Tensor, z: torch.Tensor, generated: torch.Tensor | None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def _penalty(self, step: int, rows: torch.Tensor, z: torch.Tensor, generated: torch.Tensor | None) -> torch.Tensor:
         """weight * regularizer loss, [len(rows), N], for latents z of those rows."""
-        return self.weight[rows].view(-1, 1) * self.method.loss(z, self.prior, self._context(step, rows, generated, generator))
+        params = {k: t[rows].view(-1, 1) for k, t in self.params.items()}
+        ctx = RecoveryContext(self.prior, step, self.steps, self.generator, generated, params, self.realness)
+        return self.weight[rows].view(-1, 1) * self.method.loss(z, self.prior, ctx)
 
     def _z_penalty_gradient(self, z: torch.Tensor, step: int) -> torch.Tensor | None:
         """d (weight * loss) / d z of the active rows [A, N, d] for a regularizer on z alone, in one call.
@@ -274,41 +241,33 @@ class _Chunk:
         za = z[self.active].detach().requires_grad_(True)
         return torch.autograd.grad(self._penalty(step, self.active, za, None).sum(), za)[0]
 
-    def _row_update(self, z, m, v, h: int, step: int, penalty: torch.Tensor | None, state: torch.Tensor | None) -> torch.Tensor | None:
+    def _row_update(self, z, m, v, h: int, step: int, penalty: torch.Tensor | None, state: torch.Tensor | None) -> None:
         """Row h's Adam step through its own generator pass, on its own [N, d] slices of z, m and v.
 
-        Where the method reads G(z), the row's penalty draws from a generator set to `state` (the same
-        for every row, as one call over all rows would see); the generator's state after it is returned.
+        Where the method reads G(z), the row's penalty draws from the generator set to `state`, the same for
+        every row, as one call over all rows would see it.
         """
         zh = z[h].detach().requires_grad_(True)
         out = self.G(zh)
         loss = self.diff_fn(out.reshape(1, self.n, -1), self.targets)
-        after = None
         if state is not None:
-            generator = torch.Generator()
-            generator.set_state(state)
-            loss = loss + self._penalty(step, self.active.new_tensor([h]), zh.unsqueeze(0), out, generator)
-            after = generator.get_state()
+            self.generator.set_state(state)
+            loss = loss + self._penalty(step, self.active.new_tensor([h]), zh.unsqueeze(0), out)
         grad = torch.autograd.grad(loss.sum(), zh)[0]
         if penalty is not None:
             grad = grad + penalty
         with torch.no_grad():
             _adam(z[h], m[h], v[h], grad, float(self.lr[h]), step)
-        return after
 
-    def _rows_step(self, z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int, pool) -> None:
-        """One Adam step, row by row (rows are independent: `pool` may run them side by side)."""
+    def _rows_step(self, z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
+        """One Adam step, row by row: each row's generator pass and update see only the row's own shapes."""
         penalty = self._z_penalty_gradient(z, step)
         slot = {int(h): i for i, h in enumerate(self.active)}
         state = self.generator.get_state() if _needs_generated(self.method) and slot else None
-
-        def update(h: int):
-            return self._row_update(z, m, v, h, step, None if penalty is None or h not in slot else penalty[slot[h]],
-                                    state if h in slot else None)
-
-        after = [a for a in (pool.map(update, range(self.h)) if pool else map(update, range(self.h))) if a is not None]
-        if after:
-            self.generator.set_state(after[0])
+        for h in range(self.h):
+            active = h in slot
+            self._row_update(z, m, v, h, step, penalty[slot[h]] if penalty is not None and active else None,
+                             state if active else None)
 
     def _stacked_step(self, z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
         """One Adam step with every row's generator pass in one batch."""
@@ -331,7 +290,7 @@ class _Chunk:
                 return torch.stack([self.diff_fn(self.G(z[h]).reshape(1, self.n, -1), self.targets)[0] for h in range(self.h)])
             return self.diff_fn(self.G(z.reshape(self.h * self.n, self.d)).reshape(self.h, self.n, -1), self.targets)
 
-    def run(self, init: torch.Tensor | None, rowwise: bool, progress, pool=None) -> RecoveryResult:
+    def run(self, init: torch.Tensor | None, rowwise: bool, progress) -> RecoveryResult:
         """The whole descent from `init` (zeros when None), shared by every row."""
         device, dtype = self.targets.device, self.targets.dtype
         start = torch.zeros(self.n, self.d, dtype=dtype) if init is None else init.to("cpu", dtype)
@@ -342,7 +301,7 @@ class _Chunk:
         resampler = self.method if isinstance(self.method, Resampler) else None
         for step in range(1, self.steps + 1):
             if rowwise:
-                self._rows_step(z, m, v, step, pool)
+                self._rows_step(z, m, v, step)
             else:
                 self._stacked_step(z, m, v, step)
             with torch.no_grad():
