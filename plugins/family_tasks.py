@@ -45,33 +45,51 @@ def refusal(family: Family, data: Any, prior: str) -> str | None:
     return None
 
 
-def plan_family_jobs(task: Task, request: PlanRequest, datasets: tuple[str, ...], method: str,
-                     settings: Callable[[PlanRequest, str, str, str, int], dict],
-                     accepts: Callable[[Any], bool] = lambda data: True) -> list[Job]:
-    """One single-cell job per dataset x family x prior x seed; `settings(request, dataset, family, prior, seed)`
-    gives the cell's settings, datasets `accepts` refuses are skipped (make_plan reports a --dataset no task uses).
-    A family named on the command line that cannot be run on a dataset or prior is refused here, before any work;
-    other families that cannot take them are skipped."""
-    reg = request.registry
-    jobs = []
-    for dataset in request.datasets or datasets:
-        data = reg.get("datasets", dataset)
-        if not accepts(data):
-            continue
-        for family_name in request.families or reg.names("families"):
-            family = reg.get("families", family_name)
-            for prior in request.priors or (default_prior(family, dataset),):
-                why = refusal(family, data, prior)
-                if why and request.families:  # the user asked for this family: say why it cannot run, before any work
-                    raise UsageError(f"{task.name}: {why}")
-                if why:  # one of every registered family, with an explicit --prior or a dataset it cannot take
-                    continue
-                for seed in request.seeds:
-                    config = make_config(request, task, dataset=dataset, family=family_name, prior=prior, method=method,
-                                         hparams={}, seed=seed, settings=settings(request, dataset, family_name, prior, seed),
-                                         plugins={"dataset": data, "family": family})
-                    jobs.append(Job(task.name, f"{task.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
-    return jobs
+class FamilyTask(Task):
+    """A task with one single-cell job per dataset x family x prior x seed, scoring each family's trained generator."""
+
+    #: The one method name the task's cells carry (what `--method` may select).
+    method: str = "direct"
+    #: The datasets a profile runs.
+    datasets: dict[str, tuple[str, ...]] = {}
+
+    def accepts(self, data: Any) -> bool:
+        """Whether the task runs on a dataset (make_plan reports a --dataset no task uses)."""
+        return True
+
+    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+        """A cell's settings: its generator's identity and the task's protocol."""
+        raise NotImplementedError
+
+    def method_names(self, registry) -> set[str]:
+        return {self.method}
+
+    def plan(self, request: PlanRequest) -> list[Job]:
+        """A family named on the command line that cannot be run on a dataset or prior is refused here, before any
+        work; other families that cannot take them are skipped."""
+        if request.methods and self.method not in request.methods:
+            return []
+        reg = request.registry
+        jobs = []
+        for dataset in request.datasets or self.datasets[request.profile]:
+            data = reg.get("datasets", dataset)
+            if not self.accepts(data):
+                continue
+            for family_name in request.families or reg.names("families"):
+                family = reg.get("families", family_name)
+                for prior in request.priors or (default_prior(family, dataset),):
+                    why = refusal(family, data, prior)
+                    if why and request.families:  # the user asked for this family: say why it cannot run, before any work
+                        raise UsageError(f"{self.name}: {why}")
+                    if why:  # one of every registered family, with an explicit --prior or a dataset it cannot take
+                        continue
+                    for seed in request.seeds:
+                        config = make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                             method=self.method, hparams={}, seed=seed,
+                                             settings=self.settings(request, dataset, family_name, prior, seed),
+                                             plugins={"dataset": data, "family": family})
+                        jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
+        return jobs
 
 
 def generator_config(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:

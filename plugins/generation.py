@@ -8,31 +8,30 @@ from lvrbench.env import RunEnv, evaluator_spec, gan_spec
 from lvrbench.figures import encode_images, image_grid, payload_problem, scatter
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
-from lvrbench.kinds import Task
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
 from lvrbench.metrics import fid_bootstrap, items_generator, precision_recall, wilson_interval
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from . import mixtures, orderings
-from .family_tasks import (GAN_FIELDS, GAN_PROTOCOL, curve_drawer, generator_config, history_problem, history_record,
-                           plan_family_jobs, protocol_line)
+from .family_tasks import (FamilyTask, GAN_FIELDS, GAN_PROTOCOL, curve_drawer, generator_config, history_problem, history_record,
+                           protocol_line)
 from .protocols import CLASSIFIER_TRAINING
 
 SCORING = {
     "quick": {"n_samples": 2000, "n_real": 2000, "n_boot_fid": 100, "k": 3},
     "full": {"n_samples": 10000, "n_real": 10000, "n_boot_fid": 200, "k": 3},
 }
-DATASETS = {"quick": ("fashion-mnist", "ring8", "grid25"), "full": ("mnist", "fashion-mnist", "ring8", "grid25")}
-METHOD = "direct"  # samples straight from G; post-hoc samplers will be the other methods
 LABELS = {"fid": "FID", "precision": "precision", "recall": "recall"}
 SCORED_BY = {"{} generated samples": "config.settings.n_samples", "{} test samples": "config.settings.n_real",
              "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
 
 
-class Generation(Task):
+class Generation(FamilyTask):
     """Train each generator family, then score its samples: FID, precision and recall (and mode coverage on mixtures)."""
 
     name = "generation"
+    method = "direct"  # samples straight from G; post-hoc samplers will be the other methods
+    datasets = {"quick": ("fashion-mnist", "ring8", "grid25"), "full": ("mnist", "fashion-mnist", "ring8", "grid25")}
     source = ("papers 002 and 004 (FID / precision / recall of each family on MNIST, training curves), paper 003 §4.1 "
               "(the 8-Gaussian ring, uniform prior); FID, precision and recall (k=3) in the evaluator's feature space; "
               "on the mixtures, mode coverage as VEEGAN and PacGAN (§5) count it")
@@ -40,20 +39,11 @@ class Generation(Task):
     protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"), ("test samples", "settings.n_real"),
                                       ("k-NN k", "settings.k"), ("FID bootstraps", "settings.n_boot_fid"))
 
-    def plan(self, request: PlanRequest) -> list[Job]:
-        if request.methods and METHOD not in request.methods:
-            return []
-        return plan_family_jobs(self, request, DATASETS[request.profile], METHOD, self.settings)
-
-    @staticmethod
-    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """A cell's settings: its generator's identity, its evaluator's, and the profile's scoring sizes."""
         return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
                 "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
                 **SCORING[request.profile]}
-
-    def method_names(self, registry) -> set[str]:
-        return {METHOD}
 
     def validate(self, result: dict) -> list[str]:
         fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,

@@ -9,41 +9,35 @@ from lvrbench.env import RunEnv, gan_spec
 from lvrbench.figures import payload_problem, scatter
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
-from lvrbench.kinds import Task
 from lvrbench.leaderboard import group, table, without_seed
 from lvrbench.results import check_fields
 
 from . import mixtures
-from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, plan_family_jobs, protocol_line
+from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
 
 SCORING = {"quick": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
-DATASETS = ("ring8", "grid25")
-METHOD = "direct"
 SCORED_BY = {"{} generated samples": "config.settings.n_samples"}
 
 
-class ModeCoverage(Task):
+class ModeCoverage(FamilyTask):
     """Modes captured and share of high-quality samples of each family on the 2-D Gaussian mixtures."""
 
     name = "mode-coverage"
+    method = "direct"
+    datasets = {"quick": ("ring8", "grid25"), "full": ("ring8", "grid25")}
+
     source = ("VEEGAN (Srivastava et al. 2017) §5 and PacGAN (Lin et al. 2018) §5: 2500 samples, a sample is high "
               "quality within 3 std of a mode, a mode is captured with at least 1/5 of its expected share of them; "
               "datasets: the 8-Gaussian ring (paper 003 §4.1, uniform prior) and the 25-Gaussian grid (paper 004 Fig. 9)")
 
     protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"),)
 
-    def plan(self, request: PlanRequest) -> list[Job]:
-        if request.methods and METHOD not in request.methods:
-            return []
-        return plan_family_jobs(self, request, DATASETS, METHOD, self.settings, accepts=lambda data: data.modality == "points")
+    def accepts(self, data) -> bool:
+        return data.modality == "points"
 
-    @staticmethod
-    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """A cell's settings: its generator's identity (the one `generation` trains) and the sample count."""
         return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)), **SCORING[request.profile]}
-
-    def method_names(self, registry) -> set[str]:
-        return {METHOD}
 
     def validate(self, result: dict) -> list[str]:
         problems = check_fields(result, {**mixtures.FIELDS, **GAN_FIELDS, "extra.samples": dict,

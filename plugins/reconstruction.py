@@ -28,7 +28,6 @@ from lvrbench.env import RunEnv, TrainedGAN, gan_spec
 from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
-from lvrbench.kinds import Task
 from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
 from lvrbench.metrics import Estimate, bootstrap_mean, items_generator
 from lvrbench.networks import build_encoder, init_parameters
@@ -36,9 +35,8 @@ from lvrbench.recovery import frozen
 from lvrbench.results import METRIC, check_fields, is_number
 
 from . import orderings
-from .family_tasks import GAN_FIELDS, GAN_PROTOCOL, generator_config, plan_family_jobs, protocol_line
+from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
 
-METHOD = "post-hoc-encoder"
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
 #: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
 ENCODERS = {
@@ -47,7 +45,6 @@ ENCODERS = {
     "full": {"points": {"n_encoders": 5, "steps": 10000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},
              "image": {"n_encoders": 5, "steps": 10000, "batch_size": 128, "lr": 1e-3, "n_test": 10000}},
 }
-DATASETS = {"quick": ("ring8", "fashion-mnist"), "full": ("ring8", "mnist")}
 N_BOOT = 1000
 SCORED_BY = {"{} post-hoc encoders": "config.settings.n_encoders", "encoder `{}`": "config.settings.encoder_arch",
              "each {} Adam steps": "config.settings.steps",
@@ -102,10 +99,12 @@ def over_encoders(errors: Tensor, generator: torch.Generator, n_boot: int = N_BO
     return Estimate(float(errors.mean()), float(low), float(high), n)
 
 
-class Reconstruction(Task):
+class Reconstruction(FamilyTask):
     """L1 reconstruction error of held-out data through post-hoc encoders of each family's generator (and its own)."""
 
     name = "reconstruction"
+    method = "post-hoc-encoder"
+    datasets = {"quick": ("ring8", "fashion-mnist"), "full": ("ring8", "mnist")}
     source = ("paper 003 §2.4.3 (a post-hoc encoder trained 5 times from G's samples to their latents; the L1 error "
               "Σ|G(E(x)) - x| of held-out data, mean ± sd over the 5) and §4.1 (the 8-Gaussian ring with a uniform prior, "
               "Table 1); families with their own encoder (BiGAN, LOGAN-B) also report its ad hoc error")
@@ -115,20 +114,11 @@ class Reconstruction(Task):
         ("encoder steps", "settings.steps"), ("encoder batch", "settings.batch_size"), ("encoder learning rate", "settings.lr"),
         ("held-out test samples", "settings.n_test"))
 
-    def plan(self, request: PlanRequest) -> list[Job]:
-        if request.methods and METHOD not in request.methods:
-            return []
-        return plan_family_jobs(self, request, DATASETS[request.profile], METHOD, self.settings)
-
-    @staticmethod
-    def settings(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """A cell's settings: its generator's identity (the one `generation` trains) and the encoders' protocol."""
         gan = generator_config(request, dataset, family, prior, seed)
         modality = request.registry.get("datasets", dataset).modality
         return {"gan": gan_spec(request, gan), "encoder_arch": gan["arch"], **ENCODERS[request.profile][modality]}
-
-    def method_names(self, registry) -> set[str]:
-        return {METHOD}
 
     def validate(self, result: dict) -> list[str]:
         ints = {f"config.settings.{k}": int for k in ("n_encoders", "steps", "batch_size", "n_test")}
