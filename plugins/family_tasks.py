@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from lvrbench.errors import UsageError
 from lvrbench.figures import line_plot
-from lvrbench.harness import Cell, Job, PlanRequest, make_config
+from lvrbench.env import RunEnv
+from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.kinds import Family, Task
 from lvrbench.leaderboard import number_text
 from lvrbench.results import is_number
@@ -63,6 +64,13 @@ class FamilyTask(Task):
 
     def method_names(self, registry) -> set[str]:
         return {self.method}
+
+    def score(self, config: dict, env: RunEnv) -> CellOutcome:
+        """The outcome of the one cell with this config."""
+        raise NotImplementedError
+
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
+        return [self.score(cell.config, env) for cell in job.cells]
 
     def plan(self, request: PlanRequest) -> list[Job]:
         """A family named on the command line that cannot be run on a dataset or prior is refused here, before any

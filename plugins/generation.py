@@ -6,7 +6,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, evaluator_spec, gan_spec
 from lvrbench.figures import encode_images, image_grid, payload_problem, scatter
-from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
 from lvrbench.metrics import fid_bootstrap, items_generator, precision_recall, wilson_interval
@@ -62,10 +62,7 @@ class Generation(FamilyTask):
             problems.append(f"extra.history {bad}")
         return problems + (mixtures.problems(result) if points else [])
 
-    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
-        return [self._score(cell.config, env) for cell in job.cells]
-
-    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: RunEnv) -> CellOutcome:
         s = c["settings"]
         gan = env.gan(s["gan"])
         data = env.dataset(c["dataset"])

@@ -7,7 +7,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, gan_spec
 from lvrbench.figures import payload_problem, scatter
-from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import group, table, without_seed
 from lvrbench.results import check_fields
@@ -48,10 +48,7 @@ class ModeCoverage(FamilyTask):
             problems.append(f"extra.samples: {bad}")
         return problems + mixtures.problems(result)
 
-    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
-        return [self._score(cell.config, env) for cell in job.cells]
-
-    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: RunEnv) -> CellOutcome:
         n = c["settings"]["n_samples"]
         gan = env.gan(c["settings"]["gan"])
         fake = gan.sample(n, torch.Generator().manual_seed(derive_seed(c["seed"], "mode-coverage samples")), env.device)

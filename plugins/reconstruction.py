@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, TrainedGAN, gan_spec
 from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
-from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
 from lvrbench.metrics import Estimate, bootstrap_mean, items_generator
@@ -142,10 +142,7 @@ class Reconstruction(FamilyTask):
             problems.append(f"extra.centers: {bad}")
         return problems
 
-    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
-        return [self._score(cell.config, env) for cell in job.cells]
-
-    def _score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: RunEnv) -> CellOutcome:
         s = c["settings"]
         gan = env.gan(s["gan"])
         data = env.dataset(c["dataset"])
