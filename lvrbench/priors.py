@@ -41,7 +41,11 @@ class Prior:
         return requires == "any" or requires in self.capabilities
 
     def sample(self, n: int, generator: torch.Generator, device: str | torch.device = "cpu") -> torch.Tensor:
-        """n latent vectors [n, dim], drawn on the CPU from `generator` and then moved: same numbers on every device."""
+        """n latent vectors [n, dim], drawn on the CPU from `generator` and then moved: same numbers on every device.
+
+        A learned prior's draws are differentiable in its parameters under grad mode (the training loop
+        needs that); draw under `torch.no_grad()` where the latents are data.
+        """
         raise NotImplementedError
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

@@ -413,9 +413,9 @@ class RecoverySynthetic(RecoveryTask):
 
     def targets(self, cfg: dict, gan: TrainedGAN, env: RunEnv) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         n = cfg["settings"]["n_latents"]
-        z_true = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
-        init = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
-        with torch.no_grad():
+        with torch.no_grad():  # a learned prior's draws would otherwise carry its graph
+            z_true = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "z-true")))
+            init = gan.prior.sample(n, torch.Generator().manual_seed(derive_seed(cfg["seed"], "init")))
             x = gan.nets["G"](z_true.to(env.device)).cpu()
         return x, z_true, init
 

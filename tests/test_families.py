@@ -398,7 +398,7 @@ def test_each_family_trains_finitely_and_repeats_bit_for_bit(registry, tiny_data
     assert all(math.isfinite(h["d_loss"]) and math.isfinite(h["g_loss"]) for h in history)
 
 
-@pytest.mark.parametrize("name", ["wgan-gp", "san", "gm-gan", "logan-b"])
+@pytest.mark.parametrize("name", FAMILIES)
 def test_image_families_train_on_images(registry, name):
     x = torch.rand(128, 1, 28, 28, generator=gen(0)) * 2 - 1
     for arch in ("mlp", "dcgan"):
