@@ -341,9 +341,7 @@ def in_manifold(reference: Tensor, radii: Tensor, queries: Tensor, *, chunk_size
 def precision_recall(
     real: Tensor,
     fake: Tensor,
-    generator: torch.Generator | None = None,
     k: int = 3,
-    n_boot: int | None = None,
     level: float = 0.95,
     *,
     chunk_size: int | None = None,
@@ -351,8 +349,7 @@ def precision_recall(
     """Improved precision (fakes inside the real k-NN manifold) and recall (reals inside the fake one).
 
     Kynkäänniemi et al. 2019. Each is a share of per-sample indicators (the manifolds held fixed), so
-    its interval is Wilson's (`proportion`); it draws nothing, so `generator` and `n_boot` are unused,
-    accepted for callers written against the bootstrap this replaced.
+    its interval is Wilson's (`proportion`), which draws nothing.
     """
     real_in_fake = in_manifold(fake, knn_radii(fake, k, chunk_size=chunk_size), real, chunk_size=chunk_size)
     fake_in_real = in_manifold(real, knn_radii(real, k, chunk_size=chunk_size), fake, chunk_size=chunk_size)

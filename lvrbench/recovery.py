@@ -203,10 +203,6 @@ def _adam(z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor,
         z.sub_((lr / bias1) * (m / denom))
 
 
-def _needs_generated(method: Method) -> bool:
-    return isinstance(method, Regularizer) and (method.needs_generated or method.needs_discriminator)
-
-
 class _Chunk:
     """One chunk of grid rows optimised together: z [H, N, d] with per-row Adam."""
 
@@ -223,6 +219,8 @@ class _Chunk:
         # even when a regularizer misbehaves on them.
         regularized = isinstance(method, Regularizer)
         self.active = (self.weight > 0).nonzero().squeeze(1) if regularized else self.weight.new_zeros(0, dtype=torch.long)
+        #: The regularizer reads G(z), so its loss runs with each row's own generator pass.
+        self.per_row = regularized and (method.needs_generated or method.needs_discriminator)
 
     def _penalty(self, step: int, rows: torch.Tensor, z: torch.Tensor, generated: torch.Tensor | None) -> torch.Tensor:
         """weight * regularizer loss, [len(rows), N], for latents z of those rows."""
@@ -236,7 +234,7 @@ class _Chunk:
         Its operations are elementwise or reduce a latent's own d elements, so a row's numbers do not depend
         on the other rows (checked per method by the tests); its random draws are shaped [N, ...].
         """
-        if _needs_generated(self.method) or not self.active.numel():
+        if self.per_row or not self.active.numel():
             return None
         za = z[self.active].detach().requires_grad_(True)
         return torch.autograd.grad(self._penalty(step, self.active, za, None).sum(), za)[0]
@@ -263,7 +261,7 @@ class _Chunk:
         """One Adam step, row by row: each row's generator pass and update see only the row's own shapes."""
         penalty = self._z_penalty_gradient(z, step)
         slot = {int(h): i for i, h in enumerate(self.active)}
-        state = self.generator.get_state() if _needs_generated(self.method) and slot else None
+        state = self.generator.get_state() if self.per_row and slot else None
         for h in range(self.h):
             active = h in slot
             self._row_update(z, m, v, h, step, penalty[slot[h]] if penalty is not None and active else None,
@@ -274,7 +272,7 @@ class _Chunk:
         zs = z.detach().requires_grad_(True)
         out = self.G(zs.reshape(self.h * self.n, self.d))
         loss = self.diff_fn(out.reshape(self.h, self.n, -1), self.targets)
-        if _needs_generated(self.method) and self.active.numel():
+        if self.per_row and self.active.numel():
             sub = out.reshape(self.h, self.n, *out.shape[1:])[self.active].reshape(-1, *out.shape[1:])
             loss = loss.index_add(0, self.active, self._penalty(step, self.active, zs[self.active], sub))
         grad = torch.autograd.grad(loss.sum(), zs)[0]

@@ -76,7 +76,7 @@ class Generation(FamilyTask):
         items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
         # precision and recall are proportions of points inside the other set's k-NN balls: Wilson intervals
         # (n_boot=1: only their values are used)
-        precision, recall = precision_recall(f_real, f_fake, items_generator({**items, "score": "precision-recall"}), k=s["k"], n_boot=1)
+        precision, recall = precision_recall(f_real, f_fake, k=s["k"])
         metrics = {"fid": fid_bootstrap(f_real, f_fake, items_generator({**items, "score": "fid"}), n_boot=s["n_boot_fid"]).to_dict(),
                    "precision": wilson_interval(precision.value, precision.n).to_dict(),
                    "recall": wilson_interval(recall.value, recall.n).to_dict()}

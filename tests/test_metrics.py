@@ -391,7 +391,7 @@ def test_precision_recall_by_hand_k3():
     # -> recall = 1 (the far-off fakes inflate the fake manifold, a known k-NN effect).
     real, fake = col(0, 1, 2, 3), col(0.5, 2.5, 10, 11)
     assert knn_radii(fake, k=3).tolist() == [10.5, 8.5, 9.5, 10.5]
-    p, r = precision_recall(real, fake, gen(0), k=3, n_boot=200)
+    p, r = precision_recall(real, fake, k=3)
     assert p.value == 0.5 and p.n == 4
     assert r.value == 1.0 and r.n == 4
     # shares of per-sample indicators: Wilson intervals, so 4 of 4 is not [1, 1] but scipy's [0.510, 1]
@@ -407,16 +407,16 @@ def test_precision_recall_by_hand_k1():
     # Recall: real 0 is 0.5 from fake 0.5 (boundary, counts), real 1 is on fake 1.0, real 2 is 1.0 from
     # fake 1.0 (> 0.5) and real 3 is 7 from fake 10 -> 2/4.
     real, fake = col(0, 1, 2, 3), col(0.5, 1.0, 10, 10.5)
-    p, r = precision_recall(real, fake, gen(0), k=1, n_boot=200)
+    p, r = precision_recall(real, fake, k=1)
     assert p.value == 0.5 and r.value == 0.5
     assert p.to_dict()["n"] == 4
 
 
 def test_precision_recall_identical_and_disjoint_sets():
     x = torch.randn(200, 3, generator=gen(1))
-    p, r = precision_recall(x, x.clone(), gen(2), n_boot=50)
+    p, r = precision_recall(x, x.clone())
     assert p.value == 1.0 and r.value == 1.0
-    p, r = precision_recall(x, x + 100.0, gen(2), n_boot=50)
+    p, r = precision_recall(x, x + 100.0)
     assert p.value == 0.0 and r.value == 0.0
 
 
@@ -429,12 +429,12 @@ def test_knn_and_precision_recall_chunking_is_exact(monkeypatch):
     inside = in_manifold(real, full, fake)
     assert torch.equal(in_manifold(real, full, fake, chunk_size=13), inside)
     assert 0 < int(inside.sum()) < len(fake)  # a non-trivial membership pattern
-    expected = precision_recall(real, fake, gen(6), n_boot=100)
-    assert precision_recall(real, fake, gen(6), n_boot=100, chunk_size=11) == expected
+    expected = precision_recall(real, fake)
+    assert precision_recall(real, fake, chunk_size=11) == expected
     # the default chunk size comes from MAX_BLOCK_ELEMENTS
     monkeypatch.setattr(M, "MAX_BLOCK_ELEMENTS", 600)
     assert torch.equal(knn_radii(real, k=3), full)
-    assert precision_recall(real, fake, gen(6), n_boot=100) == expected
+    assert precision_recall(real, fake) == expected
 
 
 def test_knn_radii_against_brute_force():
