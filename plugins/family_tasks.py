@@ -16,7 +16,7 @@ from lvrbench.figures import line_plot
 from lvrbench.env import RunEnv
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.kinds import Family, Task
-from lvrbench.leaderboard import number_text
+from lvrbench.leaderboard import config_values, number_text
 from lvrbench.results import is_number
 
 from .protocols import gan_config
@@ -124,30 +124,22 @@ GAN_PROTOCOL: tuple[tuple[str, str], ...] = (
     ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
 
 
-def _get(result: dict, path: str) -> Any:
-    value: Any = result
-    for part in path.split("."):
-        value = value[part]
-    return value
-
-
 def _values(rows: list[dict], path: str) -> str:
-    found = {_get(r, path) for r in rows}
-    text = sorted(_setting(v) for v in found)
-    return " / ".join(text)
+    """The distinct values of the config field at `path` across `rows`, as " / "-joined sorted text."""
+    return " / ".join(sorted(_setting(v) for v in config_values(rows, path)))
 
 
 def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
     """"Protocol of these numbers: ..." built from the rows' configs: the generators' architecture, d_z, priors and
     training, then `scoring` ({"text with {}": config path}, the {} filled with the values found) for what the task
     itself measured (sample counts, steps)."""
-    parts = [f"G and D `{_values(rows, 'config.settings.gan.arch')}`",
-             f"d_z = {_values(rows, 'config.settings.gan.latent_dim')}",
-             f"prior {_values(rows, 'config.prior')}",
-             f"trained {_values(rows, 'config.settings.gan.train.epochs')} epochs in batches of "
-             f"{_values(rows, 'config.settings.gan.train.batch_size')}",
-             f"seeds {_values(rows, 'config.seed')}"]
-    parts += [template.format(_values(rows, path)) for template, path in scoring.items()]
+    parts = [f"G and D `{_values(rows, 'settings.gan.arch')}`",
+             f"d_z = {_values(rows, 'settings.gan.latent_dim')}",
+             f"prior {_values(rows, 'prior')}",
+             f"trained {_values(rows, 'settings.gan.train.epochs')} epochs in batches of "
+             f"{_values(rows, 'settings.gan.train.batch_size')}",
+             f"seeds {_values(rows, 'seed')}"]
+    parts += [template.format(_values(rows, path.removeprefix("config."))) for template, path in scoring.items()]
     own = {}
     for r in rows:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
         train = r["config"]["settings"]["gan"]["train"]
