@@ -234,7 +234,10 @@ def wilson_interval(proportion: float, n: int, level: float = 0.95) -> Estimate:
     z = NormalDist().inv_cdf(0.5 + level / 2)
     centre = (proportion + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n))
-    return Estimate(proportion, max(0.0, centre - half), min(1.0, centre + half), n)
+    # at 0 of n (n of n) the bound is exactly 0 (1); rounding of centre - half would print 1e-19
+    low = 0.0 if proportion == 0.0 else max(0.0, centre - half)
+    high = 1.0 if proportion == 1.0 else min(1.0, centre + half)
+    return Estimate(proportion, low, high, n)
 
 
 def _indicators(values: Tensor, name: str = "indicators") -> Tensor:

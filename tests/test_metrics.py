@@ -199,14 +199,16 @@ def scipy_wilson(k: int, n: int):
     return binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
 
 
-@pytest.mark.parametrize("k, n", [(0, 32), (32, 32), (1, 32), (17, 64)])
+@pytest.mark.parametrize("k, n", [(0, 32), (32, 32), (1, 32), (17, 64), (0, 10), (13, 13)])
 def test_proportion_of_indicators_is_wilson(k, n):
     e = proportion(torch.tensor([1.0] * k + [0.0] * (n - k)))
     ci = scipy_wilson(k, n)
     assert (e.value, e.n) == (k / n, n)
     assert e.low == pytest.approx(ci.low, abs=1e-12) and e.high == pytest.approx(ci.high, abs=1e-12)
-    if k in (0, n):  # never the bootstrap's [0, 0] or [1, 1]
+    if (k, n) in ((0, 32), (32, 32)):  # never the bootstrap's [0, 0] or [1, 1]
         assert e.high - e.low == pytest.approx(0.10718, abs=1e-5)
+    if k in (0, n):  # the closed bound is exactly 0 (1), never 3e-17 of rounding
+        assert (e.low if k == 0 else e.high) == float(k == n)
     assert proportion(torch.tensor([True] * k + [False] * (n - k))) == e
 
 
