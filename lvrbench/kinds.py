@@ -324,7 +324,7 @@ class Dataset(Plugin):
         return digest.hexdigest()[:16]
 
     def load(self, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of a split ("train" or "test"): x float32 scaled to [-1, 1], y int64 labels (or mode ids)."""
+        """(x, y) of a split ("train" or "test"): x float32 (images scaled to [-1, 1]), y int64 labels (or mode ids)."""
         raise NotImplementedError
 
 
