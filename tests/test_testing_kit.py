@@ -1,0 +1,180 @@
+"""The conformance kit itself: lazy for everyone else, and each of its checks fails on a plugin that breaks its promise."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import run_cli
+
+#: A distribution whose every plugin breaks one promise of `lvrbench.kinds`, plus one sampler that keeps them all.
+BROKEN = '''
+import torch
+from lvrbench import hookimpl
+from lvrbench.kinds import Param, Regularizer, Resampler, Sampler
+
+
+class MixesRows(Regularizer):
+    """Centres each latent on the mean over grid rows: a row's loss depends on its batch-mates."""
+    name = "mixes-rows"
+
+    def loss(self, z, prior, ctx):
+        return (z - z.mean(0, keepdim=True)).square().mean(-1)
+
+
+class GlobalNoise(Regularizer):
+    """Draws its reference from the global RNG instead of ctx.generator."""
+    name = "global-noise"
+
+    def loss(self, z, prior, ctx):
+        return (z - torch.randn(z.shape[1:], dtype=z.dtype)).abs().mean(-1)
+
+
+class ClaimsAll(Regularizer):
+    """Declares the normal prior, then says it supports every prior."""
+    name = "claims-all"
+    requires = "normal"
+
+    def supports(self, prior):
+        return True
+
+    def loss(self, z, prior, ctx):
+        return z.square().mean(-1)
+
+
+class ClampsInPlace(Resampler):
+    """Clamps the latents it is given in place."""
+    name = "clamps-in-place"
+
+    def apply(self, z, prior, step, total_steps, generator, params):
+        return z.clamp_(-1.0, 1.0)
+
+
+class BadGrid(Resampler):
+    """A default grid outside its own declared range: refused at load."""
+    name = "bad-grid"
+    params = (Param("c", (0.0, 1.0), minimum=0.0, exclusive_minimum=True),)
+
+    def apply(self, z, prior, step, total_steps, generator, params):
+        return z.clone()
+
+
+class PriorSamples(Sampler):
+    """G(z) for z from the generator's prior, all accepted."""
+    name = "prior-samples"
+
+    def sample(self, nets, family, prior, n, latent_dim, generator):
+        with torch.no_grad():
+            x = nets["G"](prior.sample(n, generator))
+        return x, {"acceptance": {"value": 1.0, "low": 1.0, "high": 1.0, "n": n}}
+
+
+class Unseeded(Sampler):
+    """G(z) for z from the global RNG, and a bare acceptance number."""
+    name = "unseeded"
+
+    def sample(self, nets, family, prior, n, latent_dim, generator):
+        with torch.no_grad():
+            x = nets["G"](torch.randn(n, latent_dim))
+        return x, {"acceptance": 1.0}
+
+
+@hookimpl
+def lvrbench_regularizers():
+    return [MixesRows(), GlobalNoise(), ClaimsAll()]
+
+
+@hookimpl
+def lvrbench_resamplers():
+    return [ClampsInPlace(), BadGrid()]
+
+
+@hookimpl
+def lvrbench_samplers():
+    return [PriorSamples(), Unseeded()]
+'''
+
+
+def outcomes(stdout: str) -> dict[str, str]:
+    """test id -> PASSED / FAILED / SKIPPED from pytest's -rA summary."""
+    found = {}
+    for line in stdout.splitlines():
+        m = re.match(r"(PASSED|FAILED|SKIPPED) \S*::(\S+)", line)
+        if m:
+            found[m.group(2)] = m.group(1)
+    return found
+
+
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory):
+    """`lvrbench test broken-plugins -rA` over BROKEN, installed as a real distribution."""
+    site = tmp_path_factory.mktemp("site")
+    (site / "broken_plugins.py").write_text(BROKEN)
+    info = site / "broken_plugins-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[lvrbench]\nbroken = broken_plugins\n")
+    return run_cli("test", "broken-plugins", "-rA", "-p", "no:randomly", pythonpath=site,
+                   env={"OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("check,plugin", [
+    ("test_method_gives_the_same_numbers_batched_and_row_by_row", "mixes-rows"),
+    ("test_method_draws_only_from_the_generator_handed_in", "global-noise"),
+    ("test_method_honours_the_priors_it_declares", "claims-all"),
+    ("test_method_does_not_modify_its_input", "clamps-in-place"),
+    ("test_sampler_is_seeded_and_returns_estimates", "unseeded"),
+])
+def test_each_check_fails_on_the_plugin_that_breaks_it(broken_run, check, plugin):
+    assert broken_run.returncode == 1, broken_run.stdout[-3000:] + broken_run.stderr[-2000:]
+    assert outcomes(broken_run.stdout)[f"{check}[{plugin}]"] == "FAILED"
+
+
+def test_the_failures_say_what_is_wrong(broken_run):
+    out = broken_run.stdout
+    assert "mixes-rows under normal, grid row 0 {'weight': 0.01}: alone differs from batched" in out
+    assert "global-noise drew from the global torch RNG" in out
+    assert "claims-all declares requires='normal' but supports(uniform prior) is True" in out
+    assert "clamps-in-place under normal changed the latents it was given in place" in out
+    assert "unseeded drew from the global torch RNG" in out
+    # The resampler with a default grid outside its range never registered: the entry-point check names it.
+    assert "bad-grid: default grid: c must be > 0, got 0" in out
+    assert outcomes(out)["test_distribution_registers_its_plugins[broken-plugins]"] == "FAILED"
+
+
+def test_plugins_that_keep_a_promise_pass_its_check(broken_run):
+    found = outcomes(broken_run.stdout)
+    assert found["test_sampler_is_seeded_and_returns_estimates[prior-samples]"] == "PASSED"
+    for plugin in ("mixes-rows", "global-noise", "claims-all", "clamps-in-place"):
+        assert found[f"test_method_keeps_shapes_and_dtype[{plugin}]"] == "PASSED"
+    assert found["test_method_gives_the_same_numbers_batched_and_row_by_row[global-noise]"] == "FAILED"  # unseeded draws
+    assert found["test_method_gives_the_same_numbers_batched_and_row_by_row[claims-all]"] == "PASSED"
+    # Kinds the distribution does not provide are skipped with the reason.
+    assert re.search(r"SKIPPED \[\d+\] .*: broken-plugins has no families", broken_run.stdout)
+    assert re.search(r"SKIPPED \[\d+\] .*: broken-plugins has no datasets", broken_run.stdout)
+
+
+def test_an_unknown_distribution_is_one_line_and_exit_2():
+    done = run_cli("test", "lvrbnch")
+    assert done.returncode == 2
+    assert done.stderr == "lvrbench: error: unknown plugin distribution 'lvrbnch'; did you mean 'lvrbench'?\n"
+    assert done.stdout == ""
+
+
+def test_the_plugin_is_loaded_for_everyone_yet_imports_no_torch(tmp_path):
+    """Through its pytest11 entry point pytest loads it in any project; until a test uses it, torch stays unimported."""
+    (tmp_path / "test_other.py").write_text(textwrap.dedent('''
+        import sys
+
+        def test_other_project(pytestconfig):
+            assert pytestconfig.pluginmanager.has_plugin("lvrbench.testing")
+            assert "torch" not in sys.modules and "lvrbench_plugins" not in sys.modules
+    '''))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
