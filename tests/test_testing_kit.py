@@ -123,6 +123,7 @@ def broken_run(tmp_path_factory):
 
 @pytest.mark.parametrize("check,plugin", [
     ("test_method_gives_the_same_numbers_batched_and_row_by_row", "mixes-rows"),
+    ("test_regularizer_has_finite_gradients", "mixes-rows"),
     ("test_method_draws_only_from_the_generator_handed_in", "global-noise"),
     ("test_method_honours_the_priors_it_declares", "claims-all"),
     ("test_method_does_not_modify_its_input", "clamps-in-place"),
@@ -136,6 +137,7 @@ def test_each_check_fails_on_the_plugin_that_breaks_it(broken_run, check, plugin
 def test_the_failures_say_what_is_wrong(broken_run):
     out = broken_run.stdout
     assert "mixes-rows under normal, grid row 0 {'weight': 0.01}: alone differs from batched" in out
+    assert "mixes-rows under normal: the loss of latent (2, 2) depends on other latents" in out
     assert "global-noise drew from the global torch RNG" in out
     assert "claims-all declares requires='normal' but supports(uniform prior) is True" in out
     assert "clamps-in-place under normal changed the latents it was given in place" in out

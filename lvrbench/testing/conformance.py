@@ -191,7 +191,8 @@ def test_method_draws_only_from_the_generator_handed_in(lvrbench_plugin, lvrbenc
 
 @conformance("regularizers")
 def test_regularizer_has_finite_gradients(lvrbench_plugin, lvrbench_registry, lvrbench_gan):
-    """Finite d loss / d z at prior draws and at zeros (paper 000's initialisation)."""
+    """Finite d loss / d z at prior draws and at zeros (paper 000's initialisation), and one value per latent: the
+    loss of latent (h, n) has no gradient in any other latent."""
     for call in calls(lvrbench_plugin, lvrbench_registry, lvrbench_gan):
         for start in ("prior draws", "zeros"):
             z = latents(call.prior, len(call.rows), 5)
@@ -201,6 +202,15 @@ def test_regularizer_has_finite_gradients(lvrbench_plugin, lvrbench_registry, lv
                 continue
             (grad,) = torch.autograd.grad(loss.sum(), z, allow_unused=True)
             assert grad is None or torch.isfinite(grad).all(), f"{call.method.name} under {call.prior.kind}: non-finite gradient at {start}"
+        h, n = len(call.rows) - 1, N - 1
+        z = latents(call.prior, len(call.rows), 6).requires_grad_(True)
+        loss = call(z)
+        if loss.requires_grad:
+            (grad,) = torch.autograd.grad(loss[h, n], z, allow_unused=True)
+            others = torch.ones(z.shape, dtype=torch.bool)
+            others[h, n] = False
+            assert grad is None or (grad[others] == 0).all(), (
+                f"{call.method.name} under {call.prior.kind}: the loss of latent ({h}, {n}) depends on other latents")
 
 
 @conformance("regularizers", "resamplers")
