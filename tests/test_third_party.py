@@ -68,7 +68,8 @@ def test_the_conformance_kit_passes_on_it(installed):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     passed = {line.split("::")[-1] for line in done.stdout.splitlines() if line.startswith("PASSED")}
     for check in ("test_method_keeps_shapes_and_dtype", "test_method_does_not_modify_its_input",
-                  "test_method_gives_the_same_numbers_batched_and_row_by_row", "test_method_draws_only_from_the_generator_handed_in",
+                  "test_method_gives_the_same_numbers_batched_and_row_by_row",
+                  "test_method_draws_only_from_the_generator_handed_in",
                   "test_regularizer_has_finite_gradients", "test_method_honours_the_priors_it_declares",
                   "test_default_grid_lies_in_the_declared_ranges"):
         assert f"{check}[kl-gaussian]" in passed

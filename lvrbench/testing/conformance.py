@@ -7,8 +7,9 @@ distribution does not provide is skipped with the reason. Import them into a tes
 """
 from __future__ import annotations
 
+import copy
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
@@ -84,10 +85,17 @@ class MethodCall:
     prior: Prior
     rows: list[dict[str, float]]
     gan: Any = None  # a TrainedGAN, for regularizers that read G(z) or the discriminator
+    _nets: dict = field(default_factory=dict, repr=False)
 
     def params(self, rows: list[dict[str, float]], dtype: torch.dtype) -> dict[str, torch.Tensor]:
         shape = (-1, 1) if isinstance(self.method, Regularizer) else (-1, 1, 1)
         return {p.name: torch.tensor([r[p.name] for r in rows], dtype=dtype).view(*shape) for p in self.method.params}
+
+    def nets(self, dtype: torch.dtype):
+        """The tiny generator's networks in `dtype`: a copy, so the session's cached generator stays as it is."""
+        if dtype not in self._nets:
+            self._nets[dtype] = copy.deepcopy(self.gan.nets).to(dtype)
+        return self._nets[dtype]
 
     @property
     def reads_generator(self) -> bool:
@@ -100,9 +108,9 @@ class MethodCall:
             return self.method.apply(z, self.prior, 3, 10, gen(seed), params)
         generated = realness = None
         if self.reads_generator:
-            G = self.gan.nets["G"].to(z.dtype)
-            generated = G(z.reshape(-1, z.shape[-1]))
-            realness = lambda x: self.gan.family.realness(self.gan.nets.to(z.dtype), x)  # noqa: E731
+            nets = self.nets(z.dtype)
+            generated = nets["G"](z.reshape(-1, z.shape[-1]))
+            realness = lambda x: self.gan.family.realness(nets, x)  # noqa: E731
         ctx = RecoveryContext(self.prior, 3, 10, gen(seed), generated, params, realness)
         return self.method.loss(z, self.prior, ctx)
 
@@ -144,9 +152,10 @@ def test_method_keeps_shapes_and_dtype(lvrbench_plugin, lvrbench_registry, lvrbe
                 out = call(z)
             want = z.shape[:2] if isinstance(call.method, Regularizer) else z.shape
             assert isinstance(out, torch.Tensor), f"{call.method.name} returned {type(out).__name__}, not a tensor"
-            assert tuple(out.shape) == tuple(want), f"{call.method.name} under {call.prior.kind}: shape {tuple(out.shape)}, want {tuple(want)}"
-            assert out.dtype == dtype, f"{call.method.name} under {call.prior.kind}: returned {out.dtype} for {dtype} latents"
-            assert torch.isfinite(out).all(), f"{call.method.name} under {call.prior.kind}: non-finite values"
+            where = f"{call.method.name} under {call.prior.kind}"
+            assert tuple(out.shape) == tuple(want), f"{where}: shape {tuple(out.shape)}, want {tuple(want)}"
+            assert out.dtype == dtype, f"{where}: returned {out.dtype} for {dtype} latents"
+            assert torch.isfinite(out).all(), f"{where}: non-finite values"
 
 
 @conformance("regularizers", "resamplers")
@@ -172,7 +181,8 @@ def test_method_gives_the_same_numbers_batched_and_row_by_row(lvrbench_plugin, l
                 alone = call(z[h:h + 1], [row], seed=7)[0]
                 where = f"{call.method.name} under {call.prior.kind}, grid row {h} {row}"
                 if call.reads_generator:
-                    torch.testing.assert_close(alone, batched[h], rtol=1e-5, atol=1e-6, msg=f"{where}: alone differs from batched")
+                    torch.testing.assert_close(alone, batched[h], rtol=1e-5, atol=1e-6,
+                                               msg=f"{where}: alone differs from batched")
                 else:
                     assert torch.equal(alone, batched[h]), f"{where}: alone differs from batched"
 
@@ -201,7 +211,8 @@ def test_regularizer_has_finite_gradients(lvrbench_plugin, lvrbench_registry, lv
             if not loss.requires_grad:  # a loss constant in z (`none`): a zero gradient
                 continue
             (grad,) = torch.autograd.grad(loss.sum(), z, allow_unused=True)
-            assert grad is None or torch.isfinite(grad).all(), f"{call.method.name} under {call.prior.kind}: non-finite gradient at {start}"
+            assert grad is None or torch.isfinite(grad).all(), (
+                f"{call.method.name} under {call.prior.kind}: non-finite gradient at {start}")
         h, n = len(call.rows) - 1, N - 1
         z = latents(call.prior, len(call.rows), 6).requires_grad_(True)
         loss = call(z)
@@ -281,7 +292,8 @@ def test_family_trains_a_seeded_step_finitely_and_repeatably(lvrbench_plugin, lv
     d_side, g_side = family.player_parameters(tiny.build(family, info, seed=0))
     assert d_side and g_side, f"{family.name}: player_parameters gave an empty side"
     for side in ("D", "G"):
-        moved = [k for k in after if k.startswith(f"{side}.") and after[k].is_floating_point() and not torch.equal(after[k], before[k])]
+        moved = [k for k in after if k.startswith(f"{side}.") and after[k].is_floating_point()
+                 and not torch.equal(after[k], before[k])]
         assert moved, f"{family.name}: training left every {side} weight unchanged"
 
 
@@ -323,7 +335,8 @@ def test_dataset_loads_both_splits_in_range(lvrbench_plugin):
         x, y = _load(data, split)
         where = f"{data.name} {split}"
         assert x.dtype == torch.float32 and y.dtype == torch.int64, f"{where}: dtypes {x.dtype}, {y.dtype}"
-        assert x.shape[0] > 0 and tuple(x.shape[1:]) == tuple(data.shape), f"{where}: shape {tuple(x.shape)}, declared {data.shape}"
+        assert x.shape[0] > 0 and tuple(x.shape[1:]) == tuple(data.shape), (
+            f"{where}: shape {tuple(x.shape)}, declared {data.shape}")
         assert tuple(y.shape) == (x.shape[0],), f"{where}: {tuple(y.shape)} labels for {x.shape[0]} samples"
         assert torch.isfinite(x).all(), f"{where}: non-finite values"
         if data.modality == "image":  # what a tanh generator produces; point sets keep their own coordinates
@@ -367,7 +380,8 @@ def test_task_plans_deterministically(lvrbench_plugin, lvrbench_registry):
     task = lvrbench_plugin.obj
     profile = _profile(task)
     first, second = _plan(task, lvrbench_registry, profile), _plan(task, lvrbench_registry, profile)
-    assert all(isinstance(j, Job) and all(isinstance(c, Cell) for c in j.cells) for j in first), f"{task.name}: plan must give Jobs of Cells"
+    assert all(isinstance(j, Job) and all(isinstance(c, Cell) for c in j.cells) for j in first), (
+        f"{task.name}: plan must give Jobs of Cells")
     assert first, f"{task.name} plans no cell for its {profile} profile's defaults"
     layout = [(j.task, j.label, [c.id for c in j.cells]) for j in first]
     assert layout == [(j.task, j.label, [c.id for c in j.cells]) for j in second], f"{task.name}: two plans differ"
@@ -439,13 +453,13 @@ def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_regis
         shape = tuple(gan.nets["G"](gan.prior.sample(1, gen(0))).shape[1:])
     assert tuple(samples.shape) == (64, *shape), f"{sampler.name} with {name}: shape {tuple(samples.shape)}, want (64, *{shape})"
     assert torch.isfinite(samples).all(), f"{sampler.name} with {name}: non-finite samples"
+    assert isinstance(stats, dict), f"{sampler.name}: statistics must be a dict, got {type(stats).__name__}"
+    problems = check_fields({"stats": stats}, {("stats", key): METRIC for key in stats})
+    assert not problems, f"{sampler.name} with {name}: {'; '.join(problems)}"
     again, stats_again = draw_samples(sampler, gan, 64, seed=0)
     assert torch.equal(samples, again) and stats == stats_again, f"{sampler.name} with {name}: the same seed gave other samples"
     other, _ = draw_samples(sampler, gan, 64, seed=1)
     assert not torch.equal(samples, other), f"{sampler.name} with {name}: another seed gave the same samples"
-    assert isinstance(stats, dict), f"{sampler.name}: statistics must be a dict, got {type(stats).__name__}"
-    problems = check_fields({"stats": stats}, {("stats", key): METRIC for key in stats})
-    assert not problems, f"{sampler.name} with {name}: {'; '.join(problems)}"
 
 
 # -- entry points ---------------------------------------------------------------------------------------------
