@@ -282,7 +282,8 @@ def test_family_trains_a_seeded_step_finitely_and_repeatably(lvrbench_plugin, lv
         metrics = tiny.train(family, nets, x, iterations, seed=1)
         assert torch.equal(torch.get_rng_state(), state), f"{family.name} drew from the global torch RNG while training"
         runs.append((before, _state(nets), metrics))
-    (before, after, metrics), (_, again, metrics_again) = runs
+    (before, after, metrics), (before_again, again, metrics_again) = runs
+    assert all(torch.equal(before[k], before_again[k]) for k in before), f"{family.name}: build is not seeded"
     assert metrics["generator_steps"] >= 1, f"{family.name}: no generator update in {iterations} iterations"
     for key in after:
         assert torch.equal(after[key], again[key]), f"{family.name}: {key} differs between two runs from the same seeds"
