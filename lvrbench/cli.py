@@ -160,6 +160,16 @@ def check(out: str | None) -> None:
     click.echo("leaderboards match their results")
 
 
+@cli.command(name="test", context_settings={"ignore_unknown_options": True})
+@click.argument("distribution")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def test_(distribution: str, pytest_args: tuple[str, ...]) -> None:
+    """Run the conformance kit on an installed distribution's plugins (further arguments go to pytest, e.g. -x)."""
+    from .testing.command import run_kit
+
+    sys.exit(run_kit(distribution, pytest_args))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
     if not (sys.argv[1:] if argv is None else argv):

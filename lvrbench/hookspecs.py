@@ -1,4 +1,4 @@
-"""Every hook a plugin can implement. Each returns the plugin objects of one kind.
+"""Every hook a plugin can implement. Each returns the plugin objects of one kind (`lvrbench.kinds.TABLE`).
 
 A plugin package declares an entry point in the `lvrbench` group pointing at a module (or
 object) with functions decorated by `lvrbench.hookimpl`, named as below:
@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pluggy
+
+from .kinds import HOOKS  # noqa: F401  (hook name per kind, derived from `lvrbench.kinds.TABLE`)
 
 if TYPE_CHECKING:
     from .kinds import Dataset, Family, Regularizer, Resampler, Sampler, Task
@@ -54,14 +56,3 @@ def lvrbench_tasks() -> list[Task]:
 @hookspec
 def lvrbench_datasets() -> list[Dataset]:
     """Datasets (`lvrbench.kinds.Dataset`) the tasks can run on."""
-
-
-#: Hook name for each kind of plugin.
-HOOKS = {
-    "regularizers": "lvrbench_regularizers",
-    "resamplers": "lvrbench_resamplers",
-    "families": "lvrbench_families",
-    "samplers": "lvrbench_samplers",
-    "tasks": "lvrbench_tasks",
-    "datasets": "lvrbench_datasets",
-}

@@ -324,7 +324,7 @@ class Dataset(Plugin):
         return digest.hexdigest()[:16]
 
     def load(self, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) of a split ("train" or "test"): x float32 scaled to [-1, 1], y int64 labels (or mode ids)."""
+        """(x, y) of a split ("train" or "test"): x float32 (images scaled to [-1, 1]), y int64 labels (or mode ids)."""
         raise NotImplementedError
 
 
@@ -386,16 +386,41 @@ class Task(Plugin):
         raise NotImplementedError
 
 
-KIND_CLASSES: dict[str, type[Plugin]] = {
-    "regularizers": Regularizer,
-    "resamplers": Resampler,
-    "families": Family,
-    "samplers": Sampler,
-    "tasks": Task,
-    "datasets": Dataset,
-}
+@dataclass(frozen=True)
+class Kind:
+    """One kind of plugin: its registry key (plural), its class, its name in messages and its hook.
+
+    Adding a kind is one row of `TABLE` plus its hookspec (`lvrbench.hookspecs`), its section of
+    CONTRIBUTING.md and its conformance checks (`lvrbench.testing`): `tests/test_kinds.py` fails
+    until all four exist.
+    """
+
+    name: str
+    cls: type[Plugin]
+    singular: str
+    #: Whether `--method` names it, so its names share one namespace with the other such kinds.
+    method_namespace: bool = False
+
+    @property
+    def hook(self) -> str:
+        """The hook a plugin implements to provide this kind (`lvrbench_<kind>`)."""
+        return f"lvrbench_{self.name}"
+
+
+#: Every kind of plugin, in the order `lvrbench list` shows them; the mappings below derive from it.
+TABLE: tuple[Kind, ...] = (
+    Kind("regularizers", Regularizer, "regularizer", method_namespace=True),
+    Kind("resamplers", Resampler, "resampler", method_namespace=True),
+    Kind("families", Family, "family"),
+    Kind("samplers", Sampler, "sampler", method_namespace=True),
+    Kind("tasks", Task, "task"),
+    Kind("datasets", Dataset, "dataset"),
+)
+KIND_CLASSES: dict[str, type[Plugin]] = {k.name: k.cls for k in TABLE}
 KINDS = tuple(KIND_CLASSES)
+HOOKS: dict[str, str] = {k.name: k.hook for k in TABLE}
+SINGULAR: dict[str, str] = {k.name: k.singular for k in TABLE}
+#: Kinds whose names share one namespace, because `--method` names any of them.
+METHOD_KINDS = tuple(k.name for k in TABLE if k.method_namespace)
 #: The kinds a recovery task compares: the Method subclasses the recovery engine runs.
-RECOVERY_KINDS = ("regularizers", "resamplers")
-SINGULAR = {"regularizers": "regularizer", "resamplers": "resampler", "families": "family",
-            "samplers": "sampler", "tasks": "task", "datasets": "dataset"}
+RECOVERY_KINDS = tuple(k.name for k in TABLE if issubclass(k.cls, Method))

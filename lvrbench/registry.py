@@ -17,13 +17,11 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError, one_line, squash
-from .kinds import KIND_CLASSES, KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin
+from .kinds import KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin
 from .priors import REQUIREMENTS
 
 GROUP = "lvrbench"
 BUILTIN_DISTRIBUTION = "lvrbench"
-#: Kinds whose names share one namespace, because `--method` names any of them.
-METHOD_KINDS = ("regularizers", "resamplers", "samplers")
 STRICT_VARIABLE = "LVRBENCH_STRICT_PLUGINS"
 STRICT_ON = ("1", "true", "yes", "on")
 STRICT_OFF = ("", "0", "false", "no", "off")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: The conformance kit's fixtures and checks (also loaded through its pytest11 entry point where lvrbench is installed).
+pytest_plugins = ["lvrbench.testing"]
 
 
 def est(value: float, n: int = 10) -> dict:

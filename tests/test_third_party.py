@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,3 +61,27 @@ def test_its_loss_is_the_closed_form_kl(installed, monkeypatch):
     # KL(N(2, 1) || N(0, 4)) = 0.5 (1/4 + 4/4 - 1 - ln 1/4)
     assert loss[0, 0].item() == pytest.approx(0.5 * (0.25 + 1.0 - 1 - torch.log(torch.tensor(0.25)).item()))
     assert torch.isfinite(loss).all()
+
+
+def test_the_conformance_kit_passes_on_it(installed):
+    done = run_cli("test", "lvrbench-example-plugin", "-rA", pythonpath=installed, env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    passed = {line.split("::")[-1] for line in done.stdout.splitlines() if line.startswith("PASSED")}
+    for check in ("test_method_keeps_shapes_and_dtype", "test_method_does_not_modify_its_input",
+                  "test_method_gives_the_same_numbers_batched_and_row_by_row",
+                  "test_method_draws_only_from_the_generator_handed_in",
+                  "test_regularizer_has_finite_gradients", "test_method_honours_the_priors_it_declares",
+                  "test_default_grid_lies_in_the_declared_ranges"):
+        assert f"{check}[kl-gaussian]" in passed
+    assert "test_distribution_registers_its_plugins[lvrbench-example-plugin]" in passed
+    assert "lvrbench-example-plugin has no families" in done.stdout  # kinds it does not provide: skipped, with why
+
+
+def test_its_own_suite_runs_the_kit(installed, tmp_path):
+    """The example's tests/test_conformance.py: what an author's suite holds to run the kit under plain pytest."""
+    tests = shutil.copytree(EXAMPLE / "tests", tmp_path / "tests")
+    env = {**os.environ, "PYTHONPATH": f"{installed}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert re.search(r"\b8 passed, 7 skipped\b", done.stdout), done.stdout[-500:]
