@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .kinds import Dataset, Family, Regularizer, Resampler, Sampler, Task
+    from .kinds import Dataset, Family, Pretrained, Regularizer, Resampler, Sampler, Task
 
 PROJECT = "lvrbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -56,6 +56,11 @@ def lvrbench_datasets() -> list[Dataset]:
     """Datasets (`lvrbench.kinds.Dataset`) the tasks can run on."""
 
 
+@hookspec
+def lvrbench_generators() -> list[Pretrained]:
+    """Pretrained generators (`lvrbench.kinds.Pretrained`): networks and weights benchmarked as they are, never trained."""
+
+
 #: Hook name for each kind of plugin.
 HOOKS = {
     "regularizers": "lvrbench_regularizers",
@@ -64,4 +69,5 @@ HOOKS = {
     "samplers": "lvrbench_samplers",
     "tasks": "lvrbench_tasks",
     "datasets": "lvrbench_datasets",
+    "generators": "lvrbench_generators",
 }
