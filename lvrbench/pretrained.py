@@ -100,18 +100,20 @@ def load_state(nets: nn.ModuleDict, state: dict[str, torch.Tensor], where: str, 
     import torch
 
     wanted = nets.state_dict()
+    for key, value in wanted.items():  # shapes first: a wrong latent size or sample shape shows in the first layers
+        if key not in state:
+            continue
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise UsageError(f"{where}: {key} has shape {list(state[key].shape)}, but {expects} expects "
+                             f"{list(value.shape)}")
+        if state[key].dtype.is_floating_point != value.dtype.is_floating_point:
+            raise UsageError(f"{where}: {key} holds {state[key].dtype}, the networks {value.dtype}")
     missing = [k for k in wanted if k not in state]
     if missing:
         raise UsageError(f"{where}: missing keys {_listed(missing)} (the networks {', '.join(nets)} of {expects})")
     unexpected = [k for k in state if k not in wanted]
     if unexpected:
         raise UsageError(f"{where}: unexpected keys {_listed(unexpected)} (the networks {', '.join(nets)} of {expects})")
-    for key, value in wanted.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise UsageError(f"{where}: {key} has shape {list(state[key].shape)}, but {expects} expects "
-                             f"{list(value.shape)}")
-        if state[key].dtype.is_floating_point != value.dtype.is_floating_point:
-            raise UsageError(f"{where}: {key} holds {state[key].dtype}, the networks {value.dtype}")
     with torch.no_grad():
         nets.load_state_dict({k: v.to(wanted[k].dtype) for k, v in state.items()})
 
