@@ -21,7 +21,7 @@ from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_te
                                   protocol_text, seedless, summarize, table, without_seed)
 from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
                               proportion)
-from lvrbench.pretrained import SPEC_FIELDS, generator_label, is_pretrained, pretrained_lines
+from lvrbench.pretrained import SPEC_FIELDS, family_of, generator_label, is_pretrained, pretrained_lines
 from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields, is_number
@@ -115,6 +115,11 @@ class RecoveryTask(Task):
             for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, request.seeds):
                 if not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
                     continue
+                if isinstance(method, Regularizer) and method.needs_discriminator and not has_realness(reg, family_name):
+                    if method.name in request.methods and family_name in request.generators:
+                        raise UsageError(f"{self.name}: {method.name} reads a discriminator's realness, and generator "
+                                         f"{family_name} has no D (or no family whose losses read it)")
+                    continue
                 settings = {**self.artifact_settings(request, dataset, family_name, prior, seed), **protocol}
                 cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
                                           method=method.name, hparams=row, seed=seed, settings=settings,
@@ -180,6 +185,13 @@ class RecoveryTask(Task):
             if n < minimum:
                 problems.append(f"{n_path} must be at least {minimum}")
         return problems
+
+
+def has_realness(registry, name: str) -> bool:
+    """Whether the family, or pretrained generator, `name` gives the per-sample realness of its discriminator."""
+    if name in registry.names("generators"):
+        return "realness" in family_of(registry, registry.get("generators", name)).capabilities
+    return "realness" in registry.get("families", name).capabilities
 
 
 def item_key(config: dict) -> str:

@@ -161,6 +161,17 @@ def test_reconstruction_runs_validates_and_renders_on_a_pretrained_generator(exa
     assert "| tiny-fmnist-g (pretrained) | normal  | 2 " in page
 
 
+def test_the_trick_discriminator_is_planned_only_for_a_generator_with_a_d(example, tmp_path):
+    task = example.get("tasks", "recovery-synthetic")
+    for name, planned in (("tiny-fmnist", True), ("tiny-fmnist-g", False)):
+        methods = {c.config["method"] for c in make_plan([task], PlanRequest(example, generators=(name,)), ResultStore(tmp_path)).cells}
+        assert ("trick-discriminator" in methods) is planned and "none" in methods
+    with pytest.raises(UsageError) as exc:
+        task.plan(PlanRequest(example, generators=("tiny-fmnist-g",), methods=("trick-discriminator",)))
+    assert str(exc.value) == ("recovery-synthetic: trick-discriminator reads a discriminator's realness, and generator "
+                              "tiny-fmnist-g has no D (or no family whose losses read it)")
+
+
 def test_named_generators_that_contradict_the_options_are_refused_before_any_work(example, tmp_path):
     base = dict(tasks=("recovery-synthetic",), out=str(tmp_path / "lb"), dry_run=True)
     with pytest.raises(UsageError) as exc:
