@@ -49,8 +49,8 @@ def read_state(path: Path, where: str) -> dict[str, torch.Tensor]:
     except IsADirectoryError:
         raise UsageError(f"{where}: is a directory, not a weights file") from None
     except Exception as exc:  # weights_only refuses anything but tensors and plain containers, with an UnpicklingError
-        raise UsageError(f"{where}: not a plain state dict (torch.load with weights_only=True refused it: "
-                         f"{one_line(exc, 160)})") from None
+        raise UsageError(f"{where}: not a state dict that torch.load(..., weights_only=True) reads "
+                         f"({one_line(exc, 160)})") from None
     return flat_state(state, where)
 
 
@@ -155,8 +155,11 @@ def load_pretrained(registry: Registry, gen: Pretrained) -> tuple[nn.ModuleDict,
     """
     import torch
 
-    data = registry.get("datasets", gen.dataset).info
-    family = family_of(registry, gen)
+    try:
+        data = registry.get("datasets", gen.dataset).info
+        family = family_of(registry, gen)
+    except UsageError as exc:
+        raise UsageError(f"generator {gen.name} ({registry.provenance(gen)}): {exc}") from None
     needed = sorted(set(family.networks) - set(gen.networks)) if gen.family else []
     if needed:
         raise UsageError(f"generator {gen.name} names family {gen.family}, whose losses read networks "

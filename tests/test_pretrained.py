@@ -144,6 +144,28 @@ def test_generation_and_reconstruction_plan_it_on_its_own_dataset_and_mode_cover
     assert "tiny-fmnist" not in {c.config["family"] for c in make_plan(tasks[:1], PlanRequest(example, families=("vanilla",)), store).cells}
 
 
+def test_generation_runs_validates_and_renders_on_a_pretrained_generator(example, tmp_path, monkeypatch):
+    from lvrbench_plugins import generation
+
+    monkeypatch.setitem(generation.SCORING, "quick", {"n_samples": 200, "n_real": 200, "n_boot_fid": 10, "k": 3})
+    split = RunEnv.split
+    monkeypatch.setattr(RunEnv, "split", lambda self, dataset, name: tuple(  # the classifier on 512 images: seconds
+        t[:512] if name == "train" else t for t in split(self, dataset, name)))
+    code = run_command(example, RunOptions(tasks=("generation",), generators=("tiny-fmnist",), out=str(tmp_path / "lb"),
+                                           cache_dir=str(tmp_path / "cache"), device="cpu"))
+    assert code == 0
+    [result] = results_of(tmp_path / "lb", "generation")
+    assert result["status"] == "ok" and example.get("tasks", "generation").validate(result) == []
+    assert result["extra"]["history"] == [] and not (tmp_path / "cache" / "generators").exists()
+    crafted = json.loads(json.dumps(result))
+    crafted["extra"]["history"] = [{"epoch": 0, "d_loss": 1.0, "g_loss": 1.0}]
+    assert example.get("tasks", "generation").validate(crafted) == ["extra.history must be empty for a pretrained generator"]
+    page = (tmp_path / "lb" / "generation.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| tiny-fmnist (pretrained) "))
+    assert row.rstrip(" |").endswith("| -")  # no training curve: it was never trained here
+    assert "pretrained generators, never trained here: tiny-fmnist (`mlp-8-64-784`, d_z = 8, prior normal)" in page
+
+
 def test_reconstruction_runs_validates_and_renders_on_a_pretrained_generator(example, tmp_path, monkeypatch):
     from lvrbench_plugins import reconstruction
 
@@ -308,8 +330,8 @@ def test_a_pickled_payload_is_refused_never_run(tmp_path):
     marker = tmp_path / "ran"
     torch.save({"G.0.weight": Payload(marker)}, path)
     message = refusal(reg, path)
-    assert message.startswith(f"{path}: not a plain state dict (torch.load with weights_only=True refused it: "
-                              "UnpicklingError: ") and "\n" not in message
+    assert message.startswith(f"{path}: not a state dict that torch.load(..., weights_only=True) reads "
+                              "(UnpicklingError: ") and "\n" not in message
     assert not marker.exists()
 
 
