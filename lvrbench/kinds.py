@@ -390,8 +390,9 @@ class Task(Plugin):
     #: (label, dotted config path) pairs the page's protocol line states from its results (see `protocol`);
     #: the default names the generator artifact fields `lvrbench.env.gan_spec` gives every task that trains one.
     protocol_fields: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("family", "settings.gan.family"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
-        ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
+        ("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),
+        ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"), ("GAN epochs", "settings.gan.train.epochs"),
+        ("batch", "settings.gan.train.batch_size"),
         ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
 
     def protocol(self, results: list[dict]) -> str:

@@ -96,7 +96,7 @@ def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
     from .pretrained import read_checkpoint
 
     names = list(opts.generators)
-    for path in opts.checkpoints:
+    for path in dict.fromkeys(opts.checkpoints):
         checkpoint = read_checkpoint(registry, path)
         registry.add(Entry("generators", checkpoint.name, checkpoint, BUILTIN_DISTRIBUTION, __version__, f"--checkpoint {path}"))
         names.append(checkpoint.name)

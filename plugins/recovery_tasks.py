@@ -26,7 +26,8 @@ from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields, is_number
 
-from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING, gan_config
+from .family_tasks import generator_config
+from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 #: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
@@ -66,12 +67,10 @@ class RecoveryTask(Task):
     def artifact_settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """The cell settings naming the trained networks this protocol uses (their full identities).
 
-        The generator is trained with the cell's seed, so the seed axis covers the training's variance.
+        The generator is trained with the cell's seed, so the seed axis covers the training's variance (a pretrained
+        generator's weights are its own: there the seed sets only the items and the recovery's draws).
         """
-        if family in request.registry.names("generators"):  # a pretrained generator: never trained, the seed sets no weights
-            return {"gan": gan_spec(request, {"pretrained": family})}
-        gan = gan_config("image", request.profile, family=family, dataset=dataset, prior=prior, seed=seed)
-        return {"gan": gan_spec(request, gan)}
+        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed))}
 
     def grid(self, method: Method, request: PlanRequest) -> list[dict[str, float]]:
         """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
