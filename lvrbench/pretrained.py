@@ -95,7 +95,7 @@ def _listed(keys: list[str]) -> str:
 def load_state(nets: nn.ModuleDict, state: dict[str, torch.Tensor], where: str, expects: str) -> None:
     """Load `state` into `nets`, refusing in one line (naming `where`) missing or unexpected keys and wrong shapes.
 
-    `expects` says what the networks were built for (e.g. "arch mlp with latent_dim 16 on fashion-mnist (1, 28, 28)").
+    `expects` says what the networks were built for (e.g. "gen's mlp with latent_dim 16 on fashion-mnist (1, 28, 28)").
     """
     import torch
 
@@ -122,9 +122,9 @@ class NoFamily(Family):
     """What reads a pretrained generator's networks when it names no family: no losses, no discriminator;
     `encode` where it has an encoder E."""
 
-    def __init__(self, generator: str, has_encoder: bool):
-        self.name = generator
-        self.capabilities = frozenset({"encode"}) if has_encoder else frozenset()
+    def __init__(self, generator: str, networks: dict[str, str]):
+        self.name, self.networks = generator, dict(networks)
+        self.capabilities = frozenset({"encode"}) if "E" in networks else frozenset()
 
     def encode(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
         if "E" not in nets:
@@ -136,7 +136,7 @@ def family_of(registry: Registry, gen: Pretrained) -> Family:
     """The family whose losses and capabilities read `gen`'s networks: the one it names, else a `NoFamily`."""
     if gen.family:
         return registry.get("families", gen.family)
-    return NoFamily(gen.name, "E" in gen.networks)
+    return NoFamily(gen.name, gen.networks)
 
 
 def where_of(registry: Registry, gen: Pretrained, weights: Any) -> str:
@@ -175,8 +175,11 @@ def load_pretrained(registry: Registry, gen: Pretrained) -> tuple[nn.ModuleDict,
     load_state(nets, state, where, f"{gen.name}'s {gen.arch or 'networks'} with latent_dim {gen.latent_dim} on "
                                    f"{data.name} {data.shape}")
     nets.eval()
-    with torch.no_grad():
-        probe = nets["G"](gen.latent_prior().sample(2, torch.Generator().manual_seed(0)))
+    try:
+        with torch.no_grad():
+            probe = nets["G"](gen.latent_prior().sample(2, torch.Generator().manual_seed(0)))
+    except Exception as exc:  # a plugin's own G: its failure is one line, before any work
+        raise UsageError(f"{where}: G fails on latents of {gen.latent_dim} elements ({one_line(exc, 160)})") from None
     if tuple(probe.shape[1:]) != tuple(data.shape):
         raise UsageError(f"{where}: G makes samples of shape {tuple(probe.shape[1:])}, but {data.name} has shape "
                          f"{tuple(data.shape)}")
@@ -186,12 +189,12 @@ def load_pretrained(registry: Registry, gen: Pretrained) -> tuple[nn.ModuleDict,
 class Checkpoint(Pretrained):
     """A checkpoint of one of lvrbench's own architectures, named with --checkpoint and described by its TOML file."""
 
-    def __init__(self, name: str, weights_path: Path, meta: dict, networks: dict[str, str]):
+    def __init__(self, name: str, weights_path: Path, meta: dict, networks: dict[str, str], family: Family | None):
         self.name, self.path = name, weights_path
         self.dataset, self.prior, self.latent_dim = meta["dataset"], meta["prior"], meta["latent_dim"]
         self.arch, self.source, self.family = meta["arch"], meta["source"], meta.get("family")
         self.networks = networks
-        self._family: Family | None = None
+        self._family = family  # the family whose networks the weights are of, built as its `build` builds them
 
     def build(self, data: DataInfo) -> nn.ModuleDict:
         from torch import nn
@@ -266,10 +269,8 @@ def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
             raise UsageError(f"{path}: holds weights of {', '.join(extra)} but {toml} names no family (set `family`, "
                              "e.g. \"vanilla\", to say which losses trained them)")
         networks = {"G": "generator", **({"E": "encoder"} if "E" in present else {})}
-    checkpoint = Checkpoint(name, path, meta, networks)
-    if meta.get("family"):
-        checkpoint._family = registry.get("families", meta["family"])
-    return checkpoint
+    family = registry.get("families", meta["family"]) if meta.get("family") else None
+    return Checkpoint(name, path, meta, networks, family)
 
 
 # -- what pages say of a pretrained generator (results are data: read field by field) -----------------------
