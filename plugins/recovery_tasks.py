@@ -169,9 +169,10 @@ class RecoveryTask(Task):
         line = protocol_text(self.source, results, self.protocol_fields)
         if not results:
             return line
-        pretrained = (" (of a pretrained generator, never trained here, only the items and the draws)"
-                      if any(is_pretrained(r["config"]) for r in results) else "")
-        return f"{line}. {self.deviations}. {SEEDS_TEXT}{pretrained}{self.seeds_note}"
+        pretrained = (". Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not "
+                      "the one described here, and never trained by lvrbench: for them a seed sets only the evaluated "
+                      "items and the recovery's random draws" if any(is_pretrained(r["config"]) for r in results) else "")
+        return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}{pretrained}"
 
     @staticmethod
     def config_problems(result: dict, n_path: str, minimum: int) -> list[str]:

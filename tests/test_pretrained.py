@@ -95,6 +95,8 @@ def test_recovery_runs_on_the_installed_generators_without_training_them(install
     assert ("Pretrained generators (benchmarked as they are, never trained here; their rows say `(pretrained)`): "
             "`tiny-fmnist` from `lvrbench_example_generator/train.py: lvrbench's training loop, vanilla GAN losses, "
             "10 epochs, seed 0` (`lvrbench-example-generator 0.1.0`, `mlp 8-64-784`, d_z = 8, weights `") in page
+    assert ("Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not the one "
+            "described here, and never trained by lvrbench: for them a seed sets only the evaluated items") in page
     checked = run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed)
     assert checked.returncode == 0, checked.stderr
     again = run_cli(*args, "--dry-run", pythonpath=installed)
