@@ -171,6 +171,10 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
             raise UsageError(f"{option}: empty path")
     tasks = select_tasks(registry, opts)
     _check_names(registry, "datasets", opts.datasets)
+    for name in opts.families:
+        if name in registry.names("generators"):
+            raise UsageError(f"--family {name}: {name} is a pretrained generator (it is never trained); select it with "
+                             f"--generator {name}")
     _check_names(registry, "families", opts.families)
     generators = select_generators(registry, opts)
     device = resolve_device(opts.device)

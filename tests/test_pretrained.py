@@ -206,6 +206,10 @@ def test_named_generators_that_contradict_the_options_are_refused_before_any_wor
     assert str(exc.value) == ("--generator tiny-fmnist draws its latents from the normal prior, which --prior leaves "
                               "out (uniform)")
     with pytest.raises(UsageError) as exc:
+        run_command(example, RunOptions(**base, families=("tiny-fmnist",)))
+    assert str(exc.value) == ("--family tiny-fmnist: tiny-fmnist is a pretrained generator (it is never trained); select "
+                              "it with --generator tiny-fmnist")
+    with pytest.raises(UsageError) as exc:
         run_command(example, RunOptions(**base, generators=("tiny-fmnis",)))
     assert str(exc.value) == "unknown generator 'tiny-fmnis'; did you mean 'tiny-fmnist'?"
     assert not (tmp_path / "lb").exists()
