@@ -77,7 +77,7 @@ class Registry:
 
     def add(self, entry: Entry) -> None:
         """Register one more plugin (a --checkpoint's generator); a name already taken is a UsageError."""
-        space = METHOD_KINDS if entry.kind in METHOD_KINDS else GENERATOR_KINDS if entry.kind in GENERATOR_KINDS else (entry.kind,)
+        space = next((group for group in (METHOD_KINDS, GENERATOR_KINDS) if entry.kind in group), (entry.kind,))
         for kind in space:
             if entry.name in self._by_kind[kind]:
                 holder = self._by_kind[kind][entry.name]

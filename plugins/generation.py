@@ -115,10 +115,11 @@ class Generation(FamilyTask):
                 if is_pretrained(c):
                     curve = "-"  # never trained here
                 else:
-                    link_curve = page.figure(f"{name}-curve", curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses"))
-                    curve = f"[losses]({link_curve})"
+                    drawer = curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses")
+                    curve = f"[losses]({page.figure(f'{name}-curve', drawer)})"
                 m = [r["metrics"] for r in cells]
-                row = [generator_label(c), c["prior"], summarize([x["fid"] for x in m], 4), summarize([x["precision"] for x in m]),
+                row = [generator_label(c), c["prior"], summarize([x["fid"] for x in m], 4),
+                       summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
                     row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
