@@ -178,6 +178,8 @@ def _check_object(kind: str, obj: object) -> tuple[str, str | None]:
 def _pretrained_problem(obj: Pretrained) -> str | None:
     """Why a pretrained generator's declarations are unusable (read at registration, so `list` can show them), or None."""
     name = obj.name
+    if not obj.source.strip():
+        return f"{name}: source must say where it comes from (a URL, a paper): every page that reports it names it"
     if not isinstance(obj.dataset, str) or not obj.dataset:
         return f"{name}: dataset must name a registered dataset, got {squash(repr(obj.dataset), 60)}"
     if obj.prior not in PRIORS:

@@ -384,15 +384,19 @@ def test_a_plugin_generator_that_breaks_its_contract_is_reported_and_skipped(plu
 
         class NoD(Pretrained):
             """names a family but has no D"""
-            name, dataset, latent_dim, family = "no-d", "fashion-mnist", 8, "vanilla"
+            name, dataset, latent_dim, family, source = "no-d", "fashion-mnist", 8, "vanilla", "a test"
 
         class Taken(Pretrained):
             """takes a family's name"""
-            name, dataset, latent_dim = "lsgan", "fashion-mnist", 8
+            name, dataset, latent_dim, source = "lsgan", "fashion-mnist", 8, "a test"
+
+        class Unsourced(Pretrained):
+            """says nothing of where it comes from"""
+            name, dataset, latent_dim = "unsourced", "fashion-mnist", 8
 
         @hookimpl
         def lvrbench_generators():
-            return [NoD(), Taken()]
+            return [NoD(), Taken(), Unsourced()]
     '''}, {"gens": "broken_gen"})
     assert site.exists()
     reg = load_registry(strict=False)
@@ -400,4 +404,6 @@ def test_a_plugin_generator_that_breaks_its_contract_is_reported_and_skipped(plu
     assert [e.line() for e in reg.errors] == [
         "plugin entry point 'gens' (broken-gen 1.0): no-d: names family vanilla but declares no D for its losses to read",
         f"plugin entry point 'gens' (broken-gen 1.0): generator name 'lsgan' is already taken by lvrbench {__version__} "
-        "(entry point 'families')"]
+        "(entry point 'families')",
+        "plugin entry point 'gens' (broken-gen 1.0): unsourced: source must say where it comes from (a URL, a paper): "
+        "every page that reports it names it"]
