@@ -66,6 +66,11 @@ def cli() -> None:
 @click.option("--task", "tasks", multiple=True, metavar="NAME", help="Run this task (repeatable).")
 @click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only these datasets (default: each task's).")
 @click.option("--family", "families", multiple=True, metavar="NAME", help="Only these generator families.")
+@click.option("--generator", "generators", multiple=True, metavar="NAME",
+              help="Only these pretrained generators (plugins; never trained), with any --family named.")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="PATH",
+              help="A state-dict file of lvrbench's own architecture, described by PATH's name with the suffix .toml "
+                   "(arch, latent_dim, prior, dataset, source); run like --generator.")
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
 @click.option("--prior", "priors", multiple=True, type=Choice(list(PRIORS)), help="Only these latent priors.")
 @click.option("--profile", default="quick", show_default=True, type=Choice(list(PROFILES)),

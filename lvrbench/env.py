@@ -10,10 +10,12 @@ from torch import nn
 
 from .artifacts import ArtifactCache
 from . import CORE
+from .errors import UsageError
 from .evaluator import Evaluator, classifier_spec, load_evaluator
 from .hashing import canonical_json, derive_seed
 from .kinds import Dataset, Family
 from .networks import init_parameters
+from .pretrained import family_of, load_pretrained
 from .priors import PRIORS, Prior
 from .registry import Registry
 
@@ -57,6 +59,9 @@ class TrainedGAN:
 def gan_spec(request: PlanRequest, config: dict) -> dict:
     """The full identity of a generator artifact: `config` plus every version and the data that determine its weights.
 
+    A `config` of {"pretrained": NAME} names a pretrained generator instead (`pretrained_spec`): every task that
+    takes a generator asks this one function, and `RunEnv.gan` serves both kinds of spec.
+
     `config` keys: family, dataset, prior (a base prior's name), latent_dim, arch, train (the
     profile's epochs, batch_size, lr, betas, ...), family_train (optional: a protocol's replacements
     for the family's declared settings) and seed. The spec's `train` is resolved
@@ -64,6 +69,8 @@ def gan_spec(request: PlanRequest, config: dict) -> dict:
     retrains. Refuses, in one line, a family asked for a prior or dataset it cannot handle.
     Tasks put the spec in their cell configs, so a cell's id changes with its generator.
     """
+    if "pretrained" in config:
+        return pretrained_spec(request, config["pretrained"])
     registry = request.registry
     family = registry.get("families", config["family"])
     data = registry.get("datasets", config["dataset"])
@@ -74,8 +81,44 @@ def gan_spec(request: PlanRequest, config: dict) -> dict:
             "dataset_digest": request.fingerprint(config["dataset"]), "core": CORE, "training_revision": TRAINING_REVISION}
 
 
+def pretrained_spec(request: PlanRequest, name: str) -> dict:
+    """The identity of a pretrained generator: the digest of its weights (checked against its networks once per
+    request, so bad weights are refused before any work), its package's version and what it declares."""
+    registry = request.registry
+    gen = registry.get("generators", name)
+    digest = request.weights_digest(name)
+    spec = {"pretrained": name, "source": gen.source, "dataset": gen.dataset, "prior": gen.prior,
+            "latent_dim": gen.latent_dim, "arch": gen.arch, "networks": dict(gen.networks),
+            "prior_params": gen.latent_prior().to_config(), "weights": digest, "generator_version": registry.provenance(gen),
+            "dataset_version": registry.provenance(registry.get("datasets", gen.dataset))}
+    if gen.family:
+        family = registry.get("families", gen.family)
+        spec.update(discriminator_family=gen.family, family_version=registry.provenance(family))
+    return spec
+
+
+def generator_axes(request: PlanRequest, families: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The families to train and the pretrained generators to load for a task whose default families are `families`:
+    those --family and --generator name, or, when neither is given, the defaults and every registered generator."""
+    if request.families or request.generators:
+        return tuple(request.families), tuple(request.generators)
+    return tuple(families), tuple(request.registry.names("generators"))
+
+
+def planned_datasets(request: PlanRequest, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The datasets a task plans on: --dataset, or its defaults plus the datasets that named pretrained generators model."""
+    if request.datasets:
+        return tuple(request.datasets)
+    named = (request.registry.get("generators", name).dataset for name in request.generators)
+    return tuple(dict.fromkeys([*defaults, *named]))
+
+
 def generator_prior(registry: Registry, family: str, prior: str, latent_dim: int) -> Prior:
-    """The prior a family's generator will have (untrained values): for plan-time checks of a method's `requires`."""
+    """The prior a family's generator will have (untrained values), or a pretrained generator's (named in `family`;
+    `prior` and `latent_dim` are then its own): for plan-time checks of a method's `requires`."""
+    if family in registry.names("generators"):
+        gen = registry.get("generators", family)
+        return family_of(registry, gen).latent_prior(gen.latent_prior()) if gen.family else gen.latent_prior()
     return registry.get("families", family).latent_prior(PRIORS[prior].with_dim(latent_dim))
 
 
@@ -122,10 +165,25 @@ class RunEnv:
         return self._once(("evaluator", canonical_json(spec)), make)
 
     def gan(self, spec: dict) -> TrainedGAN:
-        """The GAN a `gan_spec` describes, trained by the shared loop on first use and cached."""
+        """The GAN a `gan_spec` describes, trained by the shared loop on first use and cached; a pretrained one is
+        loaded from its weights, never trained."""
         return self._once(("gan", canonical_json(spec)), lambda: self._load_gan(spec))
 
+    def _load_pretrained(self, spec: dict) -> TrainedGAN:
+        gen = self.registry.get("generators", spec["pretrained"])
+        nets, digest = load_pretrained(self.registry, gen)
+        if digest != spec["weights"]:
+            raise UsageError(f"generator {gen.name}'s weights changed since this cell was planned (digest "
+                             f"{spec['weights']}, now {digest}): run again to plan its new cells")
+        nets.to(self.device).eval()
+        family = family_of(self.registry, gen)
+        prior = family.latent_prior(gen.latent_prior(), nets) if gen.family else gen.latent_prior()
+        return TrainedGAN(family, nets, prior, gen.latent_dim, digest,
+                          {"pretrained": gen.name, "source": gen.source, "weights": digest})
+
     def _load_gan(self, spec: dict) -> TrainedGAN:
+        if "pretrained" in spec:
+            return self._load_pretrained(spec)
         family: Family = self.registry.get("families", spec["family"])
         data = self.dataset(spec["dataset"])
         family.check(data.info, spec["prior"])

@@ -80,7 +80,10 @@ class PlanRequest:
     seeds: tuple[int, ...] = (0,)
     overrides: dict = field(default_factory=dict)
     data_dir: str | None = None
+    #: Pretrained generators named with --generator (or --checkpoint); the tasks' `family` axis holds them too.
+    generators: tuple[str, ...] = ()
     _fingerprints: dict = field(default_factory=dict, repr=False)
+    _digests: dict = field(default_factory=dict, repr=False)
 
     def fingerprint(self, dataset: str) -> str:
         """The digest of a dataset's contents (read once per request): cells and networks on other data differ."""
@@ -88,6 +91,15 @@ class PlanRequest:
             data = self.registry.get("datasets", dataset)
             self._fingerprints[dataset] = self.registry.call(data, "fingerprint", self.data_dir)
         return self._fingerprints[dataset]
+
+    def weights_digest(self, generator: str) -> str:
+        """The digest of a pretrained generator's weights, loaded and checked against its networks once per request
+        (bad weights are a one-line UsageError, before any work)."""
+        if generator not in self._digests:
+            from .pretrained import load_pretrained
+
+            self._digests[generator] = load_pretrained(self.registry, self.registry.get("generators", generator))[1]
+        return self._digests[generator]
 
     def versions(self, **plugins) -> dict:
         """The `plugins` part of a cell config: the core's and each named plugin's distribution version."""
@@ -270,6 +282,7 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
                 seen[cell.id] = store.status(cell.task, cell.id)
             jobs.append(job)
     for option, key, wanted in (("--dataset", "dataset", request.datasets), ("--family", "family", request.families),
+                                ("--generator", "family", request.generators),
                                 ("--prior", "prior", request.priors), ("--method", "method", request.methods)):
         used = {cell.config[key] for job in jobs for cell in job.cells}
         unused = [name for name in wanted if name not in used]

@@ -21,7 +21,7 @@ import pluggy
 from .kinds import HOOKS  # noqa: F401  (hook name per kind, derived from `lvrbench.kinds.TABLE`)
 
 if TYPE_CHECKING:
-    from .kinds import Dataset, Family, Regularizer, Resampler, Sampler, Task
+    from .kinds import Dataset, Family, Pretrained, Regularizer, Resampler, Sampler, Task
 
 PROJECT = "lvrbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -56,3 +56,9 @@ def lvrbench_tasks() -> list[Task]:
 @hookspec
 def lvrbench_datasets() -> list[Dataset]:
     """Datasets (`lvrbench.kinds.Dataset`) the tasks can run on."""
+
+
+@hookspec
+def lvrbench_generators() -> list[Pretrained]:
+    """Pretrained generators (`lvrbench.kinds.Pretrained`): networks and weights benchmarked as they are, never trained."""
+

@@ -1,4 +1,4 @@
-"""The six kinds of plugin and the contract each must keep.
+"""The seven kinds of plugin and the contract each must keep.
 
 A plugin package subclasses one of these and returns instances from the matching hook
 (see `lvrbench.hookspecs`). Nothing here imports torch, so that `lvrbench --help` stays fast.
@@ -343,6 +343,45 @@ class Sampler(Plugin):
         raise NotImplementedError
 
 
+class Pretrained(Plugin):
+    """A generator trained elsewhere: benchmarked as it is, never trained by lvrbench.
+
+    It declares the networks it has (`networks`: "G", and "D" and "E" where it has them), its base
+    prior, its latent size, the dataset it models and, where it has a discriminator, the family whose
+    losses and capabilities read that D (e.g. "vanilla", so its D logit is a log density ratio).
+    `source` (a URL or a paper) is shown on every page that reports it. Its identity is the digest
+    of its weights plus its package's version, so a changed checkpoint makes new cells.
+    """
+
+    kind = "generators"
+    #: The registered dataset it models (its samples have that dataset's shape and range).
+    dataset: ClassVar[str] = ""
+    #: Its base prior, a name in `lvrbench.priors.PRIORS` ("normal": N(0, 1), "uniform": U(-1, 1)).
+    prior: ClassVar[str] = "normal"
+    latent_dim: ClassVar[int] = 0
+    #: The family whose losses describe its D ("realness", "log_density_ratio"); None when it has no D.
+    family: ClassVar[str | None] = None
+    #: Its architecture in a few words, shown on pages (e.g. "mlp 8-64-784").
+    arch: ClassVar[str] = ""
+    #: The networks `build` returns, by key, with a few words each: "G" always, "D" with a family, "E" for an encoder.
+    networks: ClassVar[dict[str, str]] = {"G": "generator"}
+
+    def build(self, data: DataInfo) -> nn.ModuleDict:
+        """Fresh networks keyed as `networks` declares; G maps [B, latent_dim] to [B, *data.shape]."""
+        raise NotImplementedError
+
+    def weights(self) -> Any:
+        """The weights: the path of a state-dict file (read with `torch.load(..., weights_only=True)`), or a
+        state dict ({"G.0.weight": tensor, ...}, keyed as the networks' ModuleDict is, or {"G": {...}, ...})."""
+        raise NotImplementedError
+
+    def latent_prior(self) -> Prior:
+        """The generator's prior with its dimension: the base prior of `prior` over `latent_dim` elements."""
+        from .priors import PRIORS
+
+        return PRIORS[self.prior].with_dim(self.latent_dim)
+
+
 class Task(Plugin):
     """A benchmark protocol: which cells exist, how a group of them is computed, how results are tabled."""
 
@@ -351,8 +390,9 @@ class Task(Plugin):
     #: (label, dotted config path) pairs the page's protocol line states from its results (see `protocol`);
     #: the default names the generator artifact fields `lvrbench.env.gan_spec` gives every task that trains one.
     protocol_fields: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("family", "settings.gan.family"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
-        ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
+        ("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),
+        ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"), ("GAN epochs", "settings.gan.train.epochs"),
+        ("batch", "settings.gan.train.batch_size"),
         ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
 
     def protocol(self, results: list[dict]) -> str:
@@ -415,6 +455,7 @@ TABLE: tuple[Kind, ...] = (
     Kind("samplers", Sampler, "sampler", method_namespace=True),
     Kind("tasks", Task, "task"),
     Kind("datasets", Dataset, "dataset"),
+    Kind("generators", Pretrained, "generator"),
 )
 KIND_CLASSES: dict[str, type[Plugin]] = {k.name: k.cls for k in TABLE}
 KINDS = tuple(KIND_CLASSES)

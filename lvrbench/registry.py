@@ -17,11 +17,13 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError, one_line, squash
-from .kinds import KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin
-from .priors import REQUIREMENTS
+from .kinds import KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin, Pretrained
+from .priors import PRIORS, REQUIREMENTS
 
 GROUP = "lvrbench"
 BUILTIN_DISTRIBUTION = "lvrbench"
+#: Kinds whose names share one namespace, because a cell's `family` names either: a family or a pretrained generator.
+GENERATOR_KINDS = ("families", "generators")
 STRICT_VARIABLE = "LVRBENCH_STRICT_PLUGINS"
 STRICT_ON = ("1", "true", "yes", "on")
 STRICT_OFF = ("", "0", "false", "no", "off")
@@ -70,6 +72,16 @@ class Registry:
         for entry in entries:
             self._by_kind[entry.kind][entry.name] = entry
         self.errors = list(errors)
+
+    def add(self, entry: Entry) -> None:
+        """Register one more plugin (a --checkpoint's generator); a name already taken is a UsageError."""
+        space = next((group for group in (METHOD_KINDS, GENERATOR_KINDS) if entry.kind in group), (entry.kind,))
+        for kind in space:
+            if entry.name in self._by_kind[kind]:
+                holder = self._by_kind[kind][entry.name]
+                raise UsageError(f"{entry.entry_point}: {SINGULAR[entry.kind]} name {entry.name!r} is already taken by "
+                                 f"the {SINGULAR[kind]} of {holder.distribution} {holder.version}")
+        self._by_kind[entry.kind][entry.name] = entry
 
     def entries(self, kind: str) -> list[Entry]:
         """The registered plugins of `kind`, by name."""
@@ -122,6 +134,9 @@ class Registry:
                 if isinstance(e.obj, Method):
                     row["requires"] = e.obj.requires
                     row["params"] = {p.name: list(p.grid) for p in e.obj.params}
+                if isinstance(e.obj, Pretrained):
+                    row.update(dataset=e.obj.dataset, prior=e.obj.prior, latent_dim=e.obj.latent_dim,
+                               family=e.obj.family, networks=sorted(e.obj.networks))
                 if e.obj.source:
                     row["source"] = e.obj.source
                 rows.append(row)
@@ -153,7 +168,34 @@ def _check_object(kind: str, obj: object) -> tuple[str, str | None]:
         if obj.requires not in REQUIREMENTS:
             return name, f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
         return name, _params_problem(name, obj.params)
+    if isinstance(obj, Pretrained):
+        return name, _pretrained_problem(obj)
     return name, None
+
+
+def _pretrained_problem(obj: Pretrained) -> str | None:
+    """Why a pretrained generator's declarations are unusable (read at registration, so `list` can show them), or None."""
+    name = obj.name
+    if not obj.source.strip():
+        return f"{name}: source must say where it comes from (a URL, a paper): every page that reports it names it"
+    if not isinstance(obj.dataset, str) or not obj.dataset:
+        return f"{name}: dataset must name a registered dataset, got {squash(repr(obj.dataset), 60)}"
+    if obj.prior not in PRIORS:
+        return f"{name}: prior must be one of {', '.join(PRIORS)}, got {squash(repr(obj.prior), 60)}"
+    if type(obj.latent_dim) is not int or obj.latent_dim < 1:
+        return f"{name}: latent_dim must be a positive integer, got {squash(repr(obj.latent_dim), 60)}"
+    if obj.family is not None and not isinstance(obj.family, str):
+        return f"{name}: family must be a family's name or None, got {squash(repr(obj.family), 60)}"
+    if not isinstance(obj.arch, str):
+        return f"{name}: arch must be a string, got {squash(repr(obj.arch), 60)}"
+    nets = obj.networks
+    if not isinstance(nets, dict) or "G" not in nets or not all(isinstance(k, str) and isinstance(v, str) for k, v in nets.items()):
+        return f"{name}: networks must be a dict of strings with a \"G\", got {squash(repr(nets), 60)}"
+    if obj.family is not None and "D" not in nets:
+        return f"{name}: names family {obj.family} but declares no D for its losses to read"
+    if obj.family is None and "D" in nets:
+        return f"{name}: declares a D but no family whose losses read it"
+    return None
 
 
 def _params_problem(name: str, params: object) -> str | None:
@@ -264,7 +306,7 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
                     except BaseException as exc:
                         fail(ep, dist, version, f"{hook} returned an object that cannot be inspected: {one_line(exc, 200)}")
                         continue
-                    space = ("methods" if kind in METHOD_KINDS else kind, name)
+                    space = ("methods" if kind in METHOD_KINDS else "generators" if kind in GENERATOR_KINDS else kind, name)
                     holder = taken.get(space) if problem is None else None
                     if holder is not None:
                         problem = (f"{SINGULAR[kind]} name {name!r} is already taken by "

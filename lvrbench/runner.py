@@ -15,7 +15,7 @@ from .harness import Plan, PlanRequest, make_plan
 from .kinds import Task
 from .leaderboard import build, refusal, refuse_target, root_problems
 from .progress import count, say
-from .registry import METHOD_KINDS, Registry, unknown_name
+from .registry import BUILTIN_DISTRIBUTION, METHOD_KINDS, Entry, Registry, unknown_name
 from .results import PROFILES, ResultStore
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class RunOptions:
     tasks: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     families: tuple[str, ...] = ()
+    generators: tuple[str, ...] = ()
+    checkpoints: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     priors: tuple[str, ...] = ()
     profile: str = "quick"
@@ -85,6 +87,29 @@ def resolve_device(name: str) -> torch.device:
 def _check_names(registry: Registry, kind: str, names: tuple[str, ...]) -> None:
     for name in names:
         registry.entry(kind, name)
+
+
+def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
+    """The pretrained generators --generator and --checkpoint name, each checkpoint registered as a generator; a
+    --dataset or --prior that a named generator contradicts is a UsageError (its weights are checked when planned)."""
+    from . import __version__
+    from .pretrained import read_checkpoint
+
+    names = list(opts.generators)
+    for path in dict.fromkeys(opts.checkpoints):
+        checkpoint = read_checkpoint(registry, path)
+        registry.add(Entry("generators", checkpoint.name, checkpoint, BUILTIN_DISTRIBUTION, __version__, f"--checkpoint {path}"))
+        names.append(checkpoint.name)
+    names = list(dict.fromkeys(names))
+    for name in names:
+        gen = registry.get("generators", name)
+        if opts.datasets and gen.dataset not in opts.datasets:
+            raise UsageError(f"--generator {name} models {gen.dataset}, which --dataset leaves out "
+                             f"({', '.join(opts.datasets)})")
+        if opts.priors and gen.prior not in opts.priors:
+            raise UsageError(f"--generator {name} draws its latents from the {gen.prior} prior, which --prior leaves out "
+                             f"({', '.join(opts.priors)})")
+    return tuple(names)
 
 
 def select_tasks(registry: Registry, opts: RunOptions) -> list[Task]:
@@ -146,12 +171,19 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
             raise UsageError(f"{option}: empty path")
     tasks = select_tasks(registry, opts)
     _check_names(registry, "datasets", opts.datasets)
+    for name in opts.families:
+        if name in registry.names("generators"):
+            raise UsageError(f"--family {name}: {name} is a pretrained generator (it is never trained); select it with "
+                             f"--generator {name}")
     _check_names(registry, "families", opts.families)
+    generators = select_generators(registry, opts)
     device = resolve_device(opts.device)
     unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
     request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
                           unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides),
-                          data_dir=opts.data_dir)
+                          data_dir=opts.data_dir, generators=generators)
+    for name in generators:  # their weights, checked against their networks before any work
+        request.weights_digest(name)
     known = set().union(*(registry.call(t, "parameters", request) for t in tasks))
     for name in request.overrides:
         if name not in known:

@@ -13,10 +13,11 @@ from typing import Any, Callable
 
 from lvrbench.errors import UsageError
 from lvrbench.figures import line_plot
-from lvrbench.env import RunEnv
+from lvrbench.env import RunEnv, generator_axes, planned_datasets
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.kinds import Family, Task
 from lvrbench.leaderboard import config_values, number_text
+from lvrbench.pretrained import SPEC_FIELDS, is_pretrained
 from lvrbench.results import is_number
 
 from .protocols import gan_config
@@ -74,16 +75,18 @@ class FamilyTask(Task):
 
     def plan(self, request: PlanRequest) -> list[Job]:
         """A family named on the command line that cannot be run on a dataset or prior is refused here, before any
-        work; other families that cannot take them are skipped."""
+        work; other families that cannot take them are skipped. A pretrained generator runs on the dataset it models."""
         if request.methods and self.method not in request.methods:
             return []
         reg = request.registry
+        families, generators = generator_axes(request, tuple(reg.names("families")))
         jobs = []
-        for dataset in request.datasets or self.datasets[request.profile]:
+        for dataset in planned_datasets(request, self.datasets[request.profile]):
             data = reg.get("datasets", dataset)
             if not self.accepts(data):
                 continue
-            for family_name in request.families or reg.names("families"):
+            choices = []  # (the cell's family: a family or a pretrained generator, prior, its plugin)
+            for family_name in families:
                 family = reg.get("families", family_name)
                 for prior in request.priors or (default_prior(family, dataset),):
                     why = refusal(family, data, prior)
@@ -91,17 +94,26 @@ class FamilyTask(Task):
                         raise UsageError(f"{self.name}: {why}")
                     if why:  # one of every registered family, with an explicit --prior or a dataset it cannot take
                         continue
-                    for seed in request.seeds:
-                        config = make_config(request, self, dataset=dataset, family=family_name, prior=prior,
-                                             method=self.method, hparams={}, seed=seed,
-                                             settings=self.settings(request, dataset, family_name, prior, seed),
-                                             plugins={"dataset": data, "family": family})
-                        jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
+                    choices.append((family_name, prior, {"family": family}))
+            for name in generators:
+                gen = reg.get("generators", name)
+                if gen.dataset == dataset and (not request.priors or gen.prior in request.priors):
+                    choices.append((name, gen.prior, {"generator": gen}))
+            for family_name, prior, plugin in choices:
+                for seed in request.seeds:
+                    config = make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                         method=self.method, hparams={}, seed=seed,
+                                         settings=self.settings(request, dataset, family_name, prior, seed),
+                                         plugins={"dataset": data, **plugin})
+                    jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
         return jobs
 
 
 def generator_config(request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
-    """The generator artifact config every per-family task uses for these choices (the same spec: trained once)."""
+    """The generator artifact config every per-family task uses for these choices (the same spec: trained once);
+    for a pretrained generator (named in `family`), the config that names it."""
+    if family in request.registry.names("generators"):
+        return {"pretrained": family}
     modality = request.registry.get("datasets", dataset).modality
     return gan_config(modality, request.profile, family=family, dataset=dataset, prior=prior, seed=seed)
 
@@ -129,24 +141,42 @@ def _values(rows: list[dict], path: str) -> str:
     return " / ".join(sorted(_setting(v) for v in config_values(rows, path)))
 
 
+def gan_fields(result: dict) -> dict[str, Any]:
+    """The generator fields a result's config must hold: a trained generator's (GAN_FIELDS) or a pretrained one's."""
+    config = result.get("config")
+    return SPEC_FIELDS if isinstance(config, dict) and is_pretrained(config) else GAN_FIELDS
+
+
 def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
     """"Protocol of these numbers: ..." built from the rows' configs: the generators' architecture, d_z, priors and
-    training, then `scoring` ({"text with {}": config path}, the {} filled with the values found) for what the task
-    itself measured (sample counts, steps)."""
-    parts = [f"G and D `{_values(rows, 'settings.gan.arch')}`",
-             f"d_z = {_values(rows, 'settings.gan.latent_dim')}",
-             f"prior {_values(rows, 'prior')}",
-             f"trained {_values(rows, 'settings.gan.train.epochs')} epochs in batches of "
-             f"{_values(rows, 'settings.gan.train.batch_size')}",
-             f"seeds {_values(rows, 'seed')}"]
+    training (what each pretrained generator is, for those never trained here), then `scoring` ({"text with {}":
+    config path}, the {} filled with the values found) for what the task itself measured (sample counts, steps)."""
+    trained = [r for r in rows if not is_pretrained(r["config"])]
+    pretrained = [r for r in rows if is_pretrained(r["config"])]
+    parts = []
+    if trained:
+        parts += [f"G and D `{_values(trained, 'settings.gan.arch')}`",
+                  f"d_z = {_values(trained, 'settings.gan.latent_dim')}",
+                  f"prior {_values(trained, 'prior')}",
+                  f"trained {_values(trained, 'settings.gan.train.epochs')} epochs in batches of "
+                  f"{_values(trained, 'settings.gan.train.batch_size')}"]
+    if pretrained:
+        described = {_word(r["config"]["family"]): f"`{_setting(r['config']['settings']['gan']['arch'])}`, d_z = "
+                     f"{_setting(r['config']['settings']['gan']['latent_dim'])}, prior {_setting(r['config']['prior'])}"
+                     for r in pretrained}
+        parts.append("pretrained generators, never trained here: "
+                     + ", ".join(f"{name} ({text})" for name, text in sorted(described.items())))
+    parts.append(f"seeds {_values(rows, 'seed')}")
     parts += [template.format(_values(rows, path.removeprefix("config."))) for template, path in scoring.items()]
     own = {}
-    for r in rows:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
+    for r in trained:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
         train = r["config"]["settings"]["gan"]["train"]
         own[r["config"]["family"]] = ", ".join(f"{_word(k)} {_setting(v)}" for k, v in sorted(train.items())
                                                if k not in ("epochs", "batch_size"))
-    return ("Protocol of these numbers (from their configs): " + "; ".join(parts) + ". Each family's training: "
-            + "; ".join(f"{family}: {text}" for family, text in sorted(own.items())) + ".")
+    line = "Protocol of these numbers (from their configs): " + "; ".join(parts) + "."
+    if own:
+        line += " Each family's training: " + "; ".join(f"{family}: {text}" for family, text in sorted(own.items())) + "."
+    return line
 
 
 def _word(text: str) -> str:

@@ -9,12 +9,13 @@ from lvrbench.figures import encode_images, image_grid, payload_problem, scatter
 from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
+from lvrbench.pretrained import generator_label, is_pretrained, pretrained_lines
 from lvrbench.metrics import fid_bootstrap, items_generator, precision_recall, wilson_interval
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from . import mixtures, orderings
-from .family_tasks import (FamilyTask, GAN_FIELDS, GAN_PROTOCOL, curve_drawer, generator_config, history_problem, history_record,
-                           protocol_line)
+from .family_tasks import (FamilyTask, GAN_PROTOCOL, curve_drawer, gan_fields, generator_config, history_problem,
+                           history_record, protocol_line)
 from .protocols import CLASSIFIER_TRAINING
 
 SCORING = {
@@ -48,7 +49,7 @@ class Generation(FamilyTask):
     def validate(self, result: dict) -> list[str]:
         fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,
                   "extra.samples": dict, "extra.history": list, "artifacts.evaluator.key": str,
-                  "artifacts.evaluator.test_accuracy": OPTIONAL_METRIC, **GAN_FIELDS,
+                  "artifacts.evaluator.test_accuracy": OPTIONAL_METRIC, **gan_fields(result),
                   **{path: int for path in SCORED_BY.values()}}
         points = "centers" in result.get("extra", {})
         if points:
@@ -58,7 +59,10 @@ class Generation(FamilyTask):
             return problems
         if bad := payload_problem(result["extra"]["samples"]):
             problems.append(f"extra.samples: {bad}")
-        if bad := history_problem(result["extra"]["history"]):
+        if is_pretrained(result["config"]):  # never trained here: no training curve
+            if result["extra"]["history"] != []:
+                problems.append("extra.history must be empty for a pretrained generator")
+        elif bad := history_problem(result["extra"]["history"]):
             problems.append(f"extra.history {bad}")
         return problems + (mixtures.problems(result) if points else [])
 
@@ -99,7 +103,7 @@ class Generation(FamilyTask):
                "Fig. 2 and 004 Figs. 4-5 show them).", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
             points = any("centers" in r["extra"] for r in rows)
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *evaluator_lines(rows), ""]
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows), *evaluator_lines(rows), ""]
             headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
                       ["samples", "training curve"]
             body, ours = [], {metric: {} for metric in LABELS}
@@ -108,13 +112,18 @@ class Generation(FamilyTask):
                 c = first["config"]
                 name = f"{dataset}-{c['family']}-{c['prior']}-{first['id']}"
                 link = page.figure(name, self._drawer(first, dataset))
-                curve = page.figure(f"{name}-curve", curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses"))
+                if is_pretrained(c):
+                    curve = "-"  # never trained here
+                else:
+                    drawer = curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses")
+                    curve = f"[losses]({page.figure(f'{name}-curve', drawer)})"
                 m = [r["metrics"] for r in cells]
-                row = [c["family"], c["prior"], summarize([x["fid"] for x in m], 4), summarize([x["precision"] for x in m]),
+                row = [generator_label(c), c["prior"], summarize([x["fid"] for x in m], 4),
+                       summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
                     row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
-                body.append(row + [f"[seed {c['seed']}]({link})", f"[losses]({curve})"])
+                body.append(row + [f"[seed {c['seed']}]({link})", curve])
                 for metric in LABELS:
                     ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
             out += [table(body, headers), ""]

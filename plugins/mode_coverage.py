@@ -10,10 +10,11 @@ from lvrbench.figures import payload_problem, scatter
 from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import group, table, without_seed
+from lvrbench.pretrained import generator_label, pretrained_lines
 from lvrbench.results import check_fields
 
 from . import mixtures
-from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
+from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
 
 SCORING = {"quick": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
 SCORED_BY = {"{} generated samples": "config.settings.n_samples"}
@@ -40,7 +41,7 @@ class ModeCoverage(FamilyTask):
         return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)), **SCORING[request.profile]}
 
     def validate(self, result: dict) -> list[str]:
-        problems = check_fields(result, {**mixtures.FIELDS, **GAN_FIELDS, "extra.samples": dict,
+        problems = check_fields(result, {**mixtures.FIELDS, **gan_fields(result), "extra.samples": dict,
                                          **{path: int for path in SCORED_BY.values()}})
         if problems:
             return problems
@@ -60,7 +61,7 @@ class ModeCoverage(FamilyTask):
         out = [mixtures.EXPLAINED, "", "Per mode: the high-quality samples nearest each centre, in the dataset's "
                "order of centres. The scatter plots show 1000 of the samples (blue) over the true modes (red).", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), ""]
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows)]
             body = []
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
                 first = cells[0]
@@ -69,7 +70,7 @@ class ModeCoverage(FamilyTask):
                 title = f"{c['family']} on {dataset}: {first['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
                 link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}",
                                    lambda path, s=samples, k=centers, t=title: scatter(s, k, path, t))
-                body.append([c["family"], c["prior"], *mixtures.cells(cells), " ".join(map(str, first["extra"]["per_mode"])),
+                body.append([generator_label(c), c["prior"], *mixtures.cells(cells), " ".join(map(str, first["extra"]["per_mode"])),
                              f"[seed {c['seed']}]({link})"])
             out += [table(body, ["family", "prior", *mixtures.HEADERS, "per mode (seed shown)", "scatter"]), ""]
         return "\n".join(out)

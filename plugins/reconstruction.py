@@ -31,11 +31,13 @@ from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
 from lvrbench.metrics import Estimate, bootstrap_mean, items_generator
 from lvrbench.networks import build_encoder, init_parameters
+from lvrbench.pretrained import generator_label, pretrained_lines
 from lvrbench.recovery import frozen
 from lvrbench.results import METRIC, check_fields, is_number
 
 from . import orderings
-from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
+from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
+from .protocols import GAN_TRAINING
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
 #: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
@@ -118,12 +120,14 @@ class Reconstruction(FamilyTask):
         """A cell's settings: its generator's identity (the one `generation` trains) and the encoders' protocol."""
         gan = generator_config(request, dataset, family, prior, seed)
         modality = request.registry.get("datasets", dataset).modality
-        return {"gan": gan_spec(request, gan), "encoder_arch": gan["arch"], **ENCODERS[request.profile][modality]}
+        # the encoders are lvrbench's networks for the profile, also for a pretrained G of another architecture
+        return {"gan": gan_spec(request, gan), "encoder_arch": GAN_TRAINING[modality][request.profile]["arch"],
+                **ENCODERS[request.profile][modality]}
 
     def validate(self, result: dict) -> list[str]:
         ints = {f"config.settings.{k}": int for k in ("n_encoders", "steps", "batch_size", "n_test")}
         fields = {"metrics.post_hoc": METRIC, "extra.post_hoc_runs": list, "extra.reconstructions": dict,
-                  "config.settings.lr": (int, float), "config.settings.encoder_arch": str, **GAN_FIELDS, **ints}
+                  "config.settings.lr": (int, float), "config.settings.encoder_arch": str, **gan_fields(result), **ints}
         if "ad_hoc" in result.get("metrics", {}):
             fields["metrics.ad_hoc"] = METRIC
         problems = check_fields(result, fields)
@@ -192,7 +196,7 @@ class Reconstruction(FamilyTask):
                "over the held-out samples; `-` for families without one. Bootstraps are seeded by the held-out sample "
                "set, so families scored on the same samples are resampled alike.", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), ""]
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows)]
             body, ours = [], {"post_hoc": {}, "ad_hoc": {}}
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
                 first = cells[0]
@@ -206,7 +210,7 @@ class Reconstruction(FamilyTask):
                 else:
                     post = summarize([x["post_hoc"] for x in m])
                 ad = [x["ad_hoc"] for x in m if "ad_hoc" in x]
-                body.append([c["family"], c["prior"], f"{len(first['extra']['post_hoc_runs'])}", post,
+                body.append([generator_label(c), c["prior"], f"{len(first['extra']['post_hoc_runs'])}", post,
                              summarize(ad) if len(ad) == len(m) else "-", f"[seed {c['seed']}]({link})"])
                 for metric in ours:
                     if all(metric in x for x in m):

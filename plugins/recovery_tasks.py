@@ -13,7 +13,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
-from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_prior
+from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_axes, generator_prior, planned_datasets
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
@@ -21,11 +21,13 @@ from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_te
                                   protocol_text, seedless, summarize, table, without_seed)
 from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
                               proportion)
+from lvrbench.pretrained import SPEC_FIELDS, family_of, generator_label, is_pretrained, pretrained_lines
 from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields, is_number
 
-from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING, gan_config
+from .family_tasks import generator_config
+from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 #: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
@@ -65,10 +67,10 @@ class RecoveryTask(Task):
     def artifact_settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """The cell settings naming the trained networks this protocol uses (their full identities).
 
-        The generator is trained with the cell's seed, so the seed axis covers the training's variance.
+        The generator is trained with the cell's seed, so the seed axis covers the training's variance (a pretrained
+        generator's weights are its own: there the seed sets only the items and the recovery's draws).
         """
-        gan = gan_config("image", request.profile, family=family, dataset=dataset, prior=prior, seed=seed)
-        return {"gan": gan_spec(request, gan)}
+        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed))}
 
     def grid(self, method: Method, request: PlanRequest) -> list[dict[str, float]]:
         """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
@@ -88,30 +90,42 @@ class RecoveryTask(Task):
         methods = self.selected_methods(request)
         priors = request.priors or self.priors
         latent_dim = GAN_TRAINING["image"][request.profile]["latent_dim"]
-        if request.methods and (request.priors or request.families):
+        families, generators = generator_axes(request, self.families)
+        pretrained = [reg.get("generators", g) for g in generators]
+        pretrained = [g for g in pretrained if not request.priors or g.prior in request.priors]
+        if request.methods and (request.priors or request.families or request.generators):
             for m in methods:
-                made = [generator_prior(reg, f, p, latent_dim) for f in request.families or self.families
+                made = [generator_prior(reg, f, p, latent_dim) for f in families
                         for p in priors if p in reg.get("families", f).priors]
+                made += [generator_prior(reg, g.name, g.prior, g.latent_dim) for g in pretrained]
                 if not any(m.supports(g) for g in made):
                     raise UsageError(m.unsupported(sorted({g.kind for g in made}) or priors))
         protocol = self.profiles_settings[request.profile]["protocol"]
         jobs = []
-        for dataset in request.datasets or self.datasets[request.profile]:
+        for dataset in planned_datasets(request, self.datasets[request.profile]):
             data = reg.get("datasets", dataset)
             if data.modality != "image" or not data.num_classes:
                 continue  # recovery needs labelled images
-            for family_name in request.families or self.families:
+            choices = []  # (the cell's family: a family or a pretrained generator, prior, its plugin)
+            for family_name in families:
                 family = reg.get("families", family_name)
-                for prior, method, seed in itertools.product(priors, methods, request.seeds):
-                    if prior not in family.priors or not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
-                        continue
-                    settings = {**self.artifact_settings(request, dataset, family_name, prior, seed), **protocol}
-                    cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
-                                              method=method.name, hparams=row, seed=seed, settings=settings,
-                                              plugins={"dataset": data, "family": family, "method": method}))
-                             for row in self.grid(method, request)]
-                    label = f"{self.name} {dataset} {family_name} {prior} {method.name} seed={seed} ({count(len(cells), 'cell')})"
-                    jobs.append(Job(self.name, label, cells))
+                choices += [(family_name, prior, {"family": family}) for prior in priors if prior in family.priors]
+            choices += [(g.name, g.prior, {"generator": g}) for g in pretrained if g.dataset == dataset]
+            for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, request.seeds):
+                if not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
+                    continue
+                if isinstance(method, Regularizer) and method.needs_discriminator and not has_realness(reg, family_name):
+                    if method.name in request.methods and family_name in request.generators:
+                        raise UsageError(f"{self.name}: {method.name} reads a discriminator's realness, and generator "
+                                         f"{family_name} has no D (or no family whose losses read it)")
+                    continue
+                settings = {**self.artifact_settings(request, dataset, family_name, prior, seed), **protocol}
+                cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                          method=method.name, hparams=row, seed=seed, settings=settings,
+                                          plugins={"dataset": data, **plugin, "method": method}))
+                         for row in self.grid(method, request)]
+                label = f"{self.name} {dataset} {family_name} {prior} {method.name} seed={seed} ({count(len(cells), 'cell')})"
+                jobs.append(Job(self.name, label, cells))
         return jobs
 
     # -- computing --------------------------------------------------------------------------
@@ -153,17 +167,31 @@ class RecoveryTask(Task):
     def protocol(self, results: list[dict]) -> str:
         """The cited protocol, what the results' configs say was run, and what `±` covers."""
         line = protocol_text(self.source, results, self.protocol_fields)
-        return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}" if results else line
+        if not results:
+            return line
+        pretrained = (". Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not "
+                      "the one described here, and never trained by lvrbench: for them a seed sets only the evaluated "
+                      "items and the recovery's random draws" if any(is_pretrained(r["config"]) for r in results) else "")
+        return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}{pretrained}"
 
     @staticmethod
     def config_problems(result: dict, n_path: str, minimum: int) -> list[str]:
         """The fields both pages read, and the count of items (at `n_path`, at least `minimum`) their lists must hold."""
-        problems = check_fields(result, {**CONFIG_FIELDS, n_path: int})
+        fields = CONFIG_FIELDS if not is_pretrained(result.get("config", {})) else {
+            **{k: v for k, v in CONFIG_FIELDS.items() if not k.startswith("config.settings.gan.")}, **SPEC_FIELDS}
+        problems = check_fields(result, {**fields, n_path: int})
         if not problems:
             n = result["config"]["settings"][n_path.rsplit(".", 1)[1]]
             if n < minimum:
                 problems.append(f"{n_path} must be at least {minimum}")
         return problems
+
+
+def has_realness(registry, name: str) -> bool:
+    """Whether the family, or pretrained generator, `name` gives the per-sample realness of its discriminator."""
+    if name in registry.names("generators"):
+        return "realness" in family_of(registry, registry.get("generators", name)).capabilities
+    return "realness" in registry.get("families", name).capabilities
 
 
 def item_key(config: dict) -> str:
@@ -215,7 +243,8 @@ class RecoveryReal(RecoveryTask):
     name = "recovery-real"
     source = ("paper 000 §2 (an LSGAN generator with an N(0,1) or U(-1,1) prior, recovery from zeros with the L1 "
               "difference and Adam, scored by a classifier's accuracy on G(z); Tables 2-12)")
-    protocol_fields = (("family", "settings.gan.family"), ("architecture", "settings.gan.arch"),
+    protocol_fields = (("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),
+                       ("architecture", "settings.gan.arch"),
                        ("d_z", "settings.gan.latent_dim"), ("GAN epochs", "settings.gan.train.epochs"),
                        ("classifier epochs", "settings.evaluator.epochs"), ("test images per seed", "settings.n_images"),
                        ("steps", "settings.steps"), ("init", "settings.init"), ("difference", "settings.diff"),
@@ -276,7 +305,7 @@ class RecoveryReal(RecoveryTask):
             for method, cells in group(rows, lambda r: (r["config"]["method"],)).items():
                 best = best_cells(cells)
                 best_rows.append(((dataset, family, prior, -crossfit_accuracy(best), method[0]),
-                                  [dataset, family, prior, method[0], chosen_text(best),
+                                  [dataset, generator_label(rows[0]["config"]), prior, method[0], chosen_text(best),
                                    count_text([(int(b["correct"].sum()), b["correct"].size) for b in best.values()], 3, 1.0),
                                    difference_text(best, none, method[0], "correct"),
                                    summarize([b["l1_estimate"] for b in best.values()]),
@@ -292,7 +321,7 @@ class RecoveryReal(RecoveryTask):
                "interval for the accuracy, a paired bootstrap over the images for the L1 difference.", "",
                table(best_rows, ["dataset", "family", "prior", "method", "chosen cell (first half / second half)",
                                  "accuracy ↑", "Δ accuracy vs none ↑", "L1 ↓", "Δ L1 vs none ↓"]), ""]
-        out += [*evaluator_lines(results), ""]
+        out += [*pretrained_lines(results), *evaluator_lines(results), ""]
         out += ["## Grids", "", "Accuracy of every cell: rows are Adam learning rates, columns the method's parameters. "
                 "A heatmap shows each cell's point value (its mean over seeds) on one colour scale, accuracy 0 to 1, "
                 "for every method; the table under it gives the intervals.", ""]
@@ -396,7 +425,8 @@ class RecoverySynthetic(RecoveryTask):
     source = ("paper 001 §4.2 (z_true from the prior, x = G(z_true), recovery from a random initialisation with the "
               "L2 loss and Adam, error ||z_true - z||^2 / d_z; shares of recoveries under 1e-4..1e0, wins and "
               "significant wins (factor 2) against `none` on the same z_true and seed, mean error; Table 1)")
-    protocol_fields = (("family", "settings.gan.family"), ("architecture", "settings.gan.arch"),
+    protocol_fields = (("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),
+                       ("architecture", "settings.gan.arch"),
                        ("d_z", "settings.gan.latent_dim"), ("GAN epochs", "settings.gan.train.epochs"),
                        ("latents per seed", "settings.n_latents"), ("steps", "settings.steps"),
                        ("init", "settings.init"), ("difference", "settings.diff"), ("seeds", "seed"))
@@ -459,7 +489,7 @@ class RecoverySynthetic(RecoveryTask):
                                                           items_generator(item_key(r["config"]))).to_dict())
             m = [r["metrics"] for r in cells]
             compared = [count_text(counts[key]) if counts[key] else "-" for key in ("win", "tie", "loss", "significant")]
-            rows.append([c["dataset"], c["family"], c["prior"], c["method"], hparams_text(c["hparams"]),
+            rows.append([c["dataset"], generator_label(c), c["prior"], c["method"], hparams_text(c["hparams"]),
                          *[summarize([x[f"under_{t:g}"] for x in m], 3, 100) for t in THRESHOLDS], *compared,
                          summarize([x["mean_error"] for x in m], 3), summarize(differences, 3) if differences else "-"])
         headers = ["dataset", "family", "prior", "method", "params", *[f"% < {t:g}" for t in THRESHOLDS],
@@ -474,7 +504,7 @@ class RecoverySynthetic(RecoveryTask):
             "differ by a factor of 2 or more, the k where the method is the better one (paper 001 §4.2.2). Each "
             "share has its Wilson interval. Δ mean error: the method's mean error minus `none`'s on the same "
             "latents, with a paired bootstrap interval.", "",
-            table(rows, headers), ""])
+            table(rows, headers), "", *pretrained_lines(results)])
 
     @staticmethod
     def _pair_key(r: dict) -> str:

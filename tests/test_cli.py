@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 SYSTEM_MNIST = Path("/usr/share/datasets/mnist")
-KIND_KEYS = {"regularizers", "resamplers", "families", "samplers", "tasks", "datasets", "errors"}
+KIND_KEYS = {"regularizers", "resamplers", "families", "samplers", "tasks", "datasets", "generators", "errors"}
 
 
 def assert_one_line_error(code, stdout: str, stderr: str, message: str | re.Pattern) -> str:
@@ -299,7 +299,7 @@ def test_the_command_exits_2_with_one_line(cli, dirs):
     (["run", "--all", "--profile", "qiuck"], "Invalid value for '--profile': 'qiuck' is not one of 'quick', 'full'; "
                                              "did you mean 'quick'?"),
     (["list", "--kind", "task"], "is not one of 'regularizers', 'resamplers', 'families', 'samplers', 'tasks', "
-                                 "'datasets'; did you mean 'tasks'?"),
+                                 "'datasets', 'generators'; did you mean 'tasks'?"),
     (["frobnicate"], "No such command 'frobnicate'"),
 ], ids=["unknown-option", "bad-profile", "bad-seed", "negative-seed", "bad-kind", "near-profile", "near-kind",
         "unknown-command"])

@@ -33,19 +33,19 @@ def test_every_kind_has_a_hookspec_a_contributing_section_and_conformance_checks
 
 
 def test_a_kind_without_them_is_found():
-    class Generator(Plugin):
-        kind = "generators"
+    class Widget(Plugin):
+        kind = "widgets"
 
-    assert missing(Kind("generators", Generator, "generator")) == [
-        "generators: no hookspec lvrbench_generators in lvrbench/hookspecs.py",
-        "generators: no section '### `generators`' in CONTRIBUTING.md",
-        "generators: no conformance check in lvrbench/testing/conformance.py",
+    assert missing(Kind("widgets", Widget, "widget")) == [
+        "widgets: no hookspec lvrbench_widgets in lvrbench/hookspecs.py",
+        "widgets: no section '### `widgets`' in CONTRIBUTING.md",
+        "widgets: no conformance check in lvrbench/testing/conformance.py",
     ]
 
 
 def test_the_mappings_derive_from_the_table():
     assert KINDS == tuple(k.name for k in TABLE)
-    assert {"regularizers", "resamplers", "families", "samplers", "tasks", "datasets"} <= set(KINDS)
+    assert {"regularizers", "resamplers", "families", "samplers", "tasks", "datasets", "generators"} <= set(KINDS)
     assert hookspecs.HOOKS is HOOKS and all(HOOKS[k] == f"lvrbench_{k}" for k in KINDS)
     assert all(KIND_CLASSES[k].kind == k for k in KINDS)  # each class names its own kind
     assert SINGULAR["families"] == "family" and SINGULAR["regularizers"] == "regularizer"

@@ -463,6 +463,33 @@ def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_regis
     assert not torch.equal(samples, other), f"{sampler.name} with {name}: another seed gave the same samples"
 
 
+# -- pretrained generators -----------------------------------------------------------------------------------
+
+@conformance("generators")
+def test_pretrained_generator_loads_and_samples_its_dataset(lvrbench_plugin, lvrbench_registry):
+    """Its weights load (weights_only) into the networks it declares, with a stable digest; a family exactly when it
+    has a D; G maps its prior's latents to finite samples of its dataset's shape, the same for the same latents."""
+    from ..pretrained import family_of, load_pretrained
+
+    generator = lvrbench_plugin.obj
+    assert ("D" in generator.networks) == bool(generator.family), \
+        f"{generator.name}: a D needs a family that says what its output means, and a family needs a D"
+    nets, digest = load_pretrained(lvrbench_registry, generator)
+    assert load_pretrained(lvrbench_registry, generator)[1] == digest, f"{generator.name}: its weights' digest changed"
+    assert sorted(nets) == sorted(generator.networks)
+    z = generator.latent_prior().sample(4, gen(0))
+    assert tuple(z.shape) == (4, generator.latent_dim)
+    with torch.no_grad():
+        x, again = nets["G"](z), nets["G"](z.clone())
+    shape = tuple(lvrbench_registry.get("datasets", generator.dataset).shape)
+    assert tuple(x.shape) == (4, *shape), f"{generator.name}: G gives {tuple(x.shape)}, want (4, *{shape})"
+    assert torch.isfinite(x).all() and torch.equal(x, again), f"{generator.name}: G is not finite and deterministic"
+    family = family_of(lvrbench_registry, generator)
+    if "D" in nets and "realness" in family.capabilities:
+        with torch.no_grad():
+            assert torch.isfinite(family.realness(nets, x)).all(), f"{generator.name}: its D gives non-finite scores"
+
+
 # -- entry points ---------------------------------------------------------------------------------------------
 
 @conformance(ENTRY_POINTS)

@@ -1,0 +1,1 @@
+"""An example lvrbench plugin package that ships a pretrained generator (see CONTRIBUTING.md)."""
