@@ -70,6 +70,9 @@ def test_a_non_finite_number_fails_the_cell_with_its_location():
     assert ok["status"] == "ok" and validate_result(ok) == []
 
 
+ESTIMATE = "metrics.accuracy must be a {value, low, high, n} estimate of finite numbers with low <= high"
+
+
 def test_validation_of_result_documents():
     good = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}))
     assert validate_result(good) == []
@@ -78,19 +81,21 @@ def test_validation_of_result_documents():
     assert validate_result(tampered) == [f"id {good['id']!r} does not match its config (expected {cell_id(tampered['config'])})"]
     nan_metric = json.loads(json.dumps(good))
     nan_metric["metrics"]["accuracy"]["value"] = float("nan")
-    assert validate_result(nan_metric) == ["metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"]
+    assert validate_result(nan_metric) == [ESTIMATE]
     for bad in (0.5, {"value": 0.5, "low": 0.6, "high": 0.4, "n": 10}, {"value": 0.5, "low": 0.4, "high": 0.6, "n": True}):
         unscored = json.loads(json.dumps(good))  # a bare number, a reversed interval, a bool count
         unscored["metrics"]["accuracy"] = bad
-        assert validate_result(unscored) == [
-            "metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"]
+        assert validate_result(unscored) == [ESTIMATE]
     assert validate_result([]) == ["not a JSON object"]
     assert validate_result({"schema": 1, "config": {"task": "x"}}) == [
-        "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins"]
+        "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins",
+        "id must be 16 lower-case hex digits: the first of the SHA-256 of the config's canonical JSON",
+        "status must be one of ok, failed", "provenance must be an object", "metrics must be a non-empty object of estimates",
+        "extra must be an object", "artifacts must be an object"]
     failed = result_for(CellOutcome(error="boom"))
     assert validate_result(failed) == []
     failed["error"] = ""
-    assert validate_result(failed) == ["a failed result needs an error message"]
+    assert validate_result(failed) == ["error must be a failed cell's reason, a non-empty string"]
 
 
 def test_store_statuses_and_atomic_layout(tmp_path):
@@ -246,7 +251,7 @@ def test_a_result_that_is_not_valid_data_is_a_failed_cell_not_a_crash():
     assert r["status"] == "failed" and r["error"].startswith("invalid result: not JSON data (")
     assert validate_result(r) == []
     r = result_for(CellOutcome(metrics={"accuracy": "high"}))
-    assert r["error"] == "invalid result: metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"
+    assert r["error"] == f"invalid result: {ESTIMATE}"
     assert result_for("not an outcome")["error"] == "the task returned str, not a CellOutcome"
 
 
