@@ -147,17 +147,38 @@ def build(out: str | None) -> None:
 
 @leaderboard.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
-def check(out: str | None) -> None:
+@click.option("--against", metavar="REF", help="Also list what the results do against this git revision: new cells "
+              "pass; a changed or deleted cell, another profile or lvrbench version, a dirty tree fail.")
+def check(out: str | None, against: str | None) -> None:
     """Fail when a result file is invalid or a markdown file is not what `build` would write."""
     from .leaderboard import check as check_root
 
     registry = _registry()
-    problems = [f"{root}/{p}" for root in _roots(out) for p in check_root(registry, root)]
+    roots = _roots(out)
+    problems = [f"{root}/{p}" for root in roots for p in check_root(registry, root)]
+    if against is not None:
+        problems += _review(roots, against)
     for p in problems:
         click.echo(f"lvrbench: {p}", err=True)
     if problems:
         sys.exit(1)
     click.echo("leaderboards match their results")
+
+
+def _review(roots: list, against: str) -> list[str]:
+    """`check --against`: print each root's new cells; return the refused files, named under their root."""
+    from .progress import count
+    from .review import review
+
+    refused = []
+    for root in roots:
+        found = review(root, against)
+        for rel in found.new:
+            click.echo(f"new {root}/{rel}")
+        click.echo(f"{root}/results against {against}: {count(len(found.new), 'new file')}, {found.unchanged} unchanged, "
+                   f"{len(found.refused)} refused")
+        refused += [f"{root}/{line}" for line in found.refused]
+    return refused
 
 
 def main(argv: list[str] | None = None) -> None:
