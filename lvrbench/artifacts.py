@@ -27,7 +27,8 @@ class ArtifactCache:
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def key(self, config: dict) -> str:
+    @staticmethod
+    def key(config: dict) -> str:
         """An artifact's identity: the hash of everything that determines its weights."""
         return content_hash(config)
 

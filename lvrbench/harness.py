@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -200,10 +201,20 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         raise
     except BaseException as exc:  # a task's own validate failing (sys.exit too) must not lose the rest of the run
         problems = [f"the task's validate failed ({one_line(exc)})"]
+        prov = with_traceback(prov)
     if problems:
-        result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
+        result = {k: result[k] for k in ("schema", "id", "config")} | {"provenance": prov}
         result.update(status="failed", error=f"invalid result: {'; '.join(problems)}")
     return result
+
+
+#: How much of a failure's stack a result keeps: its innermost frames, where the error was raised.
+TRACEBACK_LIMIT = 20000
+
+
+def with_traceback(prov: dict) -> dict:
+    """`prov` plus the stack of the exception being handled: a failed cell's result carries it for bug reports."""
+    return {**prov, "traceback": traceback.format_exc()[-TRACEBACK_LIMIT:]}
 
 
 def execute_job(job: Job, env) -> list[dict]:
@@ -212,7 +223,7 @@ def execute_job(job: Job, env) -> list[dict]:
     Anything a task raises fails every cell of the job with its reason; the run goes on.
     """
     start = time.perf_counter()
-    task = None
+    task, stack = None, None
     try:
         task = env.registry.get("tasks", job.task)
         outcomes = task.run(job, env)
@@ -222,8 +233,9 @@ def execute_job(job: Job, env) -> list[dict]:
         raise
     except BaseException as exc:  # SystemExit too: a plugin must not end the run
         outcomes = [CellOutcome(error=one_line(exc)) for _ in job.cells]
+        stack = with_traceback({})
     elapsed = time.perf_counter() - start
-    prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
+    prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed) | (stack or {})
     return [to_result(c, o, prov, task) for c, o in zip(job.cells, outcomes)]
 
 
