@@ -334,7 +334,8 @@ class Sampler(Plugin):
     kind = "samplers"
     params: ClassVar[tuple[Param, ...]] = ()
 
-    def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int,
+               generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         """n samples and statistics of how they were drawn (e.g. acceptance rate).
 
         A sampler that needs a density ratio asks the family for it: `family.log_density_ratio(nets, x)`

@@ -58,8 +58,8 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     for role, recorded in sorted(config["plugins"].items()):
         here = installed(recorded)
         if here != recorded:
-            raise UsageError(f"{path}: config.plugins.{role} is {recorded!r} but {here or 'it is not installed'} is "
-                             "installed here; install that version to verify it")
+            now = f"{here} is installed here" if here else "it is not installed here"
+            raise UsageError(f"{path}: config.plugins.{role} is {recorded!r} but {now}; install that version to verify it")
     if "data" not in config:
         raise UsageError(f"{path}: config.data is missing: the result records no digest of its dataset")
     if config["dataset"] not in digests:

@@ -97,7 +97,8 @@ def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(regi
 
 def test_non_finite_training_is_an_error(registry, tmp_path):
     bad = {**RING, "train": {**RING["train"], "lr": 1e30}}
-    with pytest.raises(FloatingPointError, match=r"^train lsgan ring8 normal: training diverged at iteration 1 \(epoch 1\): D loss [0-9.]+, G loss nan$"):
+    diverged = r"^train lsgan ring8 normal: training diverged at iteration 1 \(epoch 1\): D loss [0-9.]+, G loss nan$"
+    with pytest.raises(FloatingPointError, match=diverged):
         make_env(registry, tmp_path).gan(bad)
     assert list(tmp_path.glob("generators/*.pt")) == []
 
