@@ -11,7 +11,7 @@ import click
 from click.utils import PacifyFlushWrapper
 
 from .errors import UsageError, one_line, squash
-from .kinds import KINDS
+from .kinds import KINDS, SINGULAR
 from .priors import PRIORS
 from .results import PROFILES
 
@@ -123,6 +123,20 @@ def list_(kind: str | None, as_json: bool) -> None:
         click.echo(f"{k}:")
         click.echo(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
         click.echo()
+        params = [[r["name"], name, _range(p), ", ".join(f"{v:g}" for v in p["grid"]), p["doc"] or "-"]
+                  for r in doc[k] for name, p in r.get("hyperparameters", {}).items()]
+        if params:
+            click.echo(f"{k} hyper-parameters (`--set NAME=V1,V2` replaces a grid, within the range):")
+            click.echo(tabulate(params, headers=[SINGULAR[k], "parameter", "range", "grid", "doc"], tablefmt="simple",
+                                disable_numparse=True))
+            click.echo()
+
+
+def _range(param: dict) -> str:
+    """A hyper-parameter's allowed values in words: "> 0", ">= 0, <= 1", "any finite number"."""
+    bounds = [f"{'>' if param['exclusive_minimum'] else '>='} {param['minimum']:g}"] if param["minimum"] is not None else []
+    bounds += [f"<= {param['maximum']:g}"] if param["maximum"] is not None else []
+    return ", ".join(bounds) or "any finite number"
 
 
 @cli.command()
@@ -198,6 +212,84 @@ def check(out: str | None, against: str | None) -> None:
     if problems:
         sys.exit(1)
     click.echo("leaderboards match their results")
+
+
+@cli.group()
+def cache() -> None:
+    """Show or remove cached artifacts and results that this lvrbench version cannot use."""
+
+
+def _cache_items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list, list]:
+    """(artifact items of the cache, result items of the roots): --out roots, or the default ones that exist."""
+    from pathlib import Path
+
+    from .cache import artifact_items, result_items
+    from .data import user_cache_dir
+    from .runner import default_root
+
+    roots = [Path(o) for o in out] or [r for r in map(default_root, ("full", "quick")) if r.is_dir()]
+    for root in roots:
+        if not root.is_dir():
+            raise UsageError(f"--out {root}: no such directory")
+    folder = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
+    return artifact_items(folder), [(root, item) for root in roots for item in result_items(root)]
+
+
+_CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
+                          help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
+_RESULT_ROOTS = click.option("--out", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+                             help="Leaderboard root (repeatable) [default: leaderboards/ and leaderboards/quick/].")
+
+
+@cache.command(name="list")
+@_CACHE_DIR
+@_RESULT_ROOTS
+def cache_list(cache_dir: str | None, out: tuple[str, ...]) -> None:
+    """List cached artifacts and result files, each current or why it is stale, with the space they take."""
+    from tabulate import tabulate
+
+    from .cache import size_text
+
+    artifacts, results = _cache_items(cache_dir, out)
+    rows = [[i.name, size_text(i.size), i.stale or "current"] for i in artifacts]
+    rows += [[f"{root}/{i.name}", size_text(i.size), i.stale or "current"] for root, i in results if i.stale]
+    click.echo(tabulate(rows, headers=["what", "size", "status"], tablefmt="simple") if rows else "nothing cached")
+    stale = [i for i in artifacts if i.stale]
+    old = [i for _, i in results if i.stale]
+    click.echo(f"{len(artifacts)} cached, {size_text(sum(i.size for i in artifacts))}; stale: {len(stale)} "
+               f"({size_text(sum(i.size for i in stale))}); result files of other versions or temporary: {len(old)} "
+               f"({size_text(sum(i.size for i in old))}) of {len(results)}")
+
+
+@cache.command()
+@_CACHE_DIR
+@_RESULT_ROOTS
+@click.option("--results", "with_results", is_flag=True,
+              help="Also remove result files of other lvrbench versions from the roots (and rebuild their pages).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def prune(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool) -> None:
+    """Remove stale artifacts (another core version or revision, damaged, or not the recorded weights), killed
+    writers' temporary files, and with --results the result files of other lvrbench versions; say what it frees."""
+    from .cache import size_text
+
+    artifacts, results = _cache_items(cache_dir, out)
+    doomed = [(None, i) for i in artifacts if i.stale]
+    doomed += [(root, i) for root, i in results if i.stale and (with_results or i.stale.endswith("temporary file"))]
+    for root, item in doomed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {f'{root}/' if root else ''}{item.name} ({item.stale})")
+        if not dry_run:
+            for path in item.paths:
+                path.unlink(missing_ok=True)
+    freed = size_text(sum(i.size for _, i in doomed))
+    click.echo(f"{'would free' if dry_run else 'freed'} {freed} ({len(doomed)} {'entry' if len(doomed) == 1 else 'entries'})")
+    touched = sorted({root for root, i in doomed if root is not None and not i.stale.endswith("temporary file")}, key=str)
+    if touched and not dry_run:
+        from .leaderboard import build
+
+        registry = _registry()
+        for root in touched:
+            for path in build(registry, root):
+                click.echo(f"wrote {path}")
 
 
 def _review(roots: list, against: str) -> list[str]:

@@ -124,6 +124,10 @@ class Registry:
                 if isinstance(e.obj, Method):
                     row["requires"] = e.obj.requires
                     row["params"] = {p.name: list(p.grid) for p in e.obj.params}
+                if getattr(e.obj, "params", ()):  # methods and samplers: each hyper-parameter's grid, range and doc
+                    row["hyperparameters"] = {p.name: {"grid": list(p.grid), "minimum": p.minimum,
+                                                       "exclusive_minimum": p.exclusive_minimum, "maximum": p.maximum,
+                                                       "doc": p.doc} for p in e.obj.params}
                 if e.obj.source:
                     row["source"] = e.obj.source
                 rows.append(row)

@@ -1,0 +1,118 @@
+"""`lvrbench cache list|prune`: what the artifact cache and the leaderboard roots hold that this version cannot use.
+
+Stale, and so removable, is exactly:
+- an artifact (generators/ or evaluators/ under --cache-dir) whose config names another core version, or another
+  training revision (generators) or classifier revision (evaluators) than the installed code's; one whose metadata
+  is unreadable, lacks a field or the weights' sha256, or whose weights are missing or are not the recorded ones;
+  weights without metadata. Each of these would be trained again rather than used;
+- a temporary file a killed writer left (a dot-file ending .tmp), in the cache or under a root's results/;
+- with `--results`: a result file of another lvrbench version (config.plugins.core) under a root's results/; the
+  tables leave those out already. Invalid result files are never removed: `leaderboard check` reports them.
+Anything else (other folders in the cache, files that are not artifacts) is left alone. Links are never followed.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import CORE
+from .results import parse_result
+
+#: The artifact kinds the core caches, and the config keys whose values must be the installed ones to be used.
+ARTIFACT_KINDS = ("generators", "evaluators")
+META_KEYS = ("key", "kind", "config", "metrics", "provenance", "sha256")
+
+
+@dataclass
+class Item:
+    """One thing on disk: its files, their size, and why it is stale (None: it is current)."""
+
+    name: str
+    paths: list[Path]
+    size: int
+    stale: str | None = None
+
+
+def revisions() -> dict[str, dict[str, object]]:
+    """Per artifact kind, the config values a usable artifact records (the installed code's)."""
+    from .evaluator import REVISION as EVALUATOR_REVISION
+    from .training import REVISION as TRAINING_REVISION
+
+    return {"generators": {"core": CORE, "training_revision": TRAINING_REVISION},
+            "evaluators": {"core": CORE, "revision": EVALUATOR_REVISION}}
+
+
+def _size(paths: list[Path]) -> int:
+    return sum(p.lstat().st_size for p in paths)
+
+
+def _temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file() and not path.is_symlink()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.is_symlink()) if folder.is_dir() and not folder.is_symlink() else []
+
+
+def artifact_items(cache_dir: Path) -> list[Item]:
+    """Every artifact and temporary file under the core's artifact kinds in `cache_dir`, with why it is stale."""
+    from .artifacts import file_sha256
+
+    wanted, items = revisions(), []
+    for kind in ARTIFACT_KINDS:
+        files = _files(cache_dir / kind)
+        items += [Item(f"{kind}/{p.name}", [p], _size([p]), "a killed writer's temporary file") for p in files if _temporary(p)]
+        for key in sorted({p.stem for p in files if p.suffix in (".pt", ".json") and not p.name.startswith(".")}):
+            weights, meta_path = cache_dir / kind / f"{key}.pt", cache_dir / kind / f"{key}.json"
+            paths = [p for p in (weights, meta_path) if p.is_file() and not p.is_symlink()]
+            items.append(Item(f"{kind}/{key}", paths, _size(paths), _artifact_problem(weights, meta_path, wanted[kind],
+                                                                                        file_sha256)))
+    return items
+
+
+def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256) -> str | None:
+    if not meta_path.is_file() or meta_path.is_symlink():
+        return "weights without metadata"
+    if not weights.is_file() or weights.is_symlink():
+        return "metadata without weights"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"unreadable metadata ({type(exc).__name__})"
+    missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        return f"its metadata lacks {', '.join(missing)}"
+    config = meta["config"] if isinstance(meta["config"], dict) else {}
+    for field, value in wanted.items():
+        if config.get(field) != value:
+            return f"{field} {config.get(field)!r}, not the installed {value!r}"
+    if file_sha256(weights) != meta["sha256"]:
+        return "its weights are not the ones its metadata records (sha256)"
+    return None
+
+
+def result_items(root: Path) -> list[Item]:
+    """Result files of other lvrbench versions and temporary files under `root`/results/<task>/ (links never followed)."""
+    items = []
+    for folder in _files(root / "results"):
+        for path in _files(folder):
+            rel = str(path.relative_to(root))
+            if _temporary(path):
+                items.append(Item(rel, [path], _size([path]), "a killed writer's temporary file"))
+            elif path.suffix == ".json" and path.is_file():
+                try:
+                    data = parse_result(path.read_text())
+                    core = data["config"]["plugins"]["core"]
+                except (OSError, ValueError, TypeError, KeyError):
+                    continue  # invalid: `leaderboard check` reports it; never removed here
+                items.append(Item(rel, [path], _size([path]), None if core == CORE else f"a result of {core}"))
+    return items
+
+
+def size_text(n: int) -> str:
+    """A size in bytes as people read it: "812 B", "3.4 kB", "12.1 MB", "2.0 GB" (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
