@@ -16,6 +16,8 @@ import pytest
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # end to end: real networks trained through the CLI
+
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
