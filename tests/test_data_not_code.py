@@ -6,8 +6,6 @@ import os
 import pickle
 from pathlib import Path
 
-from conftest import run_cli
-
 from test_leaderboard_files import ok_result
 
 from lvrbench.results import ResultStore
@@ -23,7 +21,7 @@ class Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_result_that_is_a_pickle_or_carries_one_is_never_unpickled(registry, tmp_path):
+def test_a_result_that_is_a_pickle_or_carries_one_is_never_unpickled(registry, tmp_path, cli_here):
     root, marker = tmp_path / "root", tmp_path / "executed"
     store = ResultStore(root)
     carrier = ok_result()  # a valid result whose extra holds a pickle and a __reduce__-style object
@@ -36,12 +34,12 @@ def test_a_result_that_is_a_pickle_or_carries_one_is_never_unpickled(registry, t
     pickled.write_bytes(pickle.dumps(Payload(marker)))
     weights = good.parent / "weights.pt"
     weights.write_bytes(pickle.dumps({"G.0.weight": Payload(marker)}))
-    checked = run_cli("leaderboard", "check", "--out", str(root))
-    assert checked.returncode == 1 and not marker.exists()
-    assert f"lvrbench: {pickled}: not valid JSON (" in checked.stderr
-    assert f"lvrbench: {weights}: is not a result file: results/ holds only results/<task>/<cell id>.json" in checked.stderr
+    code, _, err = cli_here("leaderboard", "check", "--out", str(root))
+    assert code == 1 and not marker.exists()
+    assert f"lvrbench: {pickled}: not valid JSON (" in err
+    assert f"lvrbench: {weights}: is not a result file: results/ holds only results/<task>/<cell id>.json" in err
     for args in (("leaderboard", "build", "--out", str(root)), ("verify", str(pickled)), ("verify", str(good)),
                  ("run", "--task", "recovery-real", "--dry-run", "--out", str(root))):
-        done = run_cli(*args, env={"LVRBENCH_CACHE_DIR": str(tmp_path / "cache")})
-        assert done.returncode == 2 and "Traceback" not in done.stderr and not marker.exists(), (args, done.stderr)
+        code, _, err = cli_here(*args, env={"LVRBENCH_CACHE_DIR": str(tmp_path / "cache")})
+        assert code == 2 and "Traceback" not in err and not marker.exists(), (args, err)
     assert json.loads(good.read_text())["extra"]["object"]["__reduce__"][0] == "os.system"  # still just data

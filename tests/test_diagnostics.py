@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import recovery_config, run_cli
+from conftest import recovery_config
 
 from lvrbench.harness import Cell, Job, execute_job
 from lvrbench.results import validate_result
@@ -36,12 +36,12 @@ def test_a_failed_cell_stores_its_traceback_in_its_provenance():
 
 
 @pytest.mark.parametrize("how", ["default", "--debug", "LVRBENCH_DEBUG=1", "LVRBENCH_DEBUG=0"])
-def test_errors_are_one_line_unless_debug_adds_the_traceback(tmp_path, how):
+def test_errors_are_one_line_unless_debug_adds_the_traceback(tmp_path, how, cli_here):
     args = ["leaderboard", "check", "--out", str(tmp_path / "missing")]
     env = {"LVRBENCH_DEBUG": how.split("=")[1]} if "=" in how else {"LVRBENCH_DEBUG": ""}
-    done = run_cli(*(["--debug"] if how == "--debug" else []), *args, env=env)
-    first, *rest = done.stderr.splitlines()
-    assert done.returncode == 2 and first == f"lvrbench: error: --out {tmp_path / 'missing'}: no such directory"
+    code, _, err = cli_here(*(["--debug"] if how == "--debug" else []), *args, env=env)
+    first, *rest = err.splitlines()
+    assert code == 2 and first == f"lvrbench: error: --out {tmp_path / 'missing'}: no such directory"
     if how in ("--debug", "LVRBENCH_DEBUG=1"):
         assert rest[0] == "Traceback (most recent call last):" and rest[-1].startswith("lvrbench.errors.UsageError: --out ")
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import real_outcome, recovery_config, run_cli
+from conftest import real_outcome, recovery_config
 
 from lvrbench import CORE
 from lvrbench.errors import UsageError
@@ -40,20 +40,20 @@ def repo(registry, tmp_path) -> dict:
     return {"repo": repo, "root": root, "base": git(repo, "rev-parse", "HEAD"), "first": first}
 
 
-def test_a_new_cell_is_fine_and_an_unchanged_root_has_nothing_to_say(registry, repo):
+def test_a_new_cell_is_fine_and_an_unchanged_root_has_nothing_to_say(registry, repo, cli_here):
     root = repo["root"]
     assert (review(root, repo["base"]).new, review(root, repo["base"]).refused) == ([], [])
     added = ResultStore(root).write(result(0.1))
     build(registry, root)
     found = review(root, "HEAD")  # any revision git knows: a branch name too
     assert (found.new, found.refused, found.unchanged) == ([str(added.relative_to(root))], [], 1)
-    checked = run_cli("leaderboard", "check", "--out", str(root), "--against", repo["base"])
-    assert checked.returncode == 0, checked.stderr
-    assert checked.stdout.splitlines() == [f"new {added}", f"{root}/results against {repo['base']}: 1 new file, 1 unchanged, "
+    code, out, err = cli_here("leaderboard", "check", "--out", str(root), "--against", repo["base"])
+    assert code == 0, err
+    assert out.splitlines() == [f"new {added}", f"{root}/results against {repo['base']}: 1 new file, 1 unchanged, "
                                            "0 refused", "leaderboards match their results"]
 
 
-def test_a_changed_or_deleted_cell_is_refused_with_its_file_named(registry, repo):
+def test_a_changed_or_deleted_cell_is_refused_with_its_file_named(registry, repo, cli_here):
     root, first = repo["root"], repo["first"]
     rel = str(first.relative_to(root))
     edited = json.loads(first.read_text())
@@ -61,8 +61,8 @@ def test_a_changed_or_deleted_cell_is_refused_with_its_file_named(registry, repo
     first.write_text(json.dumps(edited))
     assert review(root, repo["base"]).refused == [
         f"{rel}: changes an existing cell of {repo['base']} (published results are never edited; a new computation is a new cell)"]
-    checked = run_cli("leaderboard", "check", "--out", str(root), "--against", repo["base"])
-    assert checked.returncode == 1 and checked.stderr == (
+    code, _, err = cli_here("leaderboard", "check", "--out", str(root), "--against", repo["base"])
+    assert code == 1 and err == (
         f"lvrbench: {root}/{rel}: changes an existing cell of {repo['base']} (published results are never edited; "
         "a new computation is a new cell)\n")
     first.unlink()
@@ -85,10 +85,10 @@ def test_results_of_another_profile_or_version_or_from_a_dirty_tree_are_refused(
         "then run the cell again"])
 
 
-def test_a_bad_revision_or_a_root_outside_git_is_one_line(repo, tmp_path):
+def test_a_bad_revision_or_a_root_outside_git_is_one_line(repo, tmp_path, cli_here):
     with pytest.raises(UsageError, match=r"^--against nope: no such commit in .*repo$"):
         review(repo["root"], "nope")
     outside = tmp_path / "plain"
     ResultStore(outside).write(result(1.0))
-    done = run_cli("leaderboard", "check", "--out", str(outside), "--against", "HEAD", cwd=tmp_path)
-    assert (done.returncode, done.stderr) == (2, f"lvrbench: error: --against HEAD: {outside} is not inside a git repository\n")
+    code, _, err = cli_here("leaderboard", "check", "--out", str(outside), "--against", "HEAD")
+    assert (code, err) == (2, f"lvrbench: error: --against HEAD: {outside} is not inside a git repository\n")

@@ -5,8 +5,6 @@ import json
 import re
 from pathlib import Path
 
-from conftest import run_cli
-
 from test_leaderboard_files import ok_result
 
 from lvrbench import CORE
@@ -18,13 +16,13 @@ from lvrbench.results import ResultStore, cell_id
 from lvrbench.training import REVISION as TRAINING_REVISION
 
 
-def test_list_shows_each_hyper_parameter_with_its_range_grid_and_doc():
-    text = run_cli("list", "--kind", "resamplers").stdout.splitlines()
+def test_list_shows_each_hyper_parameter_with_its_range_grid_and_doc(cli_here):
+    text = cli_here("list", "--kind", "resamplers")[1].splitlines()
     start = text.index("resamplers hyper-parameters (`--set NAME=V1,V2` replaces a grid, within the range):")
     assert re.match(r"^resampler +parameter +range +grid +doc$", text[start + 1])
     assert any(re.fullmatch(r"hard-cutoff +c +> 0 +2\.5, 3, 3\.5 +cutoff in prior standard deviations", line) for line in text)
     assert any(re.fullmatch(r"logistic-cutoff +b +> 0 +2, 2\.5, 3 +midpoint, where P = 1/2", line) for line in text)
-    doc = json.loads(run_cli("list", "--kind", "regularizers", "--json").stdout)
+    doc = json.loads(cli_here("list", "--kind", "regularizers", "--json")[1])
     row = next(r for r in doc["regularizers"] if r["name"] == "bhattacharyya")
     assert row["hyperparameters"] == {"weight": {"grid": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0], "minimum": 0.0,
                                                  "exclusive_minimum": False, "maximum": None,
@@ -43,7 +41,7 @@ def artifact(cache: Path, kind: str, key: str, weights: bytes = b"w" * 1000, **c
     return [folder / f"{key}.pt", folder / f"{key}.json"]
 
 
-def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(registry, tmp_path):
+def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(registry, tmp_path, cli_here):
     cache, root = tmp_path / "cache", tmp_path / "root"
     current = artifact(cache, "generators", "a" * 16) + artifact(cache, "evaluators", "b" * 16)
     stale = {
@@ -72,27 +70,27 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     build(registry, root)
     assert "_1 result files of other lvrbench versions are not shown" in (root / "recovery-real.md").read_text()
 
-    listed = run_cli("cache", "list", "--cache-dir", str(cache), "--out", str(root))
-    assert listed.returncode == 0, listed.stderr
-    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[2:-1]}
+    code, out, err = cli_here("cache", "list", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[2:-1]}
     assert all(rows[name].endswith(why) for name, (_, why) in stale.items())
     assert rows["generators/" + "a" * 16].endswith("current") and rows[f"{root}/{old_path.relative_to(root)}"].endswith(
         "a result of lvrbench 0.0.1")
     freed = sum(p.stat().st_size for paths, _ in stale.values() for p in paths)
 
-    dry = run_cli("cache", "prune", "--dry-run", "--cache-dir", str(cache), "--out", str(root))
-    assert dry.stdout.splitlines()[-1] == f"would free {size_text(freed)} ({len(stale)} entries)"
+    code, out, _ = cli_here("cache", "prune", "--dry-run", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0 and out.splitlines()[-1] == f"would free {size_text(freed)} ({len(stale)} entries)"
     assert all(p.exists() for paths, _ in stale.values() for p in paths)
 
-    pruned = run_cli("cache", "prune", "--cache-dir", str(cache), "--out", str(root))
-    assert pruned.returncode == 0, pruned.stderr
-    assert pruned.stdout.splitlines()[-1] == f"freed {size_text(freed)} ({len(stale)} entries)"
+    code, out, err = cli_here("cache", "prune", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"freed {size_text(freed)} ({len(stale)} entries)"
     assert not any(p.exists() for paths, _ in stale.values() for p in paths)
     assert all(p.exists() for p in current) and mine.exists() and old_path.exists()  # results stay without --results
 
-    with_results = run_cli("cache", "prune", "--results", "--cache-dir", str(cache), "--out", str(root))
-    assert with_results.returncode == 0, with_results.stderr
-    assert with_results.stdout.splitlines()[0] == f"removed {root}/{old_path.relative_to(root)} (a result of lvrbench 0.0.1)"
+    code, out, err = cli_here("cache", "prune", "--results", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    assert out.splitlines()[0] == f"removed {root}/{old_path.relative_to(root)} (a result of lvrbench 0.0.1)"
     assert not old_path.exists() and kept.exists()
     assert "other lvrbench versions" not in (root / "recovery-real.md").read_text()  # its page rebuilt
-    assert run_cli("leaderboard", "check", "--out", str(root)).returncode == 0
+    assert cli_here("leaderboard", "check", "--out", str(root))[0] == 0
