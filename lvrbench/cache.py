@@ -22,6 +22,7 @@ from .results import parse_result
 #: The artifact kinds the core caches, and the config keys whose values must be the installed ones to be used.
 ARTIFACT_KINDS = ("generators", "evaluators")
 META_KEYS = ("key", "kind", "config", "metrics", "provenance", "sha256")
+TEMPORARY = "a killed writer's temporary file"
 
 
 @dataclass
@@ -62,7 +63,7 @@ def artifact_items(cache_dir: Path) -> list[Item]:
     wanted, items = revisions(), []
     for kind in ARTIFACT_KINDS:
         files = _files(cache_dir / kind)
-        items += [Item(f"{kind}/{p.name}", [p], _size([p]), "a killed writer's temporary file") for p in files if _temporary(p)]
+        items += [Item(f"{kind}/{p.name}", [p], _size([p]), TEMPORARY) for p in files if _temporary(p)]
         for key in sorted({p.stem for p in files if p.suffix in (".pt", ".json") and not p.name.startswith(".")}):
             weights, meta_path = cache_dir / kind / f"{key}.pt", cache_dir / kind / f"{key}.json"
             paths = [p for p in (weights, meta_path) if p.is_file() and not p.is_symlink()]
@@ -99,7 +100,7 @@ def result_items(root: Path) -> list[Item]:
         for path in _files(folder):
             rel = str(path.relative_to(root))
             if _temporary(path):
-                items.append(Item(rel, [path], _size([path]), "a killed writer's temporary file"))
+                items.append(Item(rel, [path], _size([path]), TEMPORARY))
             elif path.suffix == ".json" and path.is_file():
                 try:
                     data = parse_result(path.read_text())
@@ -116,3 +117,54 @@ def size_text(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} B"
+
+
+def _items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list[Item], list[tuple[Path, Item]]]:
+    """(the cache's artifact items, (root, item) of the roots' results): --out roots, or the default ones that exist."""
+    from .data import user_cache_dir
+    from .errors import UsageError
+    from .runner import default_root
+
+    roots = [Path(o) for o in out] or [r for r in map(default_root, ("full", "quick")) if r.is_dir()]
+    for root in roots:
+        if not root.is_dir():
+            raise UsageError(f"--out {root}: no such directory")
+    folder = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
+    return artifact_items(folder), [(root, item) for root in roots for item in result_items(root)]
+
+
+def list_command(cache_dir: str | None, out: tuple[str, ...]) -> None:
+    """`lvrbench cache list`: every artifact and every stale result file, then the totals."""
+    from tabulate import tabulate
+
+    artifacts, results = _items(cache_dir, out)
+    rows = [[i.name, size_text(i.size), i.stale or "current"] for i in artifacts]
+    rows += [[f"{root}/{i.name}", size_text(i.size), i.stale] for root, i in results if i.stale]
+    print(tabulate(rows, headers=["what", "size", "status"], tablefmt="simple") if rows else "nothing cached")
+    stale, old = [i for i in artifacts if i.stale], [i for _, i in results if i.stale]
+    print(f"{len(artifacts)} cached, {size_text(sum(i.size for i in artifacts))}; stale: {len(stale)} "
+          f"({size_text(sum(i.size for i in stale))}); result files of other versions or temporary: {len(old)} "
+          f"({size_text(sum(i.size for i in old))}) of {len(results)}")
+
+
+def prune_command(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool, load_registry) -> None:
+    """`lvrbench cache prune`: remove what is stale (results of other versions only `with_results`, their pages then
+    rebuilt), one line each, and say how much it frees. `load_registry()` is called only when pages are rebuilt."""
+    artifacts, results = _items(cache_dir, out)
+    doomed: list[tuple[Path | None, Item]] = [(None, i) for i in artifacts if i.stale]
+    doomed += [(root, i) for root, i in results if i.stale and (with_results or i.stale == TEMPORARY)]
+    for root, item in doomed:
+        print(f"{'would remove' if dry_run else 'removed'} {f'{root}/' if root else ''}{item.name} ({item.stale})")
+        if not dry_run:
+            for path in item.paths:
+                path.unlink(missing_ok=True)
+    print(f"{'would free' if dry_run else 'freed'} {size_text(sum(i.size for _, i in doomed))} "
+          f"({len(doomed)} {'entry' if len(doomed) == 1 else 'entries'})")
+    touched = sorted({root for root, i in doomed if root is not None and i.stale != TEMPORARY}, key=str)
+    if touched and not dry_run:
+        from .leaderboard import build
+
+        registry = load_registry()
+        for root in touched:
+            for path in build(registry, root):
+                print(f"wrote {path}")

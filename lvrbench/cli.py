@@ -206,7 +206,9 @@ def check(out: str | None, against: str | None) -> None:
     roots = _roots(out)
     problems = [f"{root}/{p}" for root in roots for p in check_root(registry, root)]
     if against is not None:
-        problems += _review(roots, against)
+        from .review import review_roots
+
+        problems += review_roots(roots, against)
     for p in problems:
         click.echo(f"lvrbench: {p}", err=True)
     if problems:
@@ -217,22 +219,6 @@ def check(out: str | None, against: str | None) -> None:
 @cli.group()
 def cache() -> None:
     """Show or remove cached artifacts and results that this lvrbench version cannot use."""
-
-
-def _cache_items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list, list]:
-    """(artifact items of the cache, result items of the roots): --out roots, or the default ones that exist."""
-    from pathlib import Path
-
-    from .cache import artifact_items, result_items
-    from .data import user_cache_dir
-    from .runner import default_root
-
-    roots = [Path(o) for o in out] or [r for r in map(default_root, ("full", "quick")) if r.is_dir()]
-    for root in roots:
-        if not root.is_dir():
-            raise UsageError(f"--out {root}: no such directory")
-    folder = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
-    return artifact_items(folder), [(root, item) for root in roots for item in result_items(root)]
 
 
 _CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
@@ -246,19 +232,9 @@ _RESULT_ROOTS = click.option("--out", multiple=True, type=click.Path(file_okay=F
 @_RESULT_ROOTS
 def cache_list(cache_dir: str | None, out: tuple[str, ...]) -> None:
     """List cached artifacts and result files, each current or why it is stale, with the space they take."""
-    from tabulate import tabulate
+    from .cache import list_command
 
-    from .cache import size_text
-
-    artifacts, results = _cache_items(cache_dir, out)
-    rows = [[i.name, size_text(i.size), i.stale or "current"] for i in artifacts]
-    rows += [[f"{root}/{i.name}", size_text(i.size), i.stale or "current"] for root, i in results if i.stale]
-    click.echo(tabulate(rows, headers=["what", "size", "status"], tablefmt="simple") if rows else "nothing cached")
-    stale = [i for i in artifacts if i.stale]
-    old = [i for _, i in results if i.stale]
-    click.echo(f"{len(artifacts)} cached, {size_text(sum(i.size for i in artifacts))}; stale: {len(stale)} "
-               f"({size_text(sum(i.size for i in stale))}); result files of other versions or temporary: {len(old)} "
-               f"({size_text(sum(i.size for i in old))}) of {len(results)}")
+    list_command(cache_dir, out)
 
 
 @cache.command()
@@ -270,42 +246,9 @@ def cache_list(cache_dir: str | None, out: tuple[str, ...]) -> None:
 def prune(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool) -> None:
     """Remove stale artifacts (another core version or revision, damaged, or not the recorded weights), killed
     writers' temporary files, and with --results the result files of other lvrbench versions; say what it frees."""
-    from .cache import size_text
+    from .cache import prune_command
 
-    artifacts, results = _cache_items(cache_dir, out)
-    doomed = [(None, i) for i in artifacts if i.stale]
-    doomed += [(root, i) for root, i in results if i.stale and (with_results or i.stale.endswith("temporary file"))]
-    for root, item in doomed:
-        click.echo(f"{'would remove' if dry_run else 'removed'} {f'{root}/' if root else ''}{item.name} ({item.stale})")
-        if not dry_run:
-            for path in item.paths:
-                path.unlink(missing_ok=True)
-    freed = size_text(sum(i.size for _, i in doomed))
-    click.echo(f"{'would free' if dry_run else 'freed'} {freed} ({len(doomed)} {'entry' if len(doomed) == 1 else 'entries'})")
-    touched = sorted({root for root, i in doomed if root is not None and not i.stale.endswith("temporary file")}, key=str)
-    if touched and not dry_run:
-        from .leaderboard import build
-
-        registry = _registry()
-        for root in touched:
-            for path in build(registry, root):
-                click.echo(f"wrote {path}")
-
-
-def _review(roots: list, against: str) -> list[str]:
-    """`check --against`: print each root's new cells; return the refused files, named under their root."""
-    from .progress import count
-    from .review import review
-
-    refused = []
-    for root in roots:
-        found = review(root, against)
-        for rel in found.new:
-            click.echo(f"new {root}/{rel}")
-        click.echo(f"{root}/results against {against}: {count(len(found.new), 'new file')}, {found.unchanged} unchanged, "
-                   f"{len(found.refused)} refused")
-        refused += [f"{root}/{line}" for line in found.refused]
-    return refused
+    prune_command(cache_dir, out, with_results, dry_run, _registry)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -143,3 +143,18 @@ def review(root: Path, ref: str) -> Review:
             out.refused.append(f"{rel}: computed from a dirty tree (uncommitted changes on top of lvrbench commit "
                                f"{prov.get('git_commit')}): commit, then run the cell again")
     return out
+
+
+def review_roots(roots: list[Path], against: str) -> list[str]:
+    """`leaderboard check --against`: print each root's new files and counts; return the refused files under their root."""
+    from .progress import count
+
+    refused = []
+    for root in roots:
+        found = review(root, against)
+        for rel in found.new:
+            print(f"new {root}/{rel}")
+        print(f"{root}/results against {against}: {count(len(found.new), 'new file')}, {found.unchanged} unchanged, "
+              f"{len(found.refused)} refused")
+        refused += [f"{root}/{line}" for line in found.refused]
+    return refused
