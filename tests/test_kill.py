@@ -48,7 +48,7 @@ class Bulky(Task):
 def lvrbench_tasks():
     return [Bulky()]
 '''
-CELLS = 6
+CELLS = 8
 
 
 def snapshot(store: ResultStore) -> dict[str, bytes]:
@@ -65,14 +65,16 @@ def test_sigkill_at_random_points_loses_no_result_and_resumes_only_unfinished_ce
            "LVRBENCH_CACHE_DIR": str(tmp_path / "cache")}
     store, rng = ResultStore(root), random.Random(20261201)
     kept, temporaries = {}, 0
-    for _ in range(4):
+    for round_ in range(6):
         before, left = snapshot(store), set(store.dir.glob("bulky/.*.tmp"))
         proc = subprocess.Popen([sys.executable, "-m", "lvrbench", *args], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline and not set(store.dir.glob("bulky/.*.tmp")) - left:
             time.sleep(0.01)  # this run's first write has begun: from here on, a kill lands in compute or mid-write
-        time.sleep(rng.uniform(0.0, 1.5))
+        # every other kill within the first tenth of a second of that write (a write takes a quarter of one, more
+        # under load): mid-write; the others anywhere in the next cells' compute and writes
+        time.sleep(rng.uniform(0.0, 0.1 if round_ % 2 else 1.5))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         found = re.search(r"(\d+) to compute", err)
