@@ -2,8 +2,9 @@
 
 Before any compute every file is checked: it is a valid ok result of an installed task, the installed versions are
 the ones its config records (config.plugins), the dataset's digest is its config.data, and the keys of the artifacts
-it names are the ones its config gives. Then each cell is computed again: on the CPU its metrics must be equal bit
-for bit; where either side ran on a GPU, within the task's `gpu_tolerance`.
+it names are the ones its config gives. Then each cell is computed again: its metrics, extra and artifacts (what
+the pages read) must be equal, bit for bit on the CPU; where either side ran on a GPU, numbers within the task's
+`gpu_tolerance`.
 """
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ from .kinds import Task
 from .progress import say
 from .registry import Registry
 from .results import parse_result, validate_result
-
-ESTIMATE_FIELDS = ("value", "low", "high", "n")
-
 
 @dataclass
 class Claim:
@@ -76,21 +74,37 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     return Claim(path, data, task)
 
 
-def differences(recorded: dict, recomputed: dict, tolerance: dict | None) -> list[str]:
-    """Each metric field that does not reproduce, "metrics.NAME.FIELD: recorded A, recomputed B"; `tolerance`
-    None means exactly (bit for bit), else math.isclose with its "rel" and "abs" (counts always exactly)."""
-    out = []
-    for name in sorted(recorded.keys() | recomputed.keys()):
-        if name not in recomputed or name not in recorded:
-            out.append(f"metrics.{name}: {'recorded' if name in recorded else 'recomputed'} only")
-            continue
-        for key in ESTIMATE_FIELDS:
-            a, b = recorded[name][key], recomputed[name][key]
-            same = a == b if tolerance is None or key == "n" else math.isclose(
-                a, b, rel_tol=tolerance["rel"], abs_tol=tolerance["abs"])
-            if not same:
-                out.append(f"metrics.{name}.{key}: recorded {a!r}, recomputed {b!r}")
-    return out
+def differences(recorded: object, recomputed: object, tolerance: dict | None, path: str = "") -> list[str]:
+    """Each place where `recomputed` is not `recorded`, "PATH: recorded A, recomputed B", walking objects and lists.
+
+    `tolerance` None means exactly (bit for bit); else numbers may differ as math.isclose allows with its "rel"
+    and "abs". Anything that is not a number (a key, a string, a length) must be equal either way.
+    """
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        out = []
+        for key in sorted(recorded.keys() | recomputed.keys(), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in recomputed or key not in recorded:
+                out.append(f"{where}: {'recorded' if key in recorded else 'recomputed'} only")
+            else:
+                out += differences(recorded[key], recomputed[key], tolerance, where)
+        return out
+    if isinstance(recorded, list) and isinstance(recomputed, list):
+        if len(recorded) != len(recomputed):
+            return [f"{path}: {len(recorded)} items recorded, {len(recomputed)} recomputed"]
+        return [line for i, (a, b) in enumerate(zip(recorded, recomputed)) for line in differences(a, b, tolerance, f"{path}[{i}]")]
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (recorded, recomputed))
+    if numbers and tolerance is not None:
+        same = math.isclose(recorded, recomputed, rel_tol=tolerance["rel"], abs_tol=tolerance["abs"])
+    else:
+        same = type(recorded) is type(recomputed) and recorded == recomputed
+    return [] if same else [f"{path}: recorded {recorded!r}, recomputed {recomputed!r}"]
+
+
+#: The parts of a result whose numbers must reproduce: what the pages read.
+COMPARED = ("metrics", "extra", "artifacts")
+#: Differences listed per file; the rest are counted.
+SHOWN = 10
 
 
 def verify_claims(claims: list[Claim], env) -> int:
@@ -105,15 +119,19 @@ def verify_claims(claims: list[Claim], env) -> int:
             continue
         on_cpu = env.device.type == "cpu" and str(claim.result["provenance"].get("device", "")).startswith("cpu")
         tolerance = None if on_cpu else claim.task.gpu_tolerance
-        diffs = differences(claim.result["metrics"], result["metrics"], tolerance)
+        diffs = differences({k: claim.result[k] for k in COMPARED}, {k: result[k] for k in COMPARED}, tolerance)
         how = "exactly" if tolerance is None else f"within rel {tolerance['rel']:g}, abs {tolerance['abs']:g}"
         if diffs:
             failed += 1
-            for line in diffs:
+            for line in diffs[:SHOWN]:
                 say(f"lvrbench: {claim.path}: {line}")
-            print(f"{claim.path}: does not reproduce ({len(diffs)} of its metric fields differ; compared {how})")
+            if len(diffs) > SHOWN:
+                say(f"lvrbench: {claim.path}: ... and {len(diffs) - SHOWN} more differences")
+            print(f"{claim.path}: does not reproduce ({len(diffs)} {'number differs' if len(diffs) == 1 else 'numbers differ'}; "
+                  f"compared {how})")
         else:
-            print(f"{claim.path}: reproduces ({len(result['metrics'])} metrics, {how}, on {env.device})")
+            print(f"{claim.path}: reproduces ({len(result['metrics'])} metrics and every number in extra and artifacts, "
+                  f"{how}, on {env.device})")
     return 1 if failed else 0
 
 

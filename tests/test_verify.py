@@ -69,13 +69,16 @@ def test_versions_data_and_artifact_keys_are_checked_in_one_line(registry, tmp_p
 
 
 def test_differences_are_exact_on_the_cpu_and_within_the_tolerance_on_a_gpu():
-    a = {"m": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}
-    b = {"m": {"value": 0.5 + 1e-12, "low": 0.4, "high": 0.6, "n": 10}}
+    a = {"metrics": {"m": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}, "extra": {"xs": [1, 2.5], "k": "a"}}
+    b = {"metrics": {"m": {"value": 0.5 + 1e-12, "low": 0.4, "high": 0.6, "n": 10}}, "extra": {"xs": [1, 2.5], "k": "a"}}
     assert differences(a, a, None) == []
     assert differences(a, b, None) == [f"metrics.m.value: recorded 0.5, recomputed {0.5 + 1e-12!r}"]
     assert differences(a, b, {"rel": 1e-6, "abs": 0.0}) == []
-    assert differences(a, {"m": {**b["m"], "n": 11}}, {"rel": 1.0, "abs": 1.0}) == ["metrics.m.n: recorded 10, recomputed 11"]
-    assert differences(a, {}, None) == ["metrics.m: recorded only"]
+    c = {"metrics": {"m": {**b["metrics"]["m"], "n": 11}}, "extra": {"xs": [1, 2.5, 3], "k": "b"}}
+    assert differences(a, c, {"rel": 0.01, "abs": 0.0}) == [
+        "extra.k: recorded 'a', recomputed 'b'", "extra.xs: 2 items recorded, 3 recomputed", "metrics.m.n: recorded 10, recomputed 11"]
+    assert differences(a, {"metrics": {}, "extra": {"xs": [1.0, 2.5], "k": "a"}}, None) == [
+        "extra.xs[0]: recorded 1, recomputed 1.0", "metrics.m: recorded only"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,7 @@ def test_a_computed_cell_reproduces_exactly_even_with_its_generator_trained_agai
     fresh = {"LVRBENCH_CACHE_DIR": str(computed["base"] / "empty-cache")}
     done = run_cli("verify", str(computed["path"]), "--device", "cpu", env=fresh)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{computed['path']}: reproduces (2 metrics, exactly, on cpu)\n"
+    assert done.stdout == f"{computed['path']}: reproduces (2 metrics and every number in extra and artifacts, exactly, on cpu)\n"
     assert list((computed["base"] / "empty-cache" / "generators").glob("*.pt"))  # it did train the generator again
 
 
@@ -107,8 +110,14 @@ def test_a_tampered_metric_does_not_reproduce_and_names_the_metric_and_both_valu
     done = run_cli("verify", str(tampered), str(computed["path"]), env=computed["env"])
     assert done.returncode == 1
     assert f"lvrbench: {tampered}: metrics.high_quality.value: recorded {true + 0.01!r}, recomputed {true!r}" in done.stderr
-    assert done.stdout.splitlines() == [f"{tampered}: does not reproduce (1 of its metric fields differ; compared exactly)",
-                                        f"{computed['path']}: reproduces (2 metrics, exactly, on cpu)"]
+    assert done.stdout.splitlines() == [f"{tampered}: does not reproduce (1 number differs; compared exactly)",
+                                        f"{computed['path']}: reproduces (2 metrics and every number in extra and artifacts, "
+                                        "exactly, on cpu)"]
+    result["metrics"]["high_quality"]["value"] = true
+    result["extra"]["per_mode"][0] += 1  # what a page shows from extra is checked too
+    tampered.write_text(json.dumps(result))
+    done = run_cli("verify", str(tampered), env=computed["env"])
+    assert done.returncode == 1 and f"lvrbench: {tampered}: extra.per_mode[0]: recorded " in done.stderr
 
 
 @pytest.mark.slow
