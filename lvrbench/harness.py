@@ -115,8 +115,7 @@ def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior:
     }
 
 
-def _git(*args: str) -> str | None:
-    here = Path(__file__).resolve().parent
+def _git(here: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -124,11 +123,20 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def git_state() -> dict:
-    """The commit lvrbench runs from and whether its tree has uncommitted changes (None outside its repo)."""
-    if _git("ls-files", "--error-unmatch", Path(__file__).name) is None:  # an install, or another repo
+#: What `git_dirty` leaves out: the leaderboards are data that runs write, not the code that computed them.
+NOT_CODE = ("leaderboards",)
+
+
+def git_state(here: Path = Path(__file__).resolve().parent) -> dict:
+    """The commit lvrbench runs from and whether its code has uncommitted changes (None outside its repo).
+
+    Changes under the leaderboards (pages a run rebuilds, results it writes) are data and leave the tree clean.
+    """
+    if _git(here, "ls-files", "--error-unmatch", Path(__file__).name) is None:  # an install, or another repo
         return {"git_commit": None, "git_dirty": None}
-    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+    status = _git(here, "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                  *(f":(top,exclude){path}" for path in NOT_CODE))
+    return {"git_commit": _git(here, "rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
 
 
 def device_name(device: torch.device) -> str:

@@ -92,3 +92,25 @@ def test_a_bad_revision_or_a_root_outside_git_is_one_line(repo, tmp_path, cli_he
     ResultStore(outside).write(result(1.0))
     code, _, err = cli_here("leaderboard", "check", "--out", str(outside), "--against", "HEAD")
     assert (code, err) == (2, f"lvrbench: error: --against HEAD: {outside} is not inside a git repository\n")
+
+
+def test_a_tree_is_dirty_when_code_changed_not_when_a_run_rebuilt_its_leaderboards(tmp_path):
+    from lvrbench.harness import git_state
+
+    repo = tmp_path / "clone"
+    (repo / "lvrbench").mkdir(parents=True)
+    (repo / "lvrbench" / "harness.py").write_text("code\n")
+    (repo / "leaderboards").mkdir()
+    (repo / "leaderboards" / "generation.md").write_text("page\n")
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    head = git(repo, "rev-parse", "HEAD")
+    assert git_state(repo / "lvrbench") == {"git_commit": head, "git_dirty": False}
+    (repo / "leaderboards" / "generation.md").write_text("page, rebuilt\n")  # what every run into leaderboards/ does
+    (repo / "leaderboards" / "results").mkdir()
+    (repo / "leaderboards" / "results" / "new.json").write_text("{}")
+    assert git_state(repo / "lvrbench") == {"git_commit": head, "git_dirty": False}
+    (repo / "lvrbench" / "harness.py").write_text("code, changed\n")
+    assert git_state(repo / "lvrbench") == {"git_commit": head, "git_dirty": True}
+    assert git_state(tmp_path) == {"git_commit": None, "git_dirty": None}  # not lvrbench's repository
