@@ -70,9 +70,6 @@ def test_a_non_finite_number_fails_the_cell_with_its_location():
     assert ok["status"] == "ok" and validate_result(ok) == []
 
 
-ESTIMATE = "metrics.accuracy must be a {value, low, high, n} estimate of finite numbers with low <= high"
-
-
 def test_validation_of_result_documents():
     good = result_for(CellOutcome(metrics={"accuracy": {"value": 0.5, "low": 0.4, "high": 0.6, "n": 10}}))
     assert validate_result(good) == []
@@ -81,11 +78,12 @@ def test_validation_of_result_documents():
     assert validate_result(tampered) == [f"id {good['id']!r} does not match its config (expected {cell_id(tampered['config'])})"]
     nan_metric = json.loads(json.dumps(good))
     nan_metric["metrics"]["accuracy"]["value"] = float("nan")
-    assert validate_result(nan_metric) == [ESTIMATE]
+    assert validate_result(nan_metric) == ["metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"]
     for bad in (0.5, {"value": 0.5, "low": 0.6, "high": 0.4, "n": 10}, {"value": 0.5, "low": 0.4, "high": 0.6, "n": True}):
         unscored = json.loads(json.dumps(good))  # a bare number, a reversed interval, a bool count
         unscored["metrics"]["accuracy"] = bad
-        assert validate_result(unscored) == [ESTIMATE]
+        assert validate_result(unscored) == [
+            "metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"]
     assert validate_result([]) == ["not a JSON object"]
     assert validate_result({"schema": 1, "config": {"task": "x"}}) == [
         "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins",
@@ -251,7 +249,7 @@ def test_a_result_that_is_not_valid_data_is_a_failed_cell_not_a_crash():
     assert r["status"] == "failed" and r["error"].startswith("invalid result: not JSON data (")
     assert validate_result(r) == []
     r = result_for(CellOutcome(metrics={"accuracy": "high"}))
-    assert r["error"] == f"invalid result: {ESTIMATE}"
+    assert r["error"] == "invalid result: metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"
     assert result_for("not an outcome")["error"] == "the task returned str, not a CellOutcome"
 
 
