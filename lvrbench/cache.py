@@ -1,10 +1,11 @@
 """`lvrbench cache list|prune`: what the artifact cache and the leaderboard roots hold that this version cannot use.
 
 Stale, and so removable, is exactly:
-- an artifact (generators/ or evaluators/ under --cache-dir) whose config names another core version, or another
-  training revision (generators) or classifier revision (evaluators) than the installed code's; one whose metadata
-  is unreadable, lacks a field or the weights' sha256, or whose weights are missing or are not the recorded ones;
-  weights without metadata. Each of these would be trained again rather than used;
+- an artifact under --cache-dir whose config names another core version, or another training revision
+  (generators/) or classifier revision (evaluators/) than the installed code's; one whose metadata is unreadable,
+  lacks a field or the weights' sha256, or whose weights are missing or are not the recorded ones; weights without
+  metadata. Each of these would be trained again rather than used. Besides the core's kinds, a folder's entries
+  count only where their metadata names that folder's kind and their key (a plugin's artifacts, e.g. calibrators);
 - a temporary file a killed writer left (a dot-file ending .tmp), in the cache or under a root's results/;
 - with `--results`: a result file of another lvrbench version (config.plugins.core) under a root's results/; the
   tables leave those out already. Invalid result files are never removed: `leaderboard check` reports them.
@@ -57,19 +58,38 @@ def _files(folder: Path) -> list[Path]:
 
 
 def artifact_items(cache_dir: Path) -> list[Item]:
-    """Every artifact and temporary file under the core's artifact kinds in `cache_dir`, with why it is stale."""
+    """Every artifact and temporary file in `cache_dir`, with why it is stale.
+
+    The core's kinds (ARTIFACT_KINDS) are read whole; in another folder (a plugin's kind, e.g. a sampler's
+    calibrators) only entries whose metadata names that kind and key are artifacts: anything else there is left alone.
+    """
     from .artifacts import file_sha256
 
     wanted, items = revisions(), []
-    for kind in ARTIFACT_KINDS:
-        files = _files(cache_dir / kind)
+    folders = [f for f in sorted(cache_dir.iterdir()) if f.is_dir() and not f.is_symlink()] if cache_dir.is_dir() else []
+    for folder in folders:
+        kind, files = folder.name, _files(folder)
+        keys = sorted({p.stem for p in files if p.suffix in (".pt", ".json") and not p.name.startswith(".")})
+        if kind not in ARTIFACT_KINDS:
+            keys = [key for key in keys if _names_itself(folder / f"{key}.json", kind, key)]
+            if not keys:
+                continue
         items += [Item(f"{kind}/{p.name}", [p], _size([p]), TEMPORARY) for p in files if _temporary(p)]
-        for key in sorted({p.stem for p in files if p.suffix in (".pt", ".json") and not p.name.startswith(".")}):
-            weights, meta_path = cache_dir / kind / f"{key}.pt", cache_dir / kind / f"{key}.json"
+        for key in keys:
+            weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
             paths = [p for p in (weights, meta_path) if p.is_file() and not p.is_symlink()]
-            items.append(Item(f"{kind}/{key}", paths, _size(paths), _artifact_problem(weights, meta_path, wanted[kind],
-                                                                                        file_sha256)))
+            items.append(Item(f"{kind}/{key}", paths, _size(paths),
+                              _artifact_problem(weights, meta_path, wanted.get(kind, {"core": CORE}), file_sha256)))
     return items
+
+
+def _names_itself(meta_path: Path, kind: str, key: str) -> bool:
+    """Whether `meta_path` is an artifact's metadata of this kind and key (what ArtifactCache writes)."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("kind") == kind and meta.get("key") == key
 
 
 def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256) -> str | None:
@@ -86,7 +106,8 @@ def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256)
         return f"its metadata lacks {', '.join(missing)}"
     config = meta["config"] if isinstance(meta["config"], dict) else {}
     for field, value in wanted.items():
-        if config.get(field) != value:
+        optional = meta["kind"] not in ARTIFACT_KINDS  # a plugin's artifact may record no core version of its own
+        if config.get(field) != value and not (optional and field not in config):
             return f"{field} {config.get(field)!r}, not the installed {value!r}"
     if file_sha256(weights) != meta["sha256"]:
         return "its weights are not the ones its metadata records (sha256)"

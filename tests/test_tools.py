@@ -34,8 +34,9 @@ def artifact(cache: Path, kind: str, key: str, weights: bytes = b"w" * 1000, **c
     folder = cache / kind
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{key}.pt").write_bytes(weights)
-    revision = {"training_revision": TRAINING_REVISION} if kind == "generators" else {"revision": EVALUATOR_REVISION}
-    meta = {"key": key, "kind": kind, "config": {"core": CORE, **revision, **config}, "metrics": {}, "provenance": {},
+    revision = {"generators": {"core": CORE, "training_revision": TRAINING_REVISION},
+                "evaluators": {"core": CORE, "revision": EVALUATOR_REVISION}}.get(kind, {"generator": "k"})
+    meta = {"key": key, "kind": kind, "config": {**revision, **config}, "metrics": {}, "provenance": {},
             "sha256": file_sha256(folder / f"{key}.pt")}
     (folder / f"{key}.json").write_text(json.dumps(meta))
     return [folder / f"{key}.pt", folder / f"{key}.json"]
@@ -58,9 +59,12 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     tmp = cache / "generators" / ".abc.pt.x1.tmp"
     tmp.write_bytes(b"t" * 5)
     stale["generators/.abc.pt.x1.tmp"] = ([tmp], "a killed writer's temporary file")
-    mine = cache / "mine" / "notes.txt"  # not an artifact kind of the core: left alone
+    mine = cache / "mine" / "notes.json"  # not an artifact: left alone, even named like one
     mine.parent.mkdir()
-    mine.write_text("keep")
+    mine.write_text("{}")
+    current += artifact(cache, "calibrators", "g" * 16)  # a plugin's kind, with no core version of its own: current
+    stale["calibrators/" + "h" * 16] = (artifact(cache, "calibrators", "h" * 16), "its weights are not the ones its metadata records (sha256)")
+    stale["calibrators/" + "h" * 16][0][0].write_bytes(b"y" * 1000)
     store = ResultStore(root)
     kept = store.write(ok_result())
     old = ok_result()
