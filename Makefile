@@ -1,4 +1,4 @@
-# The two commands of the README. Each sets itself up on a fresh machine, idempotently.
+# The README's commands. Each sets itself up on a fresh machine, idempotently.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,13 +6,20 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.lvrbench-installed
 
-.PHONY: run test setup datasets benchmark
+.PHONY: run test check lint setup datasets benchmark
 
 run: setup datasets
 	$(BIN)/lvrbench run --all
 
-test: setup datasets
+test: setup datasets lint
 	$(BIN)/python -m pytest -q
+
+# The fast lane while iterating: the unit tests, without the end-to-end ones (marked slow), in under 2 minutes.
+check: setup datasets
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
 
 benchmark: setup
 	$(BIN)/python benchmarks/recovery_engine.py

@@ -5,6 +5,7 @@ Weights are stored as state dicts (`torch.save(module.state_dict())`) and read b
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,14 +21,24 @@ from .hashing import canonical_json, content_hash
 from .progress import say
 
 
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes: what an artifact's metadata records of its weights."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class ArtifactCache:
     """A directory of trained modules: <root>/<kind>/<hash>.pt (weights) + <hash>.json (key, kind, config,
-    metrics, provenance)."""
+    metrics, the weights' sha256, provenance). Weights whose sha256 is not the recorded one are retrained, never read."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def key(self, config: dict) -> str:
+    @staticmethod
+    def key(config: dict) -> str:
         """An artifact's identity: the hash of everything that determines its weights."""
         return content_hash(config)
 
@@ -40,12 +51,16 @@ class ArtifactCache:
             module = build()
             try:
                 meta = json.loads(meta_path.read_text())
-                missing = [k for k in ("key", "kind", "config", "metrics", "provenance") if k not in meta]
+                missing = [k for k in ("key", "kind", "config", "metrics", "provenance", "sha256") if k not in meta]
                 if missing:
                     raise ValueError(f"its metadata lacks {', '.join(missing)}")
                 if canonical_json(meta.get("config")) == canonical_json(config):
-                    module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-                    return module.to(device), meta
+                    digest = file_sha256(weights)  # before anything reads the weights: a swapped file is never used
+                    if digest == meta["sha256"]:
+                        module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+                        return module.to(device), meta
+                    say(f"lvrbench: warning: cached {kind} {key}: its weights (sha256 {digest[:16]}...) are not the ones "
+                        f"its metadata records ({str(meta['sha256'])[:16]}...); training it again")
             except Exception as exc:  # a damaged cache entry is retrained and replaced, never a failure
                 say(f"lvrbench: cached {kind} {key} is unreadable ({one_line(exc, 120)}); training it again")
         module = build().to(device)  # fresh: a failed load may have filled part of the last one
@@ -53,7 +68,7 @@ class ArtifactCache:
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
         atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
-        meta = {"key": key, "kind": kind, "config": config, "metrics": metrics,
+        meta = {"key": key, "kind": kind, "config": config, "metrics": metrics, "sha256": file_sha256(weights),
                 "provenance": provenance(device, time.perf_counter() - started)}
         write_json_atomic(meta_path, meta)
         return module, meta

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import sys
+import traceback
 
 import click
 from click.utils import PacifyFlushWrapper
 
-from .errors import UsageError, squash
-from .kinds import KINDS
+from .errors import UsageError, one_line, squash
+from .kinds import KINDS, SINGULAR
 from .priors import PRIORS
 from .results import PROFILES
 
@@ -55,8 +57,19 @@ def _registry():
     return registry
 
 
+#: Whether errors carry their full traceback: `--debug`, or LVRBENCH_DEBUG set to anything but "" or "0".
+DEBUG = {"on": False}
+
+
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    DEBUG["on"] = DEBUG["on"] or value
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lvrbench", prog_name="lvrbench")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_debug,
+              help="Print the full traceback of an error after its one line (or set LVRBENCH_DEBUG=1).")
 def cli() -> None:
     """Benchmark GAN latent vector recovery: regularizers, resamplers, generator families, samplers."""
 
@@ -79,9 +92,12 @@ def cli() -> None:
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1), metavar="N",
               help="Seed, a non-negative integer (repeatable; default 0).")
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
-@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
-@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True, help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
-@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY", help="Where dataset files are looked for first.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
+              help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
+@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY",
+              help="Where dataset files are looked for first.")
 @click.option("--dry-run", is_flag=True, help="List every cell with its status; compute nothing.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have results.")
 def run(**kwargs) -> None:
@@ -112,6 +128,39 @@ def list_(kind: str | None, as_json: bool) -> None:
         click.echo(f"{k}:")
         click.echo(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
         click.echo()
+        params = [[r["name"], name, _range(p), ", ".join(f"{v:g}" for v in p["grid"]), p["doc"] or "-"]
+                  for r in doc[k] for name, p in r.get("hyperparameters", {}).items()]
+        if params:
+            click.echo(f"{k} hyper-parameters (`--set NAME=V1,V2` replaces a grid, within the range):")
+            click.echo(tabulate(params, headers=[SINGULAR[k], "parameter", "range", "grid", "doc"], tablefmt="simple",
+                                disable_numparse=True))
+            click.echo()
+
+
+def _range(param: dict) -> str:
+    """A hyper-parameter's allowed values in words: "> 0", ">= 0, <= 1", "any finite number"."""
+    bounds = [f"{'>' if param['exclusive_minimum'] else '>='} {param['minimum']:g}"] if param["minimum"] is not None else []
+    bounds += [f"<= {param['maximum']:g}"] if param["maximum"] is not None else []
+    return ", ".join(bounds) or "any finite number"
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="RESULT.json...")
+@click.option("--device", default="auto", show_default=True, type=Choice(["auto", "cpu", "cuda"]))
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
+              help="Trained networks [default: ~/.cache/lvrbench/artifacts]; an empty one retrains them too.")
+@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY",
+              help="Where dataset files are looked for first.")
+def verify(results: tuple[str, ...], device: str, cache_dir: str | None, data_dir: str | None) -> None:
+    """Recompute result files' cells from their configs and say whether the numbers reproduce (exit 1 if not).
+
+    First checks, before any compute, that the installed versions and data digest are the recorded ones and that
+    the artifacts' keys are what the configs give. On the CPU numbers must be equal; on a GPU within the task's
+    tolerance.
+    """
+    from .verify import verify_command
+
+    sys.exit(verify_command(_registry(), results, device, cache_dir, data_dir))
 
 
 @cli.group()
@@ -152,12 +201,19 @@ def build(out: str | None) -> None:
 
 @leaderboard.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
-def check(out: str | None) -> None:
+@click.option("--against", metavar="REF", help="Also list what the results do against this git revision: new cells "
+              "pass; a changed or deleted cell, another profile or lvrbench version, a dirty tree fail.")
+def check(out: str | None, against: str | None) -> None:
     """Fail when a result file is invalid or a markdown file is not what `build` would write."""
     from .leaderboard import check as check_root
 
     registry = _registry()
-    problems = [f"{root}/{p}" for root in _roots(out) for p in check_root(registry, root)]
+    roots = _roots(out)
+    problems = [f"{root}/{p}" for root in roots for p in check_root(registry, root)]
+    if against is not None:
+        from .review import review_roots
+
+        problems += review_roots(roots, against)
     for p in problems:
         click.echo(f"lvrbench: {p}", err=True)
     if problems:
@@ -175,11 +231,52 @@ def test_(distribution: str, pytest_args: tuple[str, ...]) -> None:
     sys.exit(run_kit(distribution, pytest_args))
 
 
+@cli.group()
+def cache() -> None:
+    """Show or remove cached artifacts and results that this lvrbench version cannot use."""
+
+
+_CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
+                          help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
+_RESULT_ROOTS = click.option("--out", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+                             help="Leaderboard root (repeatable) [default: leaderboards/ and leaderboards/quick/].")
+
+
+@cache.command(name="list")
+@_CACHE_DIR
+@_RESULT_ROOTS
+def cache_list(cache_dir: str | None, out: tuple[str, ...]) -> None:
+    """List cached artifacts and result files, each current or why it is stale, with the space they take."""
+    from .cache import list_command
+
+    list_command(cache_dir, out)
+
+
+@cache.command()
+@_CACHE_DIR
+@_RESULT_ROOTS
+@click.option("--results", "with_results", is_flag=True,
+              help="Also remove result files of other lvrbench versions from the roots (and rebuild their pages).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def prune(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool) -> None:
+    """Remove stale artifacts (another core version or revision, damaged, or not the recorded weights), killed
+    writers' temporary files, and with --results the result files of other lvrbench versions; say what it frees."""
+    from .cache import prune_command
+
+    prune_command(cache_dir, out, with_results, dry_run, _registry)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
     if not (sys.argv[1:] if argv is None else argv):
         click.echo(cli.get_help(click.Context(cli, info_name="lvrbench")))
         sys.exit(0)
+    DEBUG["on"] = os.environ.get("LVRBENCH_DEBUG", "") not in ("", "0")
+    sys.exit(_main(argv) or 0)
+
+
+def _main(argv: list[str] | None) -> int | None:
+    """`cli` with every error as one line on stderr and its exit code; `--debug` adds the traceback after the line."""
     try:
         code = cli.main(args=argv, prog_name="lvrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -191,17 +288,28 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.NoArgsIsHelpError as exc:  # e.g. `lvrbench leaderboard`: help, as for a bare `lvrbench`
         click.echo(exc.ctx.get_help())
         code = 0
-    except click.UsageError as exc:
-        click.echo(f"lvrbench: error: {squash(exc.format_message(), MESSAGE_LIMIT)}", err=True)
-        code = 2
-    except UsageError as exc:
-        click.echo(f"lvrbench: error: {squash(str(exc), MESSAGE_LIMIT)}", err=True)
-        code = 2
-    except OSError as exc:  # the file system refused something no check foresaw (a name too long, a permission)
-        where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"lvrbench: error: {squash(f'{where}{exc.strerror or exc}', MESSAGE_LIMIT)}", err=True)
-        code = 2
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("lvrbench: interrupted", err=True)
         code = 130
-    sys.exit(code or 0)
+    except Exception as exc:  # bad input is one line; so is a bug, which says where to find its stack
+        code = _error_line(exc)
+        if DEBUG["on"]:
+            traceback.print_exc()
+    return code
+
+
+def _error_line(exc: Exception) -> int:
+    """Print the one line an error gets on stderr; returns the exit code: 2 for bad input, 1 for a bug."""
+    if isinstance(exc, click.ClickException):
+        click.echo(f"lvrbench: error: {squash(exc.format_message(), MESSAGE_LIMIT)}", err=True)
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    if isinstance(exc, UsageError):
+        click.echo(f"lvrbench: error: {squash(str(exc), MESSAGE_LIMIT)}", err=True)
+        return 2
+    if isinstance(exc, OSError):  # the file system refused something no check foresaw (a name too long, a permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"lvrbench: error: {squash(f'{where}{exc.strerror or exc}', MESSAGE_LIMIT)}", err=True)
+        return 2
+    click.echo(f"lvrbench: internal error: {one_line(exc, MESSAGE_LIMIT)} (run again with --debug or LVRBENCH_DEBUG=1 "
+               "for the traceback, and report it)", err=True)
+    return 1

@@ -11,7 +11,7 @@ from torch import nn
 from .artifacts import ArtifactCache
 from . import CORE
 from .errors import UsageError
-from .evaluator import Evaluator, classifier_spec, load_evaluator
+from .evaluator import Evaluator, classifier_spec, evaluator_key, load_evaluator
 from .hashing import canonical_json, derive_seed
 from .kinds import Dataset, Family
 from .networks import init_parameters
@@ -126,6 +126,18 @@ def evaluator_spec(request: PlanRequest, dataset: str, training: dict) -> dict |
     """The full identity of a dataset's evaluator (None: the points are their own features)."""
     data = request.registry.get("datasets", dataset)
     return classifier_spec(data.info, request.registry.provenance(data), request.fingerprint(dataset), CORE, training)
+
+
+def artifact_keys(config: dict) -> dict[str, str]:
+    """The key each artifact a cell of `config` uses records in its result, as the core's specs give them: the
+    generator of `settings.gan` (a `gan_spec`) and the evaluator of `settings.evaluator` (an `evaluator_spec`)."""
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    keys = {}
+    if isinstance(settings.get("gan"), dict):
+        keys["generator"] = ArtifactCache.key(settings["gan"])
+    if "evaluator" in settings:
+        keys["evaluator"] = evaluator_key(settings["evaluator"])
+    return keys
 
 
 @dataclass

@@ -108,13 +108,18 @@ def classifier_spec(data: DataInfo, dataset_version: str, dataset_digest: str, c
             "core": core_version, "arch": "cnn-2x-128", "revision": REVISION, **training}
 
 
+def evaluator_key(spec: dict | None) -> str:
+    """The key an evaluator of `spec` records in results: "identity", or "classifier-" and its cache key."""
+    return "identity" if spec is None else f"classifier-{ArtifactCache.key(spec)}"
+
+
 def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:
     """The evaluator a `classifier_spec` describes: trained and cached on first use, or the identity (None).
 
     `splits(name)` returns (x, y) of "train" or "test".
     """
     if spec is None:
-        return Evaluator("identity", None, None, device, 0)
+        return Evaluator(evaluator_key(spec), None, None, device, 0)
 
     def train(net: Classifier) -> dict:
         x, y = splits("train")
@@ -130,4 +135,4 @@ def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCac
 
     net, meta = cache.get("evaluators", spec, build, train, device)
     net.eval()
-    return Evaluator(f"classifier-{meta['key']}", net, meta["metrics"]["test_accuracy"], device, meta["metrics"]["test_n"])
+    return Evaluator(evaluator_key(spec), net, meta["metrics"]["test_accuracy"], device, meta["metrics"]["test_n"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -126,8 +127,7 @@ def make_config(request: PlanRequest, task, *, dataset: str, family: str, prior:
     }
 
 
-def _git(*args: str) -> str | None:
-    here = Path(__file__).resolve().parent
+def _git(here: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -135,11 +135,20 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def git_state() -> dict:
-    """The commit lvrbench runs from and whether its tree has uncommitted changes (None outside its repo)."""
-    if _git("ls-files", "--error-unmatch", Path(__file__).name) is None:  # an install, or another repo
+#: What `git_dirty` leaves out: the leaderboards are data that runs write, not the code that computed them.
+NOT_CODE = ("leaderboards",)
+
+
+def git_state(here: Path = Path(__file__).resolve().parent) -> dict:
+    """The commit lvrbench runs from and whether its code has uncommitted changes (None outside its repo).
+
+    Changes under the leaderboards (pages a run rebuilds, results it writes) are data and leave the tree clean.
+    """
+    if _git(here, "ls-files", "--error-unmatch", Path(__file__).name) is None:  # an install, or another repo
         return {"git_commit": None, "git_dirty": None}
-    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+    status = _git(here, "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                  *(f":(top,exclude){path}" for path in NOT_CODE))
+    return {"git_commit": _git(here, "rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
 
 
 def device_name(device: torch.device) -> str:
@@ -212,10 +221,20 @@ def to_result(cell: Cell, outcome: CellOutcome, prov: dict, task=None) -> dict:
         raise
     except BaseException as exc:  # a task's own validate failing (sys.exit too) must not lose the rest of the run
         problems = [f"the task's validate failed ({one_line(exc)})"]
+        prov = with_traceback(prov)
     if problems:
-        result = {k: result[k] for k in ("schema", "id", "config", "provenance")}
+        result = {k: result[k] for k in ("schema", "id", "config")} | {"provenance": prov}
         result.update(status="failed", error=f"invalid result: {'; '.join(problems)}")
     return result
+
+
+#: How much of a failure's stack a result keeps: its innermost frames, where the error was raised.
+TRACEBACK_LIMIT = 20000
+
+
+def with_traceback(prov: dict) -> dict:
+    """`prov` plus the stack of the exception being handled: a failed cell's result carries it for bug reports."""
+    return {**prov, "traceback": traceback.format_exc()[-TRACEBACK_LIMIT:]}
 
 
 def execute_job(job: Job, env) -> list[dict]:
@@ -224,7 +243,7 @@ def execute_job(job: Job, env) -> list[dict]:
     Anything a task raises fails every cell of the job with its reason; the run goes on.
     """
     start = time.perf_counter()
-    task = None
+    task, stack = None, None
     try:
         task = env.registry.get("tasks", job.task)
         outcomes = task.run(job, env)
@@ -234,8 +253,9 @@ def execute_job(job: Job, env) -> list[dict]:
         raise
     except BaseException as exc:  # SystemExit too: a plugin must not end the run
         outcomes = [CellOutcome(error=one_line(exc)) for _ in job.cells]
+        stack = with_traceback({})
     elapsed = time.perf_counter() - start
-    prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed)
+    prov = provenance(env.device, elapsed / max(len(job.cells), 1), elapsed) | (stack or {})
     return [to_result(c, o, prov, task) for c, o in zip(job.cells, outcomes)]
 
 

@@ -334,7 +334,8 @@ class Sampler(Plugin):
     kind = "samplers"
     params: ClassVar[tuple[Param, ...]] = ()
 
-    def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int,
+               generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         """n samples and statistics of how they were drawn (e.g. acceptance rate).
 
         A sampler that needs a density ratio asks the family for it: `family.log_density_ratio(nets, x)`
@@ -424,6 +425,18 @@ class Task(Plugin):
     def render(self, results: list[dict], page: Any) -> str:
         """The markdown body of this task's leaderboard from its result dicts."""
         raise NotImplementedError
+
+    # -- what `lvrbench verify` reads ---------------------------------------------------------------
+    #: How far a metric recomputed on a GPU (or recorded on one) may be from the recorded one and still reproduce:
+    #: math.isclose's rel_tol and abs_tol. On the CPU the numbers must reproduce exactly.
+    gpu_tolerance: ClassVar[dict[str, float]] = {"rel": 1e-3, "abs": 1e-6}
+
+    def artifact_keys(self, config: dict) -> dict[str, str]:
+        """The key each named artifact of a result of `config` must record (`result["artifacts"][name]["key"]`),
+        checked before any compute; the default derives the core's generator and evaluator keys from `settings`."""
+        from .env import artifact_keys
+
+        return artifact_keys(config)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,10 @@ class Registry:
                 if isinstance(e.obj, Pretrained):
                     row.update(dataset=e.obj.dataset, prior=e.obj.prior, latent_dim=e.obj.latent_dim,
                                family=e.obj.family, networks=sorted(e.obj.networks))
+                if getattr(e.obj, "params", ()):  # methods and samplers: each hyper-parameter's grid, range and doc
+                    row["hyperparameters"] = {p.name: {"grid": list(p.grid), "minimum": p.minimum,
+                                                       "exclusive_minimum": p.exclusive_minimum, "maximum": p.maximum,
+                                                       "doc": p.doc} for p in e.obj.params}
                 if e.obj.source:
                     row["source"] = e.obj.source
                 rows.append(row)

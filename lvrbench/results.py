@@ -5,17 +5,17 @@ checked field by field, and their id recomputed from their config.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from .files import inside, write_json_atomic
 from .hashing import content_hash
-from .kinds import NAME
 
 SCHEMA = 1
-STATUSES = ("ok", "failed")
 PROFILES = ("quick", "full")
 #: check_fields kinds for a metric: a {value, low, high, n} estimate, or that or None. A bare number is refused:
 #: every number a leaderboard shows carries its uncertainty, results from pull requests included.
@@ -24,10 +24,8 @@ OPTIONAL_METRIC = "estimate or None"
 ESTIMATE_PROBLEM = "is not a {value, low, high, n} estimate of finite numbers with low <= high"
 #: How deeply a result document may nest: far beyond what tasks write, far below Python's recursion limit.
 MAX_DEPTH = 100
-CONFIG_KEYS = ("task", "profile", "dataset", "family", "prior", "method", "hparams", "seed", "settings", "plugins")
 LINK_REFUSED = "is a link (links are refused)"
 STRAY = "is not a result file: results/ holds only results/<task>/<cell id>.json"
-NAME_KEYS = ("task", "dataset", "family", "prior", "method")
 
 
 def cell_id(config: dict) -> str:
@@ -78,26 +76,6 @@ def check_fields(data: dict, spec: dict[str | tuple[str, ...], type | tuple[type
     return problems
 
 
-def _check_config(config: dict) -> list[str]:
-    problems = []
-    for key in NAME_KEYS:
-        if not isinstance(config[key], str) or not NAME.fullmatch(config[key]):
-            problems.append(f"config.{key} must be a plugin name (lower-case letters, digits, '.', '_', '-')")
-    if config["profile"] not in PROFILES:
-        problems.append(f"config.profile must be one of {', '.join(PROFILES)}")
-    if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
-        problems.append("config.seed must be an integer")
-    hp = config["hparams"]
-    if not isinstance(hp, dict) or not all(NAME.fullmatch(k) and is_number(v) for k, v in hp.items()):
-        problems.append("config.hparams must map parameter names to finite numbers")
-    if not isinstance(config["settings"], dict):
-        problems.append("config.settings must be an object")
-    plugins = config["plugins"]
-    if not isinstance(plugins, dict) or not all(isinstance(v, str) for v in plugins.values()):
-        problems.append("config.plugins must map roles to 'distribution version' strings")
-    return problems
-
-
 def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether `data` nests lists and objects more than `limit` levels deep (checked without recursion)."""
     containers = [data] if isinstance(data, (list, dict)) else []
@@ -121,8 +99,100 @@ def parse_result(text: str) -> Any:
     raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
 
 
+#: The result schema, written down: `lvrbench/result.schema.json` (JSON Schema 2020-12), shipped with the package.
+SCHEMA_PATH = Path(__file__).with_name("result.schema.json")
+_TYPES: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool), "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool), "number": is_number,
+}
+
+
+@functools.cache
+def result_schema() -> dict:
+    """The result schema as a dict (read once)."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def schema_problems(schema: dict, value: Any, path: str = "", reporter: tuple[str, str] | None = None,
+                    root: dict | None = None) -> list[tuple[str, str]]:
+    """Where `value` breaks `schema`: (path, "<path> must be <description>") pairs, in the schema's order.
+
+    Reads the subset of JSON Schema the result schema uses ($ref into $defs, type, const, enum, pattern (anchored
+    with ^...$, matched whole), minimum, minLength, minProperties, required, properties, additionalProperties,
+    propertyNames, items, if/then/else). A failure is reported once, at the nearest node with a `description`;
+    numbers must be finite and integers are ints (stricter than the standard, which takes 1.0 and NaN).
+    """
+    root = schema if root is None else root
+    schema = _resolve(root, schema)
+    if "description" in schema:
+        reporter = (path, f"{path or 'document'} must be {schema['description']}")
+
+    def fail(child: str | None = None) -> list[tuple[str, str]]:
+        where = child or path
+        return [reporter] if reporter else [(where, f"{where or 'document'} has the wrong type")]
+
+    types = schema.get("type")
+    if types is not None and not any(_TYPES[t](value) for t in ([types] if isinstance(types, str) else types)):
+        return fail()
+    if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
+        return fail()
+    if "enum" in schema and value not in schema["enum"]:
+        return fail()
+    if isinstance(value, str):
+        pattern = schema.get("pattern")
+        if pattern and not (re.fullmatch(pattern[1:-1], value) if pattern[:1] == "^" and pattern[-1:] == "$"
+                            else re.search(pattern, value)):
+            return fail()
+        if len(value) < schema.get("minLength", 0):
+            return fail()
+    if "minimum" in schema and is_number(value) and value < schema["minimum"]:
+        return fail()
+    problems: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        if len(value) < schema.get("minProperties", 0):
+            return fail()
+        props, required = schema.get("properties", {}), schema.get("required", [])
+        missing = [k for k in required if k not in value]
+        if missing and reporter:
+            return [reporter]
+        for key in props:
+            if key in value:
+                problems += schema_problems(props[key], value[key], f"{path}.{key}" if path else key, reporter, root)
+        for key in missing:
+            child, sub = f"{path}.{key}" if path else key, _resolve(root, props.get(key, {}))
+            problems.append((child, f"{child} must be {sub['description']}" if "description" in sub else f"{child} is missing"))
+        extra = schema.get("additionalProperties", True)
+        for key in (k for k in value if k not in props):
+            child = f"{path}.{key}" if path else key
+            if extra is False:
+                problems += fail(child)
+            elif isinstance(extra, dict):
+                problems += schema_problems(extra, value[key], child, reporter, root)
+            if "propertyNames" in schema and schema_problems(schema["propertyNames"], key, child, None, root):
+                problems += fail(child)
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            problems += schema_problems(schema["items"], item, f"{path}[{i}]", reporter, root)
+    if "if" in schema:
+        branch = schema.get("else" if schema_problems(schema["if"], value, path, None, root) else "then")
+        if branch:  # the branch's required keys are described where the properties declare them
+            problems += schema_problems({"properties": {k: v for k, v in schema.get("properties", {}).items()
+                                                        if k in branch.get("required", ())}, **branch},
+                                        value, path, reporter, root)
+    return list(dict.fromkeys(problems))
+
+
+def _resolve(root: dict, schema: dict) -> dict:
+    """`schema` with its $ref (into the root's $defs) followed, the referring node's own keywords kept."""
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].removeprefix("#/$defs/")] | {k: v for k, v in schema.items() if k != "$ref"}
+    return schema
+
+
 def validate_result(data: Any) -> list[str]:
-    """Everything wrong with a parsed result document (empty when it is valid).
+    """Everything wrong with a parsed result document (empty when it is valid): the result schema
+    (`result.schema.json`), then what a schema cannot say (the id is the config's hash, an estimate's low <= high).
 
     Checks the shape every task shares; what a task's tables read is checked by its `validate`.
     """
@@ -130,36 +200,22 @@ def validate_result(data: Any) -> list[str]:
         return ["not a JSON object"]
     if too_deep(data):
         return [f"nested more than {MAX_DEPTH} levels deep"]
-    problems = []
-    if data.get("schema") != SCHEMA:
-        problems.append(f"schema must be {SCHEMA}")
-    config = data.get("config")
-    if not isinstance(config, dict) or any(k not in config for k in CONFIG_KEYS):
-        return problems + [f"config must be an object with keys {', '.join(CONFIG_KEYS)}"]
-    problems += _check_config(config)
-    try:
-        expected = cell_id(config)
-    except (TypeError, ValueError):
-        return problems + ["config is not plain JSON data"]
-    if data.get("id") != expected:
-        problems.append(f"id {data.get('id')!r} does not match its config (expected {expected})")
-    status = data.get("status")
-    if status not in STATUSES:
-        problems.append(f"status must be one of {', '.join(STATUSES)}")
-    elif status == "failed":
-        if not isinstance(data.get("error"), str) or not data["error"]:
-            problems.append("a failed result needs an error message")
-    else:
-        metrics = data.get("metrics")
-        if not isinstance(metrics, dict) or not metrics:
-            problems.append("metrics must be a non-empty object")
-        else:
-            problems += [p for p in (_check_metric(k, v) for k, v in metrics.items()) if p]
-        for key in ("extra", "artifacts"):
-            if not isinstance(data.get(key), dict):
-                problems.append(f"{key} must be an object")
-    if not isinstance(data.get("provenance"), dict):
-        problems.append("provenance must be an object")
+    schema = result_schema()
+    found = schema_problems(schema, data)
+    # a metric's problem keeps the words every task's check_fields uses for an estimate
+    problems = [_check_metric(path.removeprefix("metrics."), None) if path.startswith("metrics.") else message
+                for path, message in found]
+    failing = {path.split(".")[0].split("[")[0] for path, _ in found}
+    if "config" not in failing and "id" not in failing:
+        try:
+            expected = cell_id(data["config"])
+        except (TypeError, ValueError):
+            expected = None
+            problems.append("config is not plain JSON data")
+        if expected is not None and data["id"] != expected:
+            problems.insert(0, f"id {data['id']!r} does not match its config (expected {expected})")
+    if isinstance(data.get("metrics"), dict) and "metrics" not in failing:  # low <= high: what a schema cannot say
+        problems += [p for p in (_check_metric(k, v) for k, v in data["metrics"].items()) if p]
     return problems
 
 

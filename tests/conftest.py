@@ -88,6 +88,25 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def cli_here(capsys, monkeypatch):
+    """`lvrbench ARGS` in this interpreter (no torch import to wait for): returns (exit code, stdout, stderr).
+
+    `env` entries are set for the call; a subprocess (`run_cli`) is what proves import-time behaviour."""
+    from lvrbench.cli import main
+
+    def call(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return exited.value.code, out, err
+
+    return call
+
+
 def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
     """A recovery-real or recovery-synthetic cell config of this lvrbench version, shaped as the task plans it."""
     from lvrbench import CORE

@@ -109,14 +109,14 @@ def test_reconstruction_reports_mean_and_sd_over_encoders(runs):
     assert {r["config"]["family"] for r in results if "ad_hoc" in r["metrics"]} == {"logan-b"}
     ring = {r["config"]["family"]: r["metrics"]["post_hoc"] for r in results if r["config"]["dataset"] == "ring8"}
     said = verdict(*[(ring[f]["low"], ring[f]["high"]) for f in ("logan-b", "vanilla")], lower_is_better=True)
-    row = next(l for l in page.splitlines() if "logan-b 0.0474 < vanilla 0.1261" in l)
+    row = next(text for text in page.splitlines() if "logan-b 0.0474 < vanilla 0.1261" in text)
     assert row.rstrip(" |").endswith(said)  # the page's verdict is the one the results' intervals give
     for r in results:
         runs_ = r["extra"]["post_hoc_runs"]
         post = r["metrics"]["post_hoc"]
         assert len(runs_) == 2 and post["value"] == pytest.approx(statistics.fmean(runs_), rel=1e-12)
         assert post["low"] <= post["value"] <= post["high"]
-        line = next(l for l in page.splitlines() if l.startswith(f"| {r['config']['family']} ") and r["id"] in l)
+        line = next(text for text in page.splitlines() if text.startswith(f"| {r['config']['family']} ") and r["id"] in text)
         assert f"± {statistics.pstdev(runs_):#.3g}".rstrip(".") in line
 
 

@@ -86,11 +86,14 @@ def test_validation_of_result_documents():
             "metric 'accuracy' is not a {value, low, high, n} estimate of finite numbers with low <= high"]
     assert validate_result([]) == ["not a JSON object"]
     assert validate_result({"schema": 1, "config": {"task": "x"}}) == [
-        "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins"]
+        "config must be an object with keys task, profile, dataset, family, prior, method, hparams, seed, settings, plugins",
+        "id must be 16 lower-case hex digits: the first of the SHA-256 of the config's canonical JSON",
+        "status must be one of ok, failed", "provenance must be an object", "metrics must be a non-empty object of estimates",
+        "extra must be an object", "artifacts must be an object"]
     failed = result_for(CellOutcome(error="boom"))
     assert validate_result(failed) == []
     failed["error"] = ""
-    assert validate_result(failed) == ["a failed result needs an error message"]
+    assert validate_result(failed) == ["error must be a failed cell's reason, a non-empty string"]
 
 
 def test_store_statuses_and_atomic_layout(tmp_path):

@@ -612,7 +612,10 @@ plugin = _Plugin()
     doc = registry.to_json()
     row = next(r for r in doc["regularizers"] if r["name"] == reg_name)
     assert row == {"name": reg_name, "plugin": dist, "version": "2.3.1", "summary": "Acme's latent regulation loss.",
-                   "requires": "iid", "params": {"weight": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0]}}
+                   "requires": "iid", "params": {"weight": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0]},
+                   "hyperparameters": {"weight": {"grid": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0], "minimum": 0.0,
+                                                  "exclusive_minimum": False, "maximum": None,
+                                                  "doc": "latent regulation loss weight λ"}}}
     data_row = next(r for r in doc["datasets"] if r["name"] == data_name)
     assert (data_row["plugin"], data_row["summary"]) == (dist, "Acme's points.")
     builtin_row = next(r for r in doc["regularizers"] if r["name"] == "bhattacharyya")

@@ -13,6 +13,8 @@ import torch
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # end to end: pip-installs the example package and runs it through the CLI
+
 EXAMPLE = REPO / "examples" / "lvrbench-example-plugin"
 
 

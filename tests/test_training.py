@@ -9,6 +9,7 @@ import torch
 
 import lvrbench
 import lvrbench.env as env_module
+from lvrbench.artifacts import file_sha256
 from lvrbench.env import RunEnv
 
 RING = {"family": "lsgan", "dataset": "ring8", "prior": "normal", "seed": 0, "arch": "mlp", "latent_dim": 4,
@@ -75,17 +76,28 @@ def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(regi
     expected = state(gan)
     weights = tmp_path / "generators" / f"{gan.key}.pt"
     marker = tmp_path / "pwned"
+    meta_path = tmp_path / "generators" / f"{gan.key}.json"
+    recorded = json.loads(meta_path.read_text())["sha256"]
+    assert recorded == file_sha256(weights)  # the entry records its weights' hash
     with open(weights, "wb") as f:
         pickle.dump({"G.0.weight": Marker(str(marker))}, f, protocol=2)
-    again = make_env(registry, tmp_path).gan(RING)
+    swapped = file_sha256(weights)
+    again = make_env(registry, tmp_path).gan(RING)  # its sha256 is not the recorded one: never even read
     assert not marker.exists()
-    assert f"lvrbench: cached generators {gan.key} is unreadable (UnpicklingError: Weights only load failed" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"lvrbench: warning: cached generators {gan.key}: its weights (sha256 {swapped[:16]}...) "
+                                       f"are not the ones its metadata records ({recorded[:16]}...); training it again\n")
     assert all(torch.equal(v, state(again)[k]) for k, v in expected.items())  # retrained: the same weights
     assert torch.load(weights, weights_only=True).keys() == expected.keys()  # and the entry replaced
-    (tmp_path / "generators" / f"{gan.key}.json").write_text("{not json")
+    with open(weights, "wb") as f:  # a pickle whose hash the metadata records too: weights_only=True still refuses it
+        pickle.dump({"G.0.weight": Marker(str(marker))}, f, protocol=2)
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "sha256": file_sha256(weights)}))
+    make_env(registry, tmp_path).gan(RING)
+    assert not marker.exists()
+    assert f"lvrbench: cached generators {gan.key} is unreadable (UnpicklingError: Weights only load failed" in capsys.readouterr().err
+    meta_path.write_text("{not json")
     make_env(registry, tmp_path).gan(RING)
     assert "is unreadable (JSONDecodeError" in capsys.readouterr().err
-    meta_path = tmp_path / "generators" / f"{gan.key}.json"
     assert json.loads(meta_path.read_text())["key"] == gan.key
     meta = json.loads(meta_path.read_text())
     del meta["metrics"]  # valid JSON, its config matches, but what readers of the entry need is gone
@@ -95,9 +107,22 @@ def test_weights_files_are_never_unpickled_and_a_damaged_entry_is_retrained(regi
     assert "metrics" in json.loads(meta_path.read_text())
 
 
+def test_weights_that_are_not_the_recorded_ones_are_retrained_with_a_warning_never_used(registry, tmp_path, capsys):
+    gan = make_env(registry, tmp_path).gan(RING)
+    expected = state(gan)
+    weights = tmp_path / "generators" / f"{gan.key}.pt"
+    torch.save({k: torch.zeros_like(v) for k, v in expected.items()}, weights)  # loadable, the right shapes, other numbers
+    capsys.readouterr()
+    again = make_env(registry, tmp_path).gan(RING)
+    assert f"lvrbench: warning: cached generators {gan.key}: its weights (sha256 " in capsys.readouterr().err
+    assert all(torch.equal(v, state(again)[k]) for k, v in expected.items())  # the trained numbers, not the zeros
+    assert json.loads((tmp_path / "generators" / f"{gan.key}.json").read_text())["sha256"] == file_sha256(weights)
+
+
 def test_non_finite_training_is_an_error(registry, tmp_path):
     bad = {**RING, "train": {**RING["train"], "lr": 1e30}}
-    with pytest.raises(FloatingPointError, match=r"^train lsgan ring8 normal: training diverged at iteration 1 \(epoch 1\): D loss [0-9.]+, G loss nan$"):
+    diverged = r"^train lsgan ring8 normal: training diverged at iteration 1 \(epoch 1\): D loss [0-9.]+, G loss nan$"
+    with pytest.raises(FloatingPointError, match=diverged):
         make_env(registry, tmp_path).gan(bad)
     assert list(tmp_path.glob("generators/*.pt")) == []
 
