@@ -74,14 +74,15 @@ class Cost:
 @dataclass
 class SampleOutput:
     """A sampler's n samples ([n, ...] on the CPU), their latents where they have them ([n, d]), its statistics as
-    estimates with intervals (acceptance rate, steps), plain-number `info` (e.g. DRS's log M), and the cost the core
-    measured (set by `run_sampler`, never by the sampler)."""
+    estimates with intervals (acceptance rate, steps), plain-number `info` (e.g. DRS's log M); the cost the core
+    measured and the density ratio it handed the sampler (`DensityRatio.describe`) are set by `run_sampler`."""
 
     samples: Tensor
     latents: Tensor | None = None
     stats: dict[str, Estimate] = field(default_factory=dict)
     info: dict[str, float] = field(default_factory=dict)
     cost: Cost | None = None
+    ratio: dict | None = None
 
 
 @dataclass
@@ -267,4 +268,5 @@ def run_sampler(sampler: Sampler, gan: TrainedGAN, n: int, params: dict[str, flo
     out.samples = out.samples.detach().cpu()
     out.latents = None if out.latents is None else out.latents.detach().cpu()
     out.cost = Cost(ctx.generator_evals, ctx.discriminator_evals, seconds)
+    out.ratio = None if ratio is None else ratio.describe()
     return out

@@ -110,6 +110,9 @@ class DGFlow(Sampler):
     def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
         p = ctx.params
         eta, steps, noise = p["eta"], int(p["steps"]), math.sqrt(2 * p["eta"] * p["diffusion"])
+        # The flow's latent target p_Z e^d lives on the prior's support: on a bounded prior z is reflected into it
+        # (the reference runs on N(0, I) only, where nothing is needed).
+        bounds = box(gan.prior, self.name)
         out = []
         for z in ctx.latents(n).split(ctx.batch):  # every latent first: the ones `direct` draws on this seed
             for _ in range(steps):
@@ -117,9 +120,21 @@ class DGFlow(Sampler):
                 with torch.enable_grad():
                     drift = _gradient_of(ctx.log_ratio(ctx.generate(z), z), z)  # KL: s = 1 (methods.md §9)
                 z = z.detach() + eta * drift + noise * ctx.normal(tuple(z.shape))
+                if bounds is not None:
+                    z = reflect(z, *bounds)
             out.append(z)
         z = torch.cat(out)
         return SampleOutput(_generate(ctx, z), z, {"steps": exact(steps, n)})
+
+
+def box(prior, sampler: str) -> tuple[float, float] | None:
+    """A bounded prior's (low, high), where a latent-space sampler must keep z by reflection; None if unbounded."""
+    if "bounded" not in prior.capabilities:
+        return None
+    bounds = getattr(prior, "low", None), getattr(prior, "high", None)
+    if not all(isinstance(v, (int, float)) for v in bounds):
+        raise UsageError(f"{sampler}: the {prior.kind} prior is bounded but does not give its bounds (low, high)")
+    return bounds
 
 
 def reflect(z: Tensor, low: float, high: float) -> Tensor:
@@ -142,11 +157,7 @@ class DDLS(Sampler):
 
     def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
         prior, eps, steps = gan.prior, ctx.params["epsilon"], int(ctx.params["steps"])
-        bounds = None
-        if "bounded" in prior.capabilities:  # -log p0 is infinite outside the box: reflect at its walls (§10.5)
-            bounds = getattr(prior, "low", None), getattr(prior, "high", None)
-            if not all(isinstance(v, (int, float)) for v in bounds):
-                raise UsageError(f"ddls: the {prior.kind} prior is bounded but does not give its bounds (low, high)")
+        bounds = box(prior, self.name)  # -log p0 is infinite outside a bounded prior's box: reflect at its walls (§10.5)
         out = []
         for z in ctx.latents(n).split(ctx.batch):
             for _ in range(steps):
