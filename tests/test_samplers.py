@@ -190,6 +190,12 @@ def test_dg_flow_starts_from_the_latents_direct_draws_on_the_seed():
     assert torch.equal(again.samples, same.samples)  # the same seed, the same numbers
 
 
+def test_dg_flow_keeps_latents_of_a_bounded_prior_inside_its_box():
+    gan = gaussian_gan(0.0, 1.0, d=lambda x: (5 * x).flatten(), prior=UniformPrior().with_dim(1))  # drift to the wall
+    out = run_sampler(DGFlow(), gan, 2000, {"eta": 0.01, "diffusion": 0.01, "steps": 50.0}, gen(17), CPU)  # 2.5 of drift
+    assert float(out.latents.min()) >= -1 and float(out.latents.max()) <= 1 and float(out.latents.mean()) > 0.9
+
+
 # -- DDLS ------------------------------------------------------------------------------------------------------
 
 def test_ddls_langevin_on_gaussians_has_the_closed_form_moments_and_the_data_as_stationary_law():

@@ -130,3 +130,19 @@ def test_validate_rejects_crafted_results(run, path, value, problem):
         target = target[part]
     target[last] = value
     assert run["registry"].get("tasks", "sampling").validate(result)[0] == problem
+
+
+def test_improvement_verdicts_beside_paper_004_on_hand_made_differences():
+    from lvrbench_plugins.orderings import SAMPLING, improvement_lines
+
+    e = lambda v, lo, hi: {"value": v, "low": lo, "high": hi, "n": 500}  # noqa: E731
+    ours = {("vanilla", "drs"): {"fid": [e(-5.0, -8.0, -2.0)]}, ("wgan-gp", "drs"): {"fid": [e(1.0, -1.0, 3.0)]},
+            ("wgan-gp", "dg-flow"): {"fid": [e(2.0, 1.0, 3.0), e(1.5, 0.5, 2.5)]}}
+    lines = improvement_lines(SAMPLING, ours, {"fid": "FID"})[0].splitlines()[2:]
+    verdicts = [[c.strip() for c in line.split("|")[3:7]] for line in lines]
+    assert verdicts == [
+        ["vanilla: 63.99 → 38.49 with drs", "Δ vs direct -5.00 [-8.00, -2.00]", "agree", ""],
+        ["wgan-gp: 40.78 → 38.02 with drs", "Δ vs direct 1.00 [-1.00, 3.00]", "undecided", "yes (greyed out in the paper)"],
+        ["wgan-gp: 40.78 → 40.02 with dg-flow", "Δ vs direct [0.500, 3.00] (2 seeds' hull)", "disagree",
+         "yes (greyed out in the paper)"]]
+    assert "not run" in improvement_lines(SAMPLING, {}, {"fid": "FID"})[0]
