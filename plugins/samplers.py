@@ -201,7 +201,7 @@ class MHGAN(Sampler):
                 take = torch.log(ctx.uniform((b,)).double()) <= log_new - log_r
                 if k == 0:  # the rerun on the fakes alone, started at the first proposal, for chains that never move
                     alt_x, alt_z, alt_log = x_new, z_new, log_new
-                    z = torch.zeros_like(z_new)
+                    z = torch.zeros_like(z_new)  # a real start has no latent; a chain that keeps it emits alt_z
                 else:
                     alt_take = torch.log(ctx.uniform((b,)).double()) <= log_new - alt_log
                     alt_x, alt_z, alt_log = _where(alt_take, x_new, alt_x), _where(alt_take, z_new, alt_z), \

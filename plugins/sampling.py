@@ -156,7 +156,7 @@ class Sampling(FamilyTask):
                   **{f"metrics.{_versus(m)}": METRIC for m in ("fid", "precision", "recall")},
                   "extra.samples": dict, "extra.cost": dict, "extra.direct_cost": dict, "extra.info": dict,
                   "artifacts.evaluator.key": str, **GAN_FIELDS, **{path: int for path in SCORED_BY.values()}}
-        points = "centers" in result.get("extra", {})
+        points = "centers" in result.get("extra", {}) or "modes_covered" in result.get("metrics", {})
         if points:
             fields.update(mixtures.FIELDS)
             fields.update({f"metrics.{_versus(m)}": METRIC for m in ("modes_covered", "high_quality")})
@@ -211,6 +211,9 @@ class Sampling(FamilyTask):
                 row = [c["family"], c["prior"], c["method"], hparams_text(c["hparams"]), ratio["text"] if ratio else "-"]
                 for metric in metrics:
                     digits, scale = (4, 1) if metric == "fid" else (3, 100 if metric == "high_quality" else 1)
+                    if not all(metric in x and _versus(metric) in x for x in m):  # a mixture's row without its scores
+                        row += ["-", "-"]
+                        continue
                     if metric == "modes_covered":
                         row += [mixtures.cells(members)[0], summarize([x[_versus(metric)] for x in m], 2)]
                         continue
@@ -221,8 +224,8 @@ class Sampling(FamilyTask):
                 row += [fmt_number(sum(k[key] for k in cost) / len(cost)) for key in COST_KEYS]
                 link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
                 body.append(row + [f"[seed {c['seed']}]({link})"])
-                if c["method"] != "direct":
-                    evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
+                evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
+                if c["method"] != "direct" and evals > 0:  # a log axis: a result claiming no cost is left out
                     d = m[0][_versus("fid")]
                     plot.setdefault(c["method"], []).append((evals, d["value"], d["low"], d["high"]))
             out += [table(body, headers), ""]

@@ -146,3 +146,12 @@ def test_improvement_verdicts_beside_paper_004_on_hand_made_differences():
         ["wgan-gp: 40.78 → 40.02 with dg-flow", "Δ vs direct [0.500, 3.00] (2 seeds' hull)", "disagree",
          "yes (greyed out in the paper)"]]
     assert "not run" in improvement_lines(SAMPLING, {}, {"fid": "FID"})[0]
+
+
+def test_a_crafted_result_fails_the_check_not_the_process(run, tmp_path):
+    from lvrbench.leaderboard import check
+
+    result = copy.deepcopy(next(r for r in results_of(run["root"]) if r["config"]["method"] == "ddls"))
+    del result["extra"]["centers"]  # mixture scores without their centres
+    ResultStore(tmp_path / "lb").write(result)
+    assert check(run["registry"], tmp_path / "lb")[0] == f"results/sampling/{result['id']}.json: extra.centers is missing"
