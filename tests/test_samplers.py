@@ -220,6 +220,29 @@ def test_ddls_reflects_at_a_uniform_priors_walls_and_keeps_it_stationary():
     assert stats.kstest(x.numpy(), stats.uniform(-1, 2).cdf).pvalue > 1e-3  # a symmetric reflected walk keeps U(-1, 1)
 
 
+def test_ddls_follows_a_learned_mixture_priors_gradient():
+    from lvrbench_plugins.gmgan import GaussianMixture
+
+    prior = GaussianMixture(1, 2, 0.1, 0.5)
+    with torch.no_grad():
+        prior.means.copy_(torch.tensor([[-1.0], [1.0]]))
+    gan = gaussian_gan(0.0, 1.0, d=lambda x: 0 * x.flatten(), prior=prior)  # d ≡ 0: the prior is the stationary law
+    out = run_sampler(DDLS(), gan, 20000, {"epsilon": 0.01, "steps": 50.0}, gen(18), CPU, batch=5000)
+    assert_moments(out.samples, 0.0, 0.25 + 1.0)  # the mixture's mean and variance: E σ² + E μ² - (E μ)²
+    assert all(p.grad is None for p in prior.parameters())  # gradients wrt z only
+
+
+@pytest.mark.parametrize("sampler,params", [
+    (Direct(), {}), (DRS(), drs(percentile=95.0)), (DGFlow(), {"eta": 0.1, "diffusion": 0.01, "steps": 3.0}),
+    (DDLS(), {"epsilon": 0.01, "steps": 3.0}), (MHGAN(), {"proposals": 3.0})])
+def test_the_same_seed_gives_the_same_numbers(sampler, params):
+    real = 0.5 + 0.8 * torch.randn(100, 1, generator=gen(19))
+    a, b = (run_sampler(sampler, gaussian_gan(0.5, 0.8), 300, params, gen(20), CPU, real, batch=128) for _ in range(2))
+    assert torch.equal(a.samples, b.samples) and a.stats == b.stats
+    other = run_sampler(sampler, gaussian_gan(0.5, 0.8), 300, params, gen(21), CPU, real, batch=128)
+    assert not torch.equal(a.samples, other.samples)
+
+
 # -- MH-GAN ----------------------------------------------------------------------------------------------------
 
 def mh_law(k: int) -> tuple[np.ndarray, float]:
