@@ -190,7 +190,6 @@ class MHGAN(Sampler):
         for b in ctx.chunks(n):
             # each chain starts at a random held-out real sample (no burn-in), which is never emitted
             x = real[ctx.integers(real.shape[0], (b,))].to(ctx.device)
-            z = None
             log_r = ctx.log_ratio(x, None)
             left = torch.zeros(b, dtype=torch.bool, device=ctx.device)
             for k in range(k_steps):
@@ -204,8 +203,8 @@ class MHGAN(Sampler):
                     z = torch.zeros_like(z_new)  # a real start has no latent; a chain that keeps it emits alt_z
                 else:
                     alt_take = torch.log(ctx.uniform((b,)).double()) <= log_new - alt_log
-                    alt_x, alt_z, alt_log = _where(alt_take, x_new, alt_x), _where(alt_take, z_new, alt_z), \
-                        torch.where(alt_take, log_new, alt_log)
+                    alt_x, alt_z = _where(alt_take, x_new, alt_x), _where(alt_take, z_new, alt_z)
+                    alt_log = torch.where(alt_take, log_new, alt_log)
                 x, z, log_r = _where(take, x_new, x), _where(take, z_new, z), torch.where(take, log_new, log_r)
                 left |= take
                 accepted += int(take.sum())
