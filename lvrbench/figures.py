@@ -173,3 +173,28 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", metadata=PNG_METADATA)
     plt.close(fig)
+
+
+def quality_cost_plot(series: dict[str, list[tuple[float, float, float, float]]], path: Path, title: str,
+                      x_label: str, y_label: str) -> None:
+    """Save a quality-against-cost plot: per named series (a sampler), points (cost, value, low, high) with their
+    intervals as vertical bars, cost on a log axis (samplers differ by orders of magnitude in evaluations)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.4, 3.0), dpi=100)
+    for name, points in series.items():
+        arr = np.asarray(points, dtype=float).reshape(-1, 4)
+        if not arr.size or not np.all(arr[:, 0] > 0) or not np.all(arr[:, 2] <= arr[:, 3]):
+            raise ValueError(f"series {name!r} needs points of positive cost with low <= high")
+        below, above = np.clip(arr[:, 1] - arr[:, 2], 0, None), np.clip(arr[:, 3] - arr[:, 1], 0, None)
+        ax.errorbar(arr[:, 0], arr[:, 1], yerr=[below, above], fmt="o", markersize=3, capsize=2, linewidth=0.8, label=name)
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from .env import TrainedGAN
     from .recovery import RecoveryContext
+    from .sampling import SampleOutput, SamplerContext
 
 
 #: What a plugin's (and a hyper-parameter's) name may be: lower-case letters, digits, '.', '_', '-'.
@@ -35,6 +37,8 @@ class Param:
     exclusive_minimum: bool = False
     maximum: float | None = None
     doc: str = ""
+    #: Whether only whole numbers are accepted (a step count, a number of proposals).
+    integer: bool = False
 
     def check(self, owner: str, value: float) -> None:
         """Raise a one-line UsageError when `value` is non-finite or out of range."""
@@ -47,6 +51,8 @@ class Param:
                 raise UsageError(f"{owner}: {self.name} must be >= {self.minimum:g}, got {value:g}")
         if self.maximum is not None and value > self.maximum:
             raise UsageError(f"{owner}: {self.name} must be <= {self.maximum:g}, got {value:g}")
+        if self.integer and value != int(value):
+            raise UsageError(f"{owner}: {self.name} must be a whole number, got {value:g}")
 
 
 class Plugin:
@@ -67,20 +73,10 @@ class Plugin:
         return f"<{SINGULAR.get(self.kind, self.kind)} {self.name!r}>"
 
 
-class Method(Plugin):
-    """Something a recovery task compares: a regularizer or a resampler."""
+class Parametrised(Plugin):
+    """A plugin with declared hyper-parameters (methods and samplers): one way to declare and check them."""
 
-    #: The priors the method is defined for: "normal", "uniform", "iid" (any IID prior) or "any".
-    requires: ClassVar[str] = "any"
     params: ClassVar[tuple[Param, ...]] = ()
-
-    def supports(self, prior: Prior) -> bool:
-        """Whether the method is defined for `prior`."""
-        return prior.satisfies(self.requires)
-
-    def unsupported(self, priors: Sequence[str]) -> str:
-        """The one-line refusal of this method with `priors` (prior names) it is not defined for."""
-        return f"{self.name} is defined for the {self.requires} prior, not the {' or '.join(priors)} prior"
 
     def check_params(self, values: dict[str, float]) -> None:
         """Refuse unknown, missing, non-finite or out-of-range hyper-parameters in one line."""
@@ -92,6 +88,21 @@ class Method(Plugin):
             if p.name not in values:
                 raise UsageError(f"{self.name}: hyper-parameter {p.name!r} is missing")
             p.check(self.name, values[p.name])
+
+
+class Method(Parametrised):
+    """Something a recovery task compares: a regularizer or a resampler."""
+
+    #: The priors the method is defined for: "normal", "uniform", "iid" (any IID prior) or "any".
+    requires: ClassVar[str] = "any"
+
+    def supports(self, prior: Prior) -> bool:
+        """Whether the method is defined for `prior`."""
+        return prior.satisfies(self.requires)
+
+    def unsupported(self, priors: Sequence[str]) -> str:
+        """The one-line refusal of this method with `priors` (prior names) it is not defined for."""
+        return f"{self.name} is defined for the {self.requires} prior, not the {' or '.join(priors)} prior"
 
 
 #: Paper 000's latent-regulation-loss weights (Tables 2-11); 0 is the "no loss" column.
@@ -178,6 +189,7 @@ class Family(Plugin):
     per-sample score of how real D finds x, for the trick-discriminator loss) and
     "log_density_ratio" (`log_density_ratio`: an exact estimate of log p_data(x)/p_G(x), for
     post-hoc samplers; only where the discriminator's optimum is that ratio, e.g. a BCE logit).
+    Every family with a "D" also has `critic_score`, which samplers calibrate where there is no exact ratio.
     """
 
     kind = "families"
@@ -258,9 +270,17 @@ class Family(Plugin):
         """E(x): latents [B, d] of samples x [B, ...] ("encode")."""
         raise UsageError(f"family {self.name} has no encoder")
 
-    def log_density_ratio(self, nets: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
-        """log p_data(x) / p_G(x) per sample ([B]) where D estimates it exactly ("log_density_ratio")."""
+    def log_density_ratio(self, nets: nn.ModuleDict, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """log p_data(x) / p_G(x) per sample ([B]) where D estimates it exactly ("log_density_ratio").
+
+        `z` is the latent that made x (x = G(z)), or None for samples with no latent (real data): a family whose D
+        scores pairs (x, z) gives the joint ratio, which is what a sampler over (x, z) pairs needs.
+        """
         raise UsageError(f"family {self.name} gives no log density ratio: its discriminator's optimum is not one")
+
+    def critic_score(self, nets: nn.ModuleDict, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """D's raw score of x ([B]), higher where D judges x more real: what a calibrator maps to a log ratio."""
+        return nets["D"](x).flatten()
 
 
 class AdversarialFamily(Family):
@@ -328,19 +348,20 @@ class Dataset(Plugin):
         raise NotImplementedError
 
 
-class Sampler(Plugin):
-    """A post-hoc sampler that draws better samples from a trained generator (DRS, DDLS, ...)."""
+class Sampler(Parametrised):
+    """A post-hoc sampler that draws better samples from a trained generator (DRS, DDLS, ...).
+
+    `params` are declared as a method's (validated before any work, overridable with `--set`). A sampler draws
+    every random number from `ctx.generator` and evaluates the networks only through `ctx.generate(z)` and
+    `ctx.log_ratio(x, z)`, so the core counts its cost; see `lvrbench.sampling` and CONTRIBUTING.md.
+    """
 
     kind = "samplers"
-    params: ClassVar[tuple[Param, ...]] = ()
+    #: Whether `sample` reads `ctx.log_ratio` (a density ratio from the generator's discriminator).
+    needs_ratio: ClassVar[bool] = True
 
-    def sample(self, nets: nn.ModuleDict, family: Family, prior: Prior, n: int, latent_dim: int,
-               generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        """n samples and statistics of how they were drawn (e.g. acceptance rate).
-
-        A sampler that needs a density ratio asks the family for it: `family.log_density_ratio(nets, x)`
-        where "log_density_ratio" is in `family.capabilities`, and refuses the family otherwise.
-        """
+    def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
+        """n samples of the trained generator `gan`, improved by this sampler, with its statistics."""
         raise NotImplementedError
 
 

@@ -198,6 +198,35 @@ def fid_bootstrap(
     return Estimate(value, max(value - half, 0.0), value + half, m)
 
 
+def fid_difference_bootstrap(
+    real_features: Tensor,
+    fake_a: Tensor,
+    fake_b: Tensor,
+    generator: torch.Generator,
+    n_boot: int = 200,
+    level: float = 0.95,
+) -> Estimate:
+    """FID(a) - FID(b) of two equal-sized fake sets against the same real stats, with a 95% interval value ± z·se,
+    se the standard error over paired resamples: each draws the same positions of a and b, so samples that share
+    a starting latent (a latent-space sampler and `direct` on one seed) are paired, and what they share cancels."""
+    _check_boot(n_boot, level)
+    a = _as_features(fake_a, "fake_a", min_rows=2)
+    b = _as_features(fake_b, "fake_b", min_rows=2).to(a.device)
+    real = _as_features(real_features, "real_features", min_rows=2).to(a.device)
+    if a.shape != b.shape or real.shape[1] != a.shape[1]:
+        raise ValueError(f"need two fake sets of one shape and real features of their width, got {tuple(a.shape)}, "
+                         f"{tuple(b.shape)}, {tuple(real.shape)}")
+    mu_r, cov_r = _stats(real)
+    value = frechet_distance(mu_r, cov_r, *_stats(a)) - frechet_distance(mu_r, cov_r, *_stats(b))
+    sqrt_r = _sqrt_psd(cov_r)
+    (m, f), reps = a.shape, []
+    for idx in _resamples(generator, m, n_boot, max(1, MAX_BLOCK_ELEMENTS // (m + f * f)), a.device):
+        reps.append(_fid_replicates(mu_r, cov_r, sqrt_r, a, idx) - _fid_replicates(mu_r, cov_r, sqrt_r, b, idx))
+    se = float(np.std(torch.cat(reps).cpu().numpy(), ddof=1)) if n_boot > 1 else 0.0
+    half = se * float(NormalDist().inv_cdf(0.5 + level / 2))
+    return Estimate(value, value - half, value + half, m)
+
+
 # ------------------------------------------------------------------------------------------- bootstrap
 
 
@@ -362,6 +391,50 @@ def precision_recall(
 # ------------------------------------------------------------------------------------- mode coverage
 
 
+def mode_labels(points: Tensor, centers: Tensor, std: float) -> tuple[Tensor, Tensor]:
+    """(labels [n], high_quality [n]): each point's nearest centre, or K (= not high quality) beyond 3 std of it;
+    and whether it is high quality (within 3 std of its nearest centre)."""
+    p = _as_features(points, "points")
+    c = _as_features(centers, "centers").to(p.device)
+    if p.shape[1] != c.shape[1]:
+        raise ValueError(f"points have dim {p.shape[1]} but centers have dim {c.shape[1]}")
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std}")
+    n, n_modes = p.shape[0], c.shape[0]
+    rows = _row_chunk(n_modes, None)
+    nearest_d, nearest = [], []
+    for s in range(0, n, rows):
+        d, i = torch.cdist(p[s : s + rows], c, compute_mode=_CDIST_MODE).min(dim=1)
+        nearest_d.append(d)
+        nearest.append(i)
+    dist, assign = torch.cat(nearest_d), torch.cat(nearest)
+    high_quality = dist <= 3.0 * std
+    return torch.where(high_quality, assign, torch.full_like(assign, n_modes)), high_quality
+
+
+def _covered(labels: Tensor, n_modes: int) -> Tensor:
+    """Modes covered by each row of resampled labels [B, n] (float64 [B]): K + 1 = "not high quality" is no mode."""
+    counts = torch.zeros(labels.shape[0], n_modes + 1, dtype=torch.long, device=labels.device)
+    counts.scatter_add_(1, labels, torch.ones_like(labels))
+    return (5 * n_modes * counts[:, :n_modes] >= labels.shape[1]).sum(1).to(torch.float64)
+
+
+def paired_modes_difference(labels_a: Tensor, labels_b: Tensor, n_modes: int, generator: torch.Generator,
+                            n_boot: int = 1000, level: float = 0.95) -> Estimate:
+    """Modes covered by a minus by b (`mode_labels` of two equal-sized sample sets), with a percentile bootstrap
+    interval over paired resamples (the same positions of both)."""
+    _check_boot(n_boot, level)
+    if labels_a.shape != labels_b.shape or labels_a.dim() != 1 or not labels_a.numel():
+        raise ValueError(f"need two equal non-empty label vectors, got {tuple(labels_a.shape)} and {tuple(labels_b.shape)}")
+    n = labels_a.numel()
+    b = labels_b.to(labels_a.device)
+    value = float(_covered(labels_a[None], n_modes)[0] - _covered(b[None], n_modes)[0])
+    reps = [_covered(labels_a[idx], n_modes) - _covered(b[idx], n_modes)
+            for idx in _resamples(generator, n, n_boot, max(1, MAX_BLOCK_ELEMENTS // n), labels_a.device)]
+    low, high = _percentile_interval(torch.cat(reps).cpu().numpy(), level)
+    return Estimate(value, min(low, value), max(high, value), n)
+
+
 def mode_coverage(
     points: Tensor,
     centers: Tensor,
@@ -378,32 +451,14 @@ def mode_coverage(
     modes, not a share of samples) and "high_quality" the share of high-quality samples with its Wilson
     interval (`proportion`).
     """
-    p = _as_features(points, "points")
-    c = _as_features(centers, "centers").to(p.device)
-    if p.shape[1] != c.shape[1]:
-        raise ValueError(f"points have dim {p.shape[1]} but centers have dim {c.shape[1]}")
-    if not std > 0:
-        raise ValueError(f"std must be > 0, got {std}")
-    n, n_modes = p.shape[0], c.shape[0]
-    rows = _row_chunk(n_modes, None)
-    nearest_d, nearest = [], []
-    for s in range(0, n, rows):
-        d, i = torch.cdist(p[s : s + rows], c, compute_mode=_CDIST_MODE).min(dim=1)
-        nearest_d.append(d)
-        nearest.append(i)
-    dist, assign = torch.cat(nearest_d), torch.cat(nearest)
-    high_quality = dist <= 3.0 * std
-    per_mode = torch.bincount(assign[high_quality], minlength=n_modes).cpu().tolist()
+    labels, high_quality = mode_labels(points, centers, std)
+    n, n_modes = labels.numel(), len(centers)
+    per_mode = torch.bincount(labels[high_quality], minlength=n_modes).cpu().tolist()
     # count >= 0.2 * n / K, written in integers to avoid float ties (e.g. exactly 20 of 2500 for K=25)
     covered = sum(1 for count in per_mode if 5 * n_modes * count >= n)
-    labels = torch.where(high_quality, assign, torch.full_like(assign, n_modes))  # K = "not high quality"
     _check_boot(n_boot, level)
     per_chunk = max(1, MAX_BLOCK_ELEMENTS // max(n, 1))
-    replicates = []
-    for idx in _resamples(generator, n, n_boot, per_chunk, p.device):
-        counts = torch.zeros(idx.shape[0], n_modes + 1, dtype=torch.long, device=p.device)
-        counts.scatter_add_(1, labels[idx], torch.ones_like(idx))
-        replicates.append((5 * n_modes * counts[:, :n_modes] >= n).sum(1).to(torch.float64))
+    replicates = [_covered(labels[idx], n_modes) for idx in _resamples(generator, n, n_boot, per_chunk, labels.device)]
     low, high = _percentile_interval(torch.cat(replicates).cpu().numpy(), level)
     return {
         "coverage": Estimate(float(covered), low, high, n),

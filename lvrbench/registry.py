@@ -17,7 +17,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UsageError, one_line, squash
-from .kinds import KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Plugin, Pretrained
+from .kinds import KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param, Parametrised, Plugin, Pretrained
 from .priors import PRIORS, REQUIREMENTS
 
 GROUP = "lvrbench"
@@ -133,6 +133,7 @@ class Registry:
                 row = {"name": e.name, "plugin": e.distribution, "version": e.version, "summary": e.obj.summary}
                 if isinstance(e.obj, Method):
                     row["requires"] = e.obj.requires
+                if isinstance(e.obj, Parametrised):
                     row["params"] = {p.name: list(p.grid) for p in e.obj.params}
                 if isinstance(e.obj, Pretrained):
                     row.update(dataset=e.obj.dataset, prior=e.obj.prior, latent_dim=e.obj.latent_dim,
@@ -168,9 +169,9 @@ def _check_object(kind: str, obj: object) -> tuple[str, str | None]:
     for field in ("summary", "source"):  # read here, under the guard, so that `lvrbench list` can show them
         if not isinstance(getattr(obj, field), str):
             return name, f"{name}: {field} must be a string, got {squash(repr(getattr(obj, field)), 60)}"
-    if isinstance(obj, Method):
-        if obj.requires not in REQUIREMENTS:
-            return name, f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+    if isinstance(obj, Method) and obj.requires not in REQUIREMENTS:
+        return name, f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
+    if isinstance(obj, Parametrised):
         return name, _params_problem(name, obj.params)
     if isinstance(obj, Pretrained):
         return name, _pretrained_problem(obj)

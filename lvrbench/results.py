@@ -109,6 +109,11 @@ _TYPES: dict[str, Any] = {
 
 
 @functools.cache
+def config_keys() -> tuple[str, ...]:
+    """The keys every cell config holds (the schema's `config.required`)."""
+    return tuple(result_schema()["properties"]["config"]["required"])
+
+
 def result_schema() -> dict:
     """The result schema as a dict (read once)."""
     return json.loads(SCHEMA_PATH.read_text())

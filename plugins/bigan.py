@@ -16,7 +16,7 @@ class BiGAN(Family):
 
     name = "bigan"
     source = "Donahue et al. 2017 (ICLR); jeffdonahue/bigan; paper 003 eq. (4)"
-    capabilities = frozenset({"encode", "realness"})
+    capabilities = frozenset({"encode", "realness", "log_density_ratio"})
     # jeffdonahue/bigan: Adam 2e-4 (beta1 0.5), batch 128.
     training = {"lr": 2e-4, "betas": [0.5, 0.999]}
     networks = {"G": "generator", "E": "encoder", "D": "joint discriminator D(x, z)"}
@@ -44,6 +44,15 @@ class BiGAN(Family):
 
     def encode(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
         return nets["E"](x)
+
+    def log_density_ratio(self, nets: nn.ModuleDict, x: Tensor, z: Tensor | None) -> Tensor:
+        # D(x, z) is BCE-trained on real pairs (x, E(x)) against generated pairs (G(z), z): its logit on a pair is the
+        # joint log ratio, and accepting pairs (G(z), z) by it leaves x distributed as the data (methods.md §12). A
+        # sample without its latent (real data) is paired with its encoding, as D saw real data in training.
+        return nets["D"](x, nets["E"](x) if z is None else z).flatten()
+
+    def critic_score(self, nets: nn.ModuleDict, x: Tensor, z: Tensor | None) -> Tensor:
+        return self.log_density_ratio(nets, x, z)
 
     def realness(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
         # D scores pairs: x is paired with its encoding, and the score is G's loss on it (low where D finds it real).

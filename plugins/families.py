@@ -24,8 +24,9 @@ class Vanilla(AdversarialFamily):
         # non-saturating form rather than Yeh et al.'s log(1 - D(G(z))): same minimiser, no vanishing gradient.
         return F.softplus(-d_fake)
 
-    def log_density_ratio(self, nets: nn.ModuleDict, x: Tensor) -> Tensor:
-        # The BCE-optimal discriminator is sigmoid(log p_data/p_G): its logit is the ratio (methods.md §12).
+    def log_density_ratio(self, nets: nn.ModuleDict, x: Tensor, z: Tensor | None) -> Tensor:
+        # The BCE-optimal discriminator is sigmoid(log p_data/p_G): its logit is the ratio (methods.md §12). D reads
+        # x alone, so z is not used.
         return nets["D"](x).flatten()
 
 

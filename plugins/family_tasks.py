@@ -48,7 +48,8 @@ def refusal(family: Family, data: Any, prior: str) -> str | None:
 
 
 class FamilyTask(Task):
-    """A task with one single-cell job per dataset x family x prior x seed, scoring each family's trained generator."""
+    """A task with one job per dataset x family x prior x seed, scoring each family's trained generator (one cell per
+    variant: the task's one method, or several)."""
 
     #: The one method name the task's cells carry (what `--method` may select).
     method: str = "direct"
@@ -73,10 +74,17 @@ class FamilyTask(Task):
     def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
         return [self.score(cell.config, env) for cell in job.cells]
 
+    def variants(self, request: PlanRequest) -> list[tuple[str, dict, Any]]:
+        """The (method name, hyper-parameters, method plugin or None) of each cell a generator gets: the task's one
+        method unless a subclass compares several (the sampling task's samplers); none when --method excludes it."""
+        return [(self.method, {}, None)] if not request.methods or self.method in request.methods else []
+
     def plan(self, request: PlanRequest) -> list[Job]:
         """A family named on the command line that cannot be run on a dataset or prior is refused here, before any
-        work; other families that cannot take them are skipped. A pretrained generator runs on the dataset it models."""
-        if request.methods and self.method not in request.methods:
+        work; other families that cannot take them are skipped. A pretrained generator runs on the dataset it models.
+        One job per generator holds its variants' cells."""
+        variants = self.variants(request)
+        if not variants:
             return []
         reg = request.registry
         families, generators = generator_axes(request, tuple(reg.names("families")))
@@ -101,11 +109,12 @@ class FamilyTask(Task):
                     choices.append((name, gen.prior, {"generator": gen}))
             for family_name, prior, plugin in choices:
                 for seed in request.seeds:
-                    config = make_config(request, self, dataset=dataset, family=family_name, prior=prior,
-                                         method=self.method, hparams={}, seed=seed,
-                                         settings=self.settings(request, dataset, family_name, prior, seed),
-                                         plugins={"dataset": data, **plugin})
-                    jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", [Cell(config)]))
+                    settings = self.settings(request, dataset, family_name, prior, seed)
+                    cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                              method=method, hparams=hparams, seed=seed, settings=settings,
+                                              plugins={"dataset": data, **plugin, "method": method_plugin}))
+                             for method, hparams, method_plugin in variants]
+                    jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", cells))
         return jobs
 
 

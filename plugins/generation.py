@@ -1,6 +1,8 @@
 """The `generation` task: train each family, then score its samples (papers 002 and 004, Table 1)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from lvrbench import hookimpl
@@ -10,7 +12,7 @@ from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
 from lvrbench.pretrained import generator_label, is_pretrained, pretrained_lines
-from lvrbench.metrics import fid_bootstrap, items_generator, precision_recall, wilson_interval
+from lvrbench.metrics import fid_bootstrap, in_manifold, items_generator, knn_radii, mode_labels, proportion
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from . import mixtures, orderings
@@ -25,6 +27,60 @@ SCORING = {
 LABELS = {"fid": "FID", "precision": "precision", "recall": "recall"}
 SCORED_BY = {"{} generated samples": "config.settings.n_samples", "{} test samples": "config.settings.n_real",
              "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
+
+
+@dataclass
+class Scored:
+    """A sample set's metrics and extra (as a result records them), and its per-item outcomes for paired comparisons
+    with another set scored against the same real samples: `in_real` per fake (precision's items), `in_fake` per
+    real (recall's), the fakes' `features`, and on the mixtures each fake's mode `labels` (`mode_labels`)."""
+
+    metrics: dict
+    extra: dict
+    features: torch.Tensor
+    in_real: torch.Tensor
+    in_fake: torch.Tensor
+    labels: torch.Tensor | None = None
+
+
+class Scorer:
+    """Generation's scoring of sample sets against one cell's real test samples (drawn by the cell's seed), shared
+    by the tasks that score samples: FID, precision and recall in the evaluator's features, mode coverage on the
+    mixtures. The real features and k-NN radii are computed once for every set scored."""
+
+    def __init__(self, c: dict, env: RunEnv):
+        s = c["settings"]
+        self.settings, self.data, self.device = s, env.dataset(c["dataset"]), env.device
+        x_test, _ = env.split(c["dataset"], "test")
+        pick = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(derive_seed(c["seed"], "real")))
+        self.real = x_test[pick[: s["n_real"]]]
+        #: The test samples never scored against (the sampling task's held-out real split), in a seeded order.
+        self.unscored = x_test[pick[s["n_real"]:]]
+        self.evaluator = env.evaluator(s["evaluator"])
+        # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
+        self.f_real = self.evaluator.features(self.real).to(env.device)
+        self.real_radii = knn_radii(self.f_real, s["k"])
+        self.items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
+
+    def score(self, fake: torch.Tensor) -> Scored:
+        """The scores of samples `fake` ([n_samples, ...] on the CPU)."""
+        s = self.settings
+        f_fake = self.evaluator.features(fake).to(self.device)
+        # precision and recall are shares of points inside the other set's k-NN balls: Wilson intervals
+        in_real = in_manifold(self.f_real, self.real_radii, f_fake)
+        in_fake = in_manifold(f_fake, knn_radii(f_fake, s["k"]), self.f_real)
+        metrics = {"fid": fid_bootstrap(self.f_real, f_fake, items_generator({**self.items, "score": "fid"}),
+                                        n_boot=s["n_boot_fid"]).to_dict(),
+                   "precision": proportion(in_real).to_dict(), "recall": proportion(in_fake).to_dict()}
+        labels = None
+        if self.data.modality == "points":
+            coverage, extra = mixtures.score(fake, self.data, self.items)
+            metrics.update(coverage)
+            extra["samples"] = mixtures.samples_payload(fake)
+            labels, _ = mode_labels(fake, torch.tensor(self.data.centers), self.data.std)
+        else:
+            extra = {"samples": encode_images(fake[:64])}
+        return Scored(metrics, extra, f_fake, in_real, in_fake, labels)
 
 
 class Generation(FamilyTask):
@@ -69,29 +125,11 @@ class Generation(FamilyTask):
     def score(self, c: dict, env: RunEnv) -> CellOutcome:
         s = c["settings"]
         gan = env.gan(s["gan"])
-        data = env.dataset(c["dataset"])
         fake = gan.sample(s["n_samples"], torch.Generator().manual_seed(derive_seed(c["seed"], "samples")), env.device)
-        x_test, _ = env.split(c["dataset"], "test")
-        pick = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(derive_seed(c["seed"], "real")))
-        real = x_test[pick[: s["n_real"]]]
-        evaluator = env.evaluator(s["evaluator"])
-        # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
-        f_real, f_fake = evaluator.features(real).to(env.device), evaluator.features(fake).to(env.device)
-        items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
-        # precision and recall are proportions of points inside the other set's k-NN balls: Wilson intervals
-        # (n_boot=1: only their values are used)
-        precision, recall = precision_recall(f_real, f_fake, k=s["k"])
-        metrics = {"fid": fid_bootstrap(f_real, f_fake, items_generator({**items, "score": "fid"}), n_boot=s["n_boot_fid"]).to_dict(),
-                   "precision": wilson_interval(precision.value, precision.n).to_dict(),
-                   "recall": wilson_interval(recall.value, recall.n).to_dict()}
-        extra = {"history": history_record(gan.history)}
-        if data.modality == "points":
-            coverage, more = mixtures.score(fake, data, items)
-            metrics.update(coverage)
-            extra.update(more, samples=mixtures.samples_payload(fake))
-        else:
-            extra["samples"] = encode_images(fake[:64])
-        return CellOutcome(metrics=metrics, extra=extra, artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()})
+        scorer = Scorer(c, env)
+        scored = scorer.score(fake)
+        return CellOutcome(metrics=scored.metrics, extra={"history": history_record(gan.history), **scored.extra},
+                           artifacts={"generator": gan.describe(), "evaluator": scorer.evaluator.describe()})
 
     def render(self, results: list[dict], page) -> str:
         out = ["How the intervals are made: FID's is FID ± 1.96 bootstrap standard errors over the generated samples, "

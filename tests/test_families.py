@@ -294,8 +294,12 @@ def test_bigan_losses_at_an_indifferent_and_at_a_linear_discriminator(registry):
     assert fam.discriminator_loss(batch).item() == pytest.approx(d_expected.item(), rel=1e-6)
     assert fam.generator_loss(batch).item() == pytest.approx(ge_expected.item(), rel=1e-6)
     torch.testing.assert_close(fam.realness(nets, batch.real), softplus(-real_logit).detach())
-    assert {"encode", "realness"} <= fam.capabilities and "log_density_ratio" not in fam.capabilities
+    assert {"encode", "realness", "log_density_ratio"} <= fam.capabilities
     assert fam.encode(nets, batch.real).shape == (8, 3)
+    # D(x, z) is BCE-trained on pairs: its logit on (G(z), z) is the joint log ratio; a real sample pairs with E(x)
+    torch.testing.assert_close(fam.log_density_ratio(nets, batch.fake, batch.z), fake_logit)
+    torch.testing.assert_close(fam.log_density_ratio(nets, batch.real, None), real_logit)
+    torch.testing.assert_close(fam.critic_score(nets, batch.fake, batch.z), fake_logit)
 
 
 def test_logan_b_takes_an_adversarial_then_a_surrogate_step(registry):
@@ -325,16 +329,21 @@ def test_logan_b_takes_an_adversarial_then_a_surrogate_step(registry):
 def test_capabilities_are_declared_and_missing_ones_refused_in_one_line(registry):
     caps = {name: family(registry, name).capabilities for name in FAMILIES}
     assert {n for n, c in caps.items() if "encode" in c} == {"bigan", "logan-b"}
-    assert {n for n, c in caps.items() if "log_density_ratio" in c} == {"vanilla", "gm-gan"}
+    assert {n for n, c in caps.items() if "log_density_ratio" in c} == {"vanilla", "gm-gan", "bigan", "logan-b"}
     assert all("realness" in c for c in caps.values())
     with pytest.raises(UsageError, match=r"^family lsgan has no encoder$"):
         family(registry, "lsgan").encode(nn.ModuleDict(), torch.zeros(1, 2))
     with pytest.raises(UsageError, match=r"^family wgan gives no log density ratio: its discriminator's optimum is not one$"):
-        family(registry, "wgan").log_density_ratio(nn.ModuleDict(), torch.zeros(1, 2))
+        family(registry, "wgan").log_density_ratio(nn.ModuleDict(), torch.zeros(1, 2), None)
     vanilla = family(registry, "vanilla")
     nets = built(vanilla)
     x = torch.randn(5, 2, generator=gen(1))
-    torch.testing.assert_close(vanilla.log_density_ratio(nets, x), nets["D"](x).flatten())  # the BCE logit
+    z = torch.randn(5, 3, generator=gen(2))
+    torch.testing.assert_close(vanilla.log_density_ratio(nets, x, z), nets["D"](x).flatten())  # the BCE logit; z unused
+    torch.testing.assert_close(vanilla.log_density_ratio(nets, x, None), nets["D"](x).flatten())
+    wgan = family(registry, "wgan")
+    nets = built(wgan)
+    torch.testing.assert_close(wgan.critic_score(nets, x, z), nets["D"](x).flatten())  # raw critic: high = real
 
 
 @pytest.mark.parametrize("data,arch", [(POINTS, "mlp"), (IMAGES, "mlp"), (IMAGES, "dcgan")])

@@ -35,7 +35,8 @@ EXPECTED_NAMES = {
     "regularizers": set(EXPECTED_REQUIRES["regularizers"]),
     "resamplers": set(EXPECTED_REQUIRES["resamplers"]),
     "families": {"vanilla", "lsgan", "wgan", "wgan-gp", "hinge", "san", "gm-gan", "bigan", "logan-b"},
-    "tasks": {"generation", "mode-coverage", "reconstruction", "recovery-real", "recovery-synthetic"},
+    "samplers": {"direct", "drs", "dg-flow", "ddls", "mh-gan"},
+    "tasks": {"generation", "mode-coverage", "reconstruction", "recovery-real", "recovery-synthetic", "sampling"},
     "datasets": {"fashion-mnist", "mnist", "ring8", "grid25"},
 }
 

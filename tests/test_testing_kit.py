@@ -15,6 +15,8 @@ BROKEN = '''
 import torch
 from lvrbench import hookimpl
 from lvrbench.kinds import Dataset, Param, Regularizer, Resampler, Sampler, Task
+from lvrbench.metrics import Estimate
+from lvrbench.sampling import SampleOutput
 from lvrbench_plugins.families import LSGAN
 
 
@@ -67,20 +69,18 @@ class PriorSamples(Sampler):
     """G(z) for z from the generator's prior, all accepted."""
     name = "prior-samples"
 
-    def sample(self, nets, family, prior, n, latent_dim, generator):
-        with torch.no_grad():
-            x = nets["G"](prior.sample(n, generator))
-        return x, {"acceptance": {"value": 1.0, "low": 1.0, "high": 1.0, "n": n}}
+    def sample(self, gan, n, ctx):
+        z = ctx.latents(n)
+        return SampleOutput(ctx.generate(z), z, {"acceptance": Estimate(1.0, 1.0, 1.0, n)})
 
 
 class Unseeded(Sampler):
-    """G(z) for z from the global RNG, and a bare acceptance number."""
+    """G(z) for z from the global RNG."""
     name = "unseeded"
 
-    def sample(self, nets, family, prior, n, latent_dim, generator):
-        with torch.no_grad():
-            x = nets["G"](torch.randn(n, latent_dim))
-        return x, {"acceptance": 1.0}
+    def sample(self, gan, n, ctx):
+        z = torch.randn(n, gan.latent_dim)
+        return SampleOutput(ctx.generate(z), z, {"acceptance": Estimate(1.0, 1.0, 1.0, n)})
 
 
 class NoisyLSGAN(LSGAN):

@@ -301,7 +301,8 @@ def test_family_trains_a_seeded_step_finitely_and_repeatably(lvrbench_plugin, lv
 @conformance("families")
 def test_family_prior_and_capabilities_give_what_they_declare(lvrbench_plugin, lvrbench_gan, lvrbench_registry):
     """The generator's prior samples [n, d] from the generator handed in; G maps them to the data's shape; each
-    declared capability (encode, realness, log_density_ratio) returns finite values of its shape."""
+    declared capability (encode, realness, log_density_ratio of generated and of real samples) and the critic's score
+    return finite values of their shapes."""
     family = lvrbench_plugin.obj
     gan = lvrbench_gan(family.name)
     nets, prior = gan.nets, gan.prior
@@ -311,11 +312,17 @@ def test_family_prior_and_capabilities_give_what_they_declare(lvrbench_plugin, l
         assert torch.isfinite(prior.log_prob(z)).all(), f"{family.name}: log p(z) of its own samples is not finite"
         x = nets["G"](z)
         assert x.shape[0] == 5 and torch.isfinite(x).all(), f"{family.name}: G(z) is not finite"
-        shapes = {"realness": (5,), "log_density_ratio": (5,), "encode": (5, gan.latent_dim)}
-        for capability in sorted(family.capabilities & set(shapes)):
-            out = getattr(family, capability)(nets, x)
-            assert tuple(out.shape) == shapes[capability], f"{family.name}.{capability}: shape {tuple(out.shape)}"
-            assert torch.isfinite(out).all(), f"{family.name}.{capability}: non-finite values"
+        calls = {"realness": lambda: family.realness(nets, x), "encode": lambda: family.encode(nets, x),
+                 "log_density_ratio": lambda: family.log_density_ratio(nets, x, z),
+                 "log_density_ratio of real samples": lambda: family.log_density_ratio(nets, x, None),
+                 "critic_score": lambda: family.critic_score(nets, x, z)}
+        shapes = {"encode": (5, gan.latent_dim)}
+        for call, compute in calls.items():
+            if call.split()[0] not in family.capabilities | {"critic_score"}:
+                continue
+            out = compute()
+            assert tuple(out.shape) == shapes.get(call, (5,)), f"{family.name}.{call}: shape {tuple(out.shape)}"
+            assert torch.isfinite(out).all(), f"{family.name}.{call}: non-finite values"
 
 
 # -- datasets -------------------------------------------------------------------------------------------------
@@ -376,7 +383,7 @@ def test_task_plans_deterministically(lvrbench_plugin, lvrbench_registry):
     """Two plans of the same request: the same jobs and cells in the same order, distinct ids, plain-JSON configs."""
     from ..harness import Cell, Job
     from ..hashing import canonical_json
-    from ..results import CONFIG_KEYS
+    from ..results import config_keys
 
     task = lvrbench_plugin.obj
     profile = _profile(task)
@@ -392,7 +399,7 @@ def test_task_plans_deterministically(lvrbench_plugin, lvrbench_registry):
         assert job.task == task.name, f"{task.name}: a job names task {job.task!r}"
         for cell in job.cells:
             canonical_json(cell.config)  # plain JSON data only
-            missing = [k for k in CONFIG_KEYS if k not in cell.config]
+            missing = [k for k in config_keys() if k not in cell.config]
             assert not missing and cell.config["task"] == task.name, f"{task.name}: cell config lacks {missing}"
             assert cell.config["profile"] == profile
     names = task.method_names(lvrbench_registry)
@@ -421,17 +428,18 @@ def test_task_validate_accepts_its_own_output(lvrbench_plugin, lvrbench_registry
 
 # -- samplers -------------------------------------------------------------------------------------------------
 
-def draw_samples(sampler, gan, n: int, seed: int) -> tuple[torch.Tensor, dict]:
-    """The kit's one call of a sampler: n samples of a tiny `gan` (a TrainedGAN) and their statistics, seeded by `seed`.
+def draw_samples(sampler, gan, n: int, seed: int, held_out: torch.Tensor) -> tuple[torch.Tensor, dict, Any]:
+    """The kit's one call of a sampler: n samples of a tiny `gan` (a TrainedGAN) by `lvrbench.sampling.run_sampler`
+    with the first value of each declared grid, seeded by `seed`; their statistics as result dicts; the cost."""
+    from ..sampling import run_sampler
 
-    Today's contract, `Sampler.sample(nets, family, prior, n, latent_dim, generator)`; a change of the contract
-    changes this function only.
-    """
-    return sampler.sample(gan.nets, gan.family, gan.prior, n, gan.latent_dim, gen(seed))
+    params = {p.name: p.grid[0] for p in sampler.params}
+    out = run_sampler(sampler, gan, n, params, gen(seed), torch.device("cpu"), held_out=held_out, batch=32)
+    return out.samples, {key: estimate.to_dict() for key, estimate in out.stats.items()}, out.cost
 
 
 @conformance("samplers")
-def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_registry, lvrbench_gan):
+def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_registry, lvrbench_gan, lvrbench_data):
     """From the first family it accepts (density-ratio families first): n finite samples of the data's shape, the same
     for the same seed and others for another, the global RNG untouched, and statistics that are estimates."""
     from ..results import METRIC, check_fields
@@ -441,9 +449,10 @@ def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_regis
                    key=lambda n: "log_density_ratio" not in lvrbench_registry.get("families", n).capabilities)
     for name in names:
         gan = lvrbench_gan(name)
+        held_out = lvrbench_data(tiny.dataset_for(lvrbench_registry, gan.family), "test", 256)[0]
         state = torch.get_rng_state()
         try:
-            samples, stats = draw_samples(sampler, gan, 64, seed=0)
+            samples, stats, cost = draw_samples(sampler, gan, 64, 0, held_out)
         except UsageError:
             continue  # the sampler refuses this family
         assert torch.equal(torch.get_rng_state(), state), f"{sampler.name} drew from the global torch RNG"
@@ -457,9 +466,10 @@ def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_regis
     assert isinstance(stats, dict), f"{sampler.name}: statistics must be a dict, got {type(stats).__name__}"
     problems = check_fields({"stats": stats}, {("stats", key): METRIC for key in stats})
     assert not problems, f"{sampler.name} with {name}: {'; '.join(problems)}"
-    again, stats_again = draw_samples(sampler, gan, 64, seed=0)
+    assert cost.generator_evals >= 64, f"{sampler.name} with {name}: {cost.generator_evals} generator evaluations counted"
+    again, stats_again, _ = draw_samples(sampler, gan, 64, 0, held_out)
     assert torch.equal(samples, again) and stats == stats_again, f"{sampler.name} with {name}: the same seed gave other samples"
-    other, _ = draw_samples(sampler, gan, 64, seed=1)
+    other, _, _ = draw_samples(sampler, gan, 64, 1, held_out)
     assert not torch.equal(samples, other), f"{sampler.name} with {name}: another seed gave the same samples"
 
 

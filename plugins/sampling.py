@@ -1,0 +1,259 @@
+"""The `sampling` task: post-hoc samplers on every family's trained generator, each scored as a paired difference
+with direct sampling on the same seed, beside its acceptance rate and its cost (paper 004 §5 and Table 1).
+
+A job is one generator (dataset x family x prior x seed, the generator `generation` trains) with a cell per sampler
+and hyper-parameter row; `direct` is sampled once per job and every cell is compared with it on the same real test
+samples. Calibration and MH-GAN's initial states use test samples the scores never see.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+
+from lvrbench import hookimpl
+from lvrbench.env import RunEnv, evaluator_spec, gan_spec
+from lvrbench.errors import UsageError
+from lvrbench.figures import image_grid, payload_problem, quality_cost_plot, scatter
+from lvrbench.harness import CellOutcome, Job, PlanRequest
+from lvrbench.hashing import derive_seed
+from lvrbench.kinds import Sampler
+from lvrbench.leaderboard import evaluator_lines, fmt_number, group, hparams_text, summarize, table, without_seed
+from lvrbench.metrics import fid_difference_bootstrap, items_generator, paired_modes_difference, paired_proportion_difference
+from lvrbench.results import METRIC, check_fields, is_number
+from lvrbench.sampling import CALIBRATED, EXACT, SampleOutput, SamplerError, run_sampler
+
+from . import mixtures, orderings
+from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
+from .generation import Generation, Scored, Scorer
+from .protocols import CLASSIFIER_TRAINING
+
+#: Per profile: samples per cell, the real test samples they are scored against, the held-out real samples the
+#: calibrator and MH-GAN's chains use (disjoint from those), FID bootstraps, k of the k-NN manifolds, and how many
+#: samples one network pass holds.
+SCORING = {
+    "quick": {"n_samples": 500, "n_real": 1000, "n_held_out": 1000, "n_boot_fid": 50, "k": 3, "batch": 500},
+    "full": {"n_samples": 5000, "n_real": 5000, "n_held_out": 5000, "n_boot_fid": 200, "k": 3, "batch": 500},
+}
+#: Per profile and sampler: grids that replace a sampler's declared ones (the references' defaults, which `full`
+#: keeps). `quick` keeps `run --all` within its budget: a shorter DRS burn-in, 50 DDLS steps, 20 MH-GAN proposals.
+GRIDS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
+    "quick": {"drs": {"burn_in": (2000.0,), "max_attempts": (50.0,)}, "ddls": {"steps": (50.0,)},
+              "mh-gan": {"proposals": (20.0,)}},
+    "full": {},
+}
+SCORED_BY = {"{} samples per sampler": "config.settings.n_samples", "{} test samples": "config.settings.n_real",
+             "{} held-out real samples for calibration and MH-GAN's starts": "config.settings.n_held_out",
+             "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
+LABELS = {"fid": "FID", "precision": "precision", "recall": "recall", "modes_covered": "modes covered",
+          "high_quality": "high quality"}
+COST_KEYS = ("generator_evals", "discriminator_evals", "seconds")
+RATIO_TEXTS = (EXACT, CALIBRATED)
+
+
+def _versus(metric: str) -> str:
+    return f"{metric}_vs_direct"
+
+
+class Sampling(FamilyTask):
+    """Post-hoc samplers (DRS, DG-flow, DDLS, MH-GAN) on each family's generator, paired with direct sampling."""
+
+    name = "sampling"
+    method = "direct"
+    datasets = Generation.datasets
+    source = ("paper 004 §5 and Table 1 (DRS, DG-flow and DDLS against the generator alone), Turner et al. 2019 "
+              "(MH-GAN); scored as `generation` scores (FID, precision and recall, k=3, in the evaluator's features; "
+              "mode coverage on the mixtures), each as a paired difference with direct sampling on the same seed")
+    protocol_fields = GAN_PROTOCOL + (("samples per sampler", "settings.n_samples"), ("test samples", "settings.n_real"),
+                                      ("held-out real samples", "settings.n_held_out"), ("k-NN k", "settings.k"),
+                                      ("FID bootstraps", "settings.n_boot_fid"))
+
+    # -- planning ---------------------------------------------------------------------------------------------
+    def method_names(self, registry) -> set[str]:
+        return set(registry.names("samplers"))
+
+    def selected(self, request: PlanRequest) -> list[Sampler]:
+        """The samplers --method names, or every registered one."""
+        reg = request.registry
+        if request.methods:
+            return [reg.get("samplers", m) for m in request.methods if m in self.method_names(reg)]
+        return [e.obj for e in reg.entries("samplers")]
+
+    def grid(self, sampler: Sampler, request: PlanRequest) -> list[dict[str, float]]:
+        """The cartesian grid of a sampler's parameters: --set, then the profile's grid, then its declared one; each
+        row checked before any work."""
+        profile = GRIDS[request.profile].get(sampler.name, {})
+        axes = {p.name: tuple(request.overrides.get(p.name) or profile.get(p.name) or p.grid) for p in sampler.params}
+        rows = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+        for row in rows:
+            sampler.check_params(row)
+        return rows
+
+    def parameters(self, request: PlanRequest) -> set[str]:
+        return {p.name for s in self.selected(request) for p in s.params}
+
+    def variants(self, request: PlanRequest) -> list[tuple[str, dict, Any]]:
+        return [(s.name, row, s) for s in self.selected(request) for row in self.grid(s, request)]
+
+    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+        """A cell's settings: generation's generator and evaluator (the same artifacts), and the profile's sizes."""
+        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
+                "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
+                **SCORING[request.profile]}
+
+    # -- computing --------------------------------------------------------------------------------------------
+    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
+        first = job.cells[0].config  # the cells of a job differ only in sampler and hyper-parameters
+        s = first["settings"]
+        gan = env.gan(s["gan"])
+        scorer = Scorer(first, env)
+        if scorer.unscored.shape[0] < s["n_held_out"]:
+            raise UsageError(f"sampling: {first['dataset']}'s test split holds {scorer.real.shape[0] + scorer.unscored.shape[0]} "
+                             f"samples, fewer than n_real + n_held_out = {s['n_real'] + s['n_held_out']}")
+        held_out = scorer.unscored[: s["n_held_out"]]
+        direct_out = self._sample(env.registry.get("samplers", "direct"), {}, first, gan, held_out, env)
+        direct = (direct_out, scorer.score(direct_out.samples))
+        return [self._cell(cell.config, gan, scorer, held_out, direct, env) for cell in job.cells]
+
+    @staticmethod
+    def _sample(sampler: Sampler, hparams: dict, c: dict, gan, held_out: torch.Tensor, env: RunEnv) -> SampleOutput:
+        generator = torch.Generator().manual_seed(derive_seed(c["seed"], "samples"))  # every sampler starts alike
+        return run_sampler(sampler, gan, c["settings"]["n_samples"], hparams, generator, env.device, held_out, env.cache,
+                           c["settings"]["batch"])
+
+    def _cell(self, c: dict, gan, scorer: Scorer, held_out: torch.Tensor, direct: tuple[SampleOutput, Scored],
+              env: RunEnv) -> CellOutcome:
+        sampler = env.registry.get("samplers", c["method"])
+        try:
+            out = direct[0] if sampler.name == "direct" else self._sample(sampler, c["hparams"], c, gan, held_out, env)
+        except (UsageError, SamplerError) as exc:  # a refusal or a sampler that gave up fails this cell alone
+            return CellOutcome(error=str(exc))
+        scored = direct[1] if sampler.name == "direct" else scorer.score(out.samples)
+        base = direct[1]
+        items = {**scorer.items, "paired with": "direct"}  # every pair on these items resamples alike
+        metrics = dict(scored.metrics)
+        metrics[_versus("fid")] = fid_difference_bootstrap(scorer.f_real, scored.features, base.features,
+                                                           items_generator({**items, "score": "fid"}),
+                                                           c["settings"]["n_boot_fid"]).to_dict()
+        metrics[_versus("precision")] = paired_proportion_difference(scored.in_real, base.in_real).to_dict()
+        metrics[_versus("recall")] = paired_proportion_difference(scored.in_fake, base.in_fake).to_dict()
+        if scored.labels is not None:
+            k = len(scorer.data.centers)
+            metrics[_versus("modes_covered")] = paired_modes_difference(
+                scored.labels, base.labels, k, items_generator({**items, "score": "modes"})).to_dict()
+            metrics[_versus("high_quality")] = paired_proportion_difference(scored.labels < k, base.labels < k).to_dict()
+        metrics.update({name: e.to_dict() for name, e in out.stats.items()})
+        n = c["settings"]["n_samples"]
+        extra = {**scored.extra, "cost": out.cost.per_1000(n), "direct_cost": direct[0].cost.per_1000(n),
+                 "ratio": out.ratio, "info": dict(out.info)}
+        artifacts = {"generator": gan.describe(), "evaluator": scorer.evaluator.describe()}
+        return CellOutcome(metrics=metrics, extra=extra, artifacts=artifacts)
+
+    # -- pages ------------------------------------------------------------------------------------------------
+    def validate(self, result: dict) -> list[str]:
+        fields = {**{f"metrics.{m}": METRIC for m in ("fid", "precision", "recall")},
+                  **{f"metrics.{_versus(m)}": METRIC for m in ("fid", "precision", "recall")},
+                  "extra.samples": dict, "extra.cost": dict, "extra.direct_cost": dict, "extra.info": dict,
+                  "artifacts.evaluator.key": str, **GAN_FIELDS, **{path: int for path in SCORED_BY.values()}}
+        points = "centers" in result.get("extra", {}) or "modes_covered" in result.get("metrics", {})
+        if points:
+            fields.update(mixtures.FIELDS)
+            fields.update({f"metrics.{_versus(m)}": METRIC for m in ("modes_covered", "high_quality")})
+        if "acceptance" in result.get("metrics", {}):
+            fields["metrics.acceptance"] = METRIC
+        problems = check_fields(result, fields)
+        if problems:
+            return problems
+        extra = result["extra"]
+        if bad := payload_problem(extra["samples"]):
+            problems.append(f"extra.samples: {bad}")
+        for key in ("cost", "direct_cost"):
+            if set(extra[key]) != set(COST_KEYS) or not all(is_number(v) and v >= 0 for v in extra[key].values()):
+                problems.append(f"extra.{key} must hold {', '.join(COST_KEYS)} as numbers >= 0")
+        ratio = extra.get("ratio")
+        if ratio is not None and not (isinstance(ratio, dict) and ratio.get("text") in RATIO_TEXTS):
+            problems.append(f"extra.ratio must be null or name its ratio as one of: {'; '.join(RATIO_TEXTS)}")
+        return problems + (mixtures.problems(result) if points else [])
+
+    def render(self, results: list[dict], page) -> str:
+        out = ["Every sampler's samples are scored as `generation` scores them, against the same real test samples "
+               "as `direct` (plain G(z)) on the same seed, and each metric is shown as the **paired difference with "
+               "direct** (sampler minus direct) with its 95% interval: FID's from paired bootstraps (the same positions "
+               "of both sample sets; DG-flow and DDLS start from the latents `direct` draws, so their samples pair one "
+               "to one), precision's, recall's and the high-quality share's by Newcombe's paired interval, modes "
+               "covered by a paired percentile bootstrap. " + mixtures.EXPLAINED,
+               "", "Cost is per 1000 samples: generator and discriminator evaluations (samples passed through each "
+               "network, a gradient step counted once) as the core counted them, and wall seconds on the device in the "
+               "provenance; a calibrator's one-off fit is not counted. The density ratio column says what the samplers "
+               f"read: *{EXACT}* where the family's discriminator is BCE-trained (its logit is log p_data/p_G; BiGAN's "
+               f"and LOGAN-B's joint D(x, z) on the pair (G(z), z)), *{CALIBRATED}* (σ(a·s + b) fitted on the held-out "
+               "real samples against as many generated ones) for critics that are no ratio estimators (LSGAN, hinge, "
+               "SAN, WGAN, WGAN-GP). Acceptance is the share of proposals accepted (DRS, MH-GAN) with its Wilson "
+               "interval.", ""]
+        for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
+            points = any("centers" in r["extra"] for r in rows)
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *evaluator_lines(rows), ""]
+            metrics = ["fid", "precision", "recall"] + (["modes_covered", "high_quality"] if points else [])
+            headers = ["family", "prior", "sampler", "params", "density ratio"]
+            for m in metrics:
+                arrow = "↓" if m == "fid" else "↑"
+                headers += [f"{LABELS[m]} {arrow}", f"Δ {LABELS[m]} vs direct"]
+            headers += ["acceptance %", "G evals / 1000", "D evals / 1000", "s / 1000", "samples"]
+            body, ours, plot = [], {}, {}
+            cells = sorted(group(rows, without_seed).values(),
+                           key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"], g[0]["config"]["method"] != "direct",
+                                          g[0]["config"]["method"], sorted(g[0]["config"]["hparams"].items())))
+            for members in cells:
+                first = members[0]
+                c, m = first["config"], [r["metrics"] for r in members]
+                ratio = first["extra"].get("ratio")
+                row = [c["family"], c["prior"], c["method"], hparams_text(c["hparams"]), ratio["text"] if ratio else "-"]
+                for metric in metrics:
+                    digits, scale = (4, 1) if metric == "fid" else (3, 100 if metric == "high_quality" else 1)
+                    if not all(metric in x and _versus(metric) in x for x in m):  # a mixture's row without its scores
+                        row += ["-", "-"]
+                        continue
+                    if metric == "modes_covered":
+                        row += [mixtures.cells(members)[0], summarize([x[_versus(metric)] for x in m], 2)]
+                        continue
+                    row += [summarize([x[metric] for x in m], digits, scale), summarize([x[_versus(metric)] for x in m], digits, scale)]
+                    ours.setdefault((c["family"], c["method"]), {}).setdefault(metric, []).extend(x[_versus(metric)] for x in m)
+                row += [summarize([x["acceptance"] for x in m], 3, 100) if all("acceptance" in x for x in m) else "-"]
+                cost = [r["extra"]["cost"] for r in members]
+                row += [fmt_number(sum(k[key] for k in cost) / len(cost)) for key in COST_KEYS]
+                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
+                body.append(row + [f"[seed {c['seed']}]({link})"])
+                evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
+                if c["method"] != "direct" and evals > 0:  # a log axis: a result claiming no cost is left out
+                    d = m[0][_versus("fid")]
+                    plot.setdefault(c["method"], []).append((evals, d["value"], d["low"], d["high"]))
+            out += [table(body, headers), ""]
+            if plot:
+                link = page.figure(f"{dataset}-quality-cost", lambda path, p=plot, d=dataset: quality_cost_plot(
+                    p, path, f"samplers on {d}: FID change against cost", "G + D evaluations per 1000 samples",
+                    "Δ FID vs direct (lower is better)"))
+                out += [f"![quality against cost on {dataset}]({link})", "",
+                        "Each point is one family's sampler cell (first seed): its paired FID difference with direct "
+                        "and its 95% interval, against the evaluations it spent per 1000 samples (direct spends 1000 "
+                        "generator evaluations).", ""]
+            if not points:
+                out += [f"### {dataset} beside paper 004", "",
+                        f"Paper 004 measured on {', '.join(sorted({r.dataset for r in orderings.SAMPLING}))} with "
+                        f"Inception features, these rows on {dataset} with lvrbench's evaluator, so only the direction of "
+                        "the change is compared. " + orderings.IMPROVEMENT_EXPLAINED, "",
+                        *orderings.improvement_lines(orderings.SAMPLING, ours, LABELS)]
+        return "\n".join(out)
+
+    def _drawer(self, result: dict, dataset: str):
+        samples = result["extra"]["samples"]
+        c = result["config"]
+        title = f"{c['family']} on {dataset}, {c['method']} {hparams_text(c['hparams'])}"
+        if samples["kind"] == "points":
+            return lambda path: scatter(samples, result["extra"]["centers"], path, title)
+        return lambda path: image_grid(samples, path)
+
+
+@hookimpl
+def lvrbench_tasks():
+    return [Sampling()]
