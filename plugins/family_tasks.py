@@ -79,6 +79,11 @@ class FamilyTask(Task):
         method unless a subclass compares several (the sampling task's samplers); none when --method excludes it."""
         return [(self.method, {}, None)] if not request.methods or self.method in request.methods else []
 
+    def refuses(self, method: Any, gan: dict) -> str | None:
+        """Why the variant with method plugin `method` cannot run on the generator `gan` (a cell's `settings.gan`
+        spec), or None: checked at plan time, so a method the user named is refused before any work."""
+        return None
+
     def plan(self, request: PlanRequest) -> list[Job]:
         """A family named on the command line that cannot be run on a dataset or prior is refused here, before any
         work; other families that cannot take them are skipped. A pretrained generator runs on the dataset it models.
@@ -110,11 +115,18 @@ class FamilyTask(Task):
             for family_name, prior, plugin in choices:
                 for seed in request.seeds:
                     settings = self.settings(request, dataset, family_name, prior, seed)
-                    cells = [Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
-                                              method=method, hparams=hparams, seed=seed, settings=settings,
-                                              plugins={"dataset": data, **plugin, "method": method_plugin}))
-                             for method, hparams, method_plugin in variants]
-                    jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", cells))
+                    cells = []
+                    for method, hparams, method_plugin in variants:
+                        why = self.refuses(method_plugin, settings["gan"])
+                        if why and method in request.methods and family_name in (*request.families, *request.generators):
+                            # the user named both: say why, before any work
+                            raise UsageError(f"{self.name}: {why}")
+                        if not why:
+                            cells.append(Cell(make_config(request, self, dataset=dataset, family=family_name, prior=prior,
+                                                          method=method, hparams=hparams, seed=seed, settings=settings,
+                                                          plugins={"dataset": data, **plugin, "method": method_plugin})))
+                    if cells:
+                        jobs.append(Job(self.name, f"{self.name} {dataset} {family_name} {prior} seed={seed}", cells))
         return jobs
 
 

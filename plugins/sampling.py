@@ -16,6 +16,7 @@ from lvrbench import hookimpl
 from lvrbench.env import RunEnv, evaluator_spec, gan_spec
 from lvrbench.errors import UsageError
 from lvrbench.figures import image_grid, payload_problem, quality_cost_plot, scatter
+from lvrbench.pretrained import generator_label, pretrained_lines
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.kinds import Sampler
@@ -25,7 +26,7 @@ from lvrbench.results import METRIC, check_fields, is_number
 from lvrbench.sampling import CALIBRATED, EXACT, SampleOutput, SamplerError, run_sampler
 
 from . import mixtures, orderings
-from .family_tasks import FamilyTask, GAN_FIELDS, GAN_PROTOCOL, generator_config, protocol_line
+from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
 from .generation import Generation, Scored, Scorer
 from .protocols import CLASSIFIER_TRAINING
 
@@ -96,6 +97,13 @@ class Sampling(FamilyTask):
     def variants(self, request: PlanRequest) -> list[tuple[str, dict, Any]]:
         return [(s.name, row, s) for s in self.selected(request) for row in self.grid(s, request)]
 
+    def refuses(self, method: Any, gan: dict) -> str | None:
+        """A sampler that reads a density ratio cannot run on a generator without a discriminator (a pretrained one)."""
+        if method.needs_ratio and "D" not in gan["networks"]:
+            return (f"{method.name} reads a discriminator's density ratio, and generator {gan.get('pretrained', gan.get('family'))} "
+                    "has none")
+        return None
+
     def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
         """A cell's settings: generation's generator and evaluator (the same artifacts), and the profile's sizes."""
         return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
@@ -155,7 +163,7 @@ class Sampling(FamilyTask):
         fields = {**{f"metrics.{m}": METRIC for m in ("fid", "precision", "recall")},
                   **{f"metrics.{_versus(m)}": METRIC for m in ("fid", "precision", "recall")},
                   "extra.samples": dict, "extra.cost": dict, "extra.direct_cost": dict, "extra.info": dict,
-                  "artifacts.evaluator.key": str, **GAN_FIELDS, **{path: int for path in SCORED_BY.values()}}
+                  "artifacts.evaluator.key": str, **gan_fields(result), **{path: int for path in SCORED_BY.values()}}
         points = "centers" in result.get("extra", {}) or "modes_covered" in result.get("metrics", {})
         if points:
             fields.update(mixtures.FIELDS)
@@ -193,7 +201,7 @@ class Sampling(FamilyTask):
                "interval.", ""]
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
             points = any("centers" in r["extra"] for r in rows)
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *evaluator_lines(rows), ""]
+            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows), *evaluator_lines(rows), ""]
             metrics = ["fid", "precision", "recall"] + (["modes_covered", "high_quality"] if points else [])
             headers = ["family", "prior", "sampler", "params", "density ratio"]
             for m in metrics:
@@ -208,7 +216,7 @@ class Sampling(FamilyTask):
                 first = members[0]
                 c, m = first["config"], [r["metrics"] for r in members]
                 ratio = first["extra"].get("ratio")
-                row = [c["family"], c["prior"], c["method"], hparams_text(c["hparams"]), ratio["text"] if ratio else "-"]
+                row = [generator_label(c), c["prior"], c["method"], hparams_text(c["hparams"]), ratio["text"] if ratio else "-"]
                 for metric in metrics:
                     digits, scale = (4, 1) if metric == "fid" else (3, 100 if metric == "high_quality" else 1)
                     if not all(metric in x and _versus(metric) in x for x in m):  # a mixture's row without its scores

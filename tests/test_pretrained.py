@@ -111,12 +111,31 @@ def test_recovery_runs_on_the_installed_generators_without_training_them(install
     assert again.stdout.splitlines()[-1] == "4 cells: 4 done, 0 failed, 0 pending; 0 to compute"
 
 
-@pytest.mark.skip(reason="TO COMPLETE when branch `samplers` merges: run its `sampling` task on the installed generators")
-def test_the_sampling_task_runs_on_the_installed_generators():
-    """To complete with the samplers branch's `sampling` task: through the CLI on the installed package,
-    `run --task sampling --generator tiny-fmnist-g` runs direct sampling (and, with tiny-fmnist, a sampler that needs
-    the vanilla D's log density ratio), and a sampler that needs a discriminator is refused in one line, exit 2, for
-    tiny-fmnist-g, whose TrainedGAN has no "D" (test_a_generator_without_d_has_no_d_and_no_capability_that_reads_it)."""
+def test_the_sampling_task_runs_on_the_installed_generators(installed, tmp_path):
+    """Direct sampling runs on both; DRS reads the vanilla D's logit of tiny-fmnist and is refused, named, for
+    tiny-fmnist-g, which has no D (and skipped for it when not named)."""
+    out, cache = tmp_path / "lb", tmp_path / "cache"
+    common = ("--out", str(out), "--cache-dir", str(cache), "--device", "cpu")
+    refused = run_cli("run", "--task", "sampling", "--generator", "tiny-fmnist-g", "--method", "drs", *common,
+                      pythonpath=installed)
+    assert refused.returncode == 2 and not out.exists()
+    assert refused.stderr == ("lvrbench: error: sampling: drs reads a discriminator's density ratio, and generator "
+                              "tiny-fmnist-g has none\n")
+    dry = run_cli("run", "--task", "sampling", "--generator", "tiny-fmnist-g", "--dry-run", *common, pythonpath=installed)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[-1] == "1 cells: 0 done, 0 failed, 1 pending; 1 to compute"  # direct alone
+    done = run_cli("run", "--task", "sampling", "--generator", "tiny-fmnist", "--method", "direct", "--method", "drs",
+                   *common, pythonpath=installed)
+    assert done.returncode == 0, done.stderr
+    results = {r["config"]["method"]: r for r in results_of(out, "sampling")}
+    assert sorted(results) == ["direct", "drs"] and all(r["status"] == "ok" for r in results.values())
+    assert results["drs"]["extra"]["ratio"]["text"] == "exact: BCE logit"
+    assert 0 < results["drs"]["metrics"]["acceptance"]["value"] <= 1 and "acceptance" not in results["direct"]["metrics"]
+    assert not (cache / "generators").exists()  # nothing was trained
+    page = (out / "sampling.md").read_text()
+    assert "| tiny-fmnist (pretrained) | normal  | drs " in page
+    checked = run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed)
+    assert checked.returncode == 0, checked.stderr
 
 
 # -- the loaded TrainedGAN ------------------------------------------------------------------------------------
