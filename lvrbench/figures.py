@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -126,6 +126,14 @@ def scatter(payload: dict, centers: Sequence[Sequence[float]] | None, path: Path
     plt.close(fig)
 
 
+def samples_drawer(payload: dict, centers: Sequence[Sequence[float]] | None, title: str) -> Callable[[Path], None]:
+    """What draws a stored sample payload (`encode_images` / `encode_points`) into a page's figure file: a scatter
+    over the mixture's centres for points, a grid for images."""
+    if payload["kind"] == "points":
+        return lambda path: scatter(payload, centers, path, title)
+    return lambda path: image_grid(payload, path)
+
+
 def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: Path, title: str,
             row_label: str, col_label: str, limits: tuple[float, float]) -> None:
     """Save a grid of scores (NaN for missing cells) as an annotated heatmap, coloured on the fixed scale `limits`.
@@ -151,6 +159,19 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: 
     plt.close(fig)
 
 
+def _finish_plot(plt, fig, ax, path: Path, title: str, x_label: str, y_label: str, legend_size: int) -> None:
+    """Label a plot's axes, title and legend in the pages' small type, then save it as a reproducible PNG."""
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)
+
+
 def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path, title: str,
               x_label: str, y_label: str) -> None:
     """Save named (x, y) series as one line plot (e.g. both players' losses per epoch: papers 002 Fig. 2, 004 Fig. 5)."""
@@ -164,15 +185,7 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: 
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
-    ax.set_xlabel(x_label, fontsize=8)
-    ax.set_ylabel(y_label, fontsize=8)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=6)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata=PNG_METADATA)
-    plt.close(fig)
+    _finish_plot(plt, fig, ax, path, title, x_label, y_label, legend_size=7)
 
 
 def quality_cost_plot(series: dict[str, list[tuple[float, float, float, float]]], path: Path, title: str,
@@ -189,12 +202,4 @@ def quality_cost_plot(series: dict[str, list[tuple[float, float, float, float]]]
         ax.errorbar(arr[:, 0], arr[:, 1], yerr=[below, above], fmt="o", markersize=3, capsize=2, linewidth=0.8, label=name)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_xscale("log")
-    ax.set_xlabel(x_label, fontsize=8)
-    ax.set_ylabel(y_label, fontsize=8)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=6)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata=PNG_METADATA)
-    plt.close(fig)
+    _finish_plot(plt, fig, ax, path, title, x_label, y_label, legend_size=6)

@@ -7,7 +7,7 @@ import torch
 
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, evaluator_spec, gan_spec
-from lvrbench.figures import encode_images, image_grid, payload_problem, scatter
+from lvrbench.figures import encode_images, payload_problem, samples_drawer
 from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
@@ -179,12 +179,10 @@ class Generation(FamilyTask):
                 f"these rows on {dataset} with lvrbench's evaluator, so only orders are compared. " + orderings.EXPLAINED,
                 "", *lines]
 
-    def _drawer(self, result: dict, dataset: str):
-        samples = result["extra"]["samples"]
-        title = f"{result['config']['family']} on {dataset}"
-        if samples["kind"] == "points":
-            return lambda path: scatter(samples, result["extra"]["centers"], path, title)
-        return lambda path: image_grid(samples, path)
+    @staticmethod
+    def _drawer(result: dict, dataset: str):
+        return samples_drawer(result["extra"]["samples"], result["extra"].get("centers"),
+                              f"{result['config']['family']} on {dataset}")
 
 
 @hookimpl

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, TrainedGAN, gan_spec
-from lvrbench.figures import encode_images, encode_points, image_grid, payload_problem, scatter
+from lvrbench.figures import encode_images, encode_points, payload_problem, samples_drawer
 from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
@@ -228,11 +228,8 @@ class Reconstruction(FamilyTask):
 
     @staticmethod
     def _drawer(result: dict, dataset: str):
-        payload = result["extra"]["reconstructions"]
-        title = f"{result['config']['family']} on {dataset}: G(E'(x)) of held-out points"
-        if payload["kind"] == "points":
-            return lambda path: scatter(payload, result["extra"].get("centers"), path, title)
-        return lambda path: image_grid(payload, path)
+        return samples_drawer(result["extra"]["reconstructions"], result["extra"].get("centers"),
+                              f"{result['config']['family']} on {dataset}: G(E'(x)) of held-out points")
 
 
 @hookimpl

@@ -15,7 +15,7 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.env import RunEnv, evaluator_spec, gan_spec
 from lvrbench.errors import UsageError
-from lvrbench.figures import image_grid, payload_problem, quality_cost_plot, scatter
+from lvrbench.figures import payload_problem, quality_cost_plot, samples_drawer
 from lvrbench.pretrained import generator_label, pretrained_lines
 from lvrbench.harness import CellOutcome, Job, PlanRequest
 from lvrbench.hashing import derive_seed
@@ -253,13 +253,11 @@ class Sampling(FamilyTask):
                         *orderings.improvement_lines(orderings.SAMPLING, ours, LABELS)]
         return "\n".join(out)
 
-    def _drawer(self, result: dict, dataset: str):
-        samples = result["extra"]["samples"]
+    @staticmethod
+    def _drawer(result: dict, dataset: str):
         c = result["config"]
-        title = f"{c['family']} on {dataset}, {c['method']} {hparams_text(c['hparams'])}"
-        if samples["kind"] == "points":
-            return lambda path: scatter(samples, result["extra"]["centers"], path, title)
-        return lambda path: image_grid(samples, path)
+        return samples_drawer(result["extra"]["samples"], result["extra"].get("centers"),
+                              f"{c['family']} on {dataset}, {c['method']} {hparams_text(c['hparams'])}")
 
 
 @hookimpl

@@ -73,6 +73,19 @@ def plugin_dist(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
+def pip_install(package: Path, tmp_path_factory) -> Path:
+    """A real package from examples/, pip-installed into a --target directory (for PYTHONPATH) from a copy, so builds
+    leave the checkout clean."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(package, tmp_path_factory.mktemp("src") / package.name)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return target
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, pythonpath: Path | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess:
     """`lvrbench ARGS` in a fresh interpreter; returns the completed process (text stdout/stderr)."""

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from conftest import pip_install, REPO, run_cli
 
 from lvrbench import __version__
 from lvrbench.env import RunEnv, gan_spec
@@ -35,12 +32,7 @@ pytestmark = [pytest.mark.usefixtures("one_thread"),
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The example generator package, pip-installed next to lvrbench (a --target directory for PYTHONPATH)."""
-    target = tmp_path_factory.mktemp("site")
-    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)  # builds leave the checkout clean
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return target
+    return pip_install(EXAMPLE, tmp_path_factory)
 
 
 @pytest.fixture

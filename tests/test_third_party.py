@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from conftest import pip_install, REPO, run_cli
 
 pytestmark = pytest.mark.slow  # end to end: pip-installs the example package and runs it through the CLI
 
@@ -20,12 +20,7 @@ EXAMPLE = REPO / "examples" / "lvrbench-example-plugin"
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)  # builds leave the checkout clean
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return target
+    return pip_install(EXAMPLE, tmp_path_factory)
 
 
 def test_the_installed_package_is_listed(installed):
