@@ -146,7 +146,7 @@ def test_a_generator_without_d_has_no_d_and_no_capability_that_reads_it(example,
     # the same G and prior in both: the same samples; the vanilla D's logit is its log density ratio
     assert torch.equal(x, bare.sample(5, torch.Generator().manual_seed(3), torch.device("cpu")))
     with torch.no_grad():
-        assert torch.equal(full.family.log_density_ratio(full.nets, x), full.nets["D"](x).flatten())
+        assert torch.equal(full.family.log_density_ratio(full.nets, x, None), full.nets["D"](x).flatten())
     assert bare.history == [] and bare.describe()["pretrained"] == "tiny-fmnist-g"
 
 
