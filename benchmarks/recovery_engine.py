@@ -7,8 +7,11 @@ only), the way a recovery experiment is usually written. Both do identical arith
 test suite checks that their latents agree); the figure of merit is sample-iterations per
 second: grid cells x images x steps / wall time.
 
-    python benchmarks/recovery_engine.py [--device cpu|cuda] [--arch mlp|dcgan] [--latent-dim 256] [--images 64]
-                                         [--steps 50] [--repeat 3] [--passes rows,stacked]
+    python benchmarks/recovery_engine.py [--device cpu|cuda] [--arch mlp,dcgan] [--latent-dim 256] [--images 64]
+                                         [--steps 50] [--repeat 3] [--passes rows,stacked] [--threads N]
+
+It prints the command, then one table per architecture: engine rows, engine stacked and the loop in
+sample-iterations/s, and each pass's speed-up over the loop.
 
 Generator weights are freshly initialised (seeded), not trained: speed does not depend on them.
 """
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 
 import torch
 
 from lvrbench.kinds import DataInfo
-from lvrbench.networks import build_generator, init_parameters
+from lvrbench.networks import ARCHS, build_generator, init_parameters
 from lvrbench.priors import NormalPrior
 from lvrbench.recovery import DIFFS, PASSES, RecoveryContext, flush_denormals, frozen, recover
 from lvrbench.registry import load_registry
@@ -65,33 +69,21 @@ def timed(fn, device):
     return result, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--arch", default="mlp", choices=("mlp", "dcgan"))
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--methods", default="z-score-square,bhattacharyya,lukaszyk-karmowski")
-    parser.add_argument("--latent-dim", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, interleaved; the best is shown")
-    parser.add_argument("--passes", default=",".join(PASSES), help="generator passes to time (see lvrbench.recovery.PASSES)")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    registry = load_registry()
+def bench_arch(args, arch: str, device: torch.device, registry) -> None:
+    """One architecture's table: each method's engine passes and the per-cell loop, timed interleaved, best of repeats."""
     data = DataInfo("bench", "image", (1, 28, 28), 10)
-    G = build_generator(data, args.latent_dim, args.arch)
+    G = build_generator(data, args.latent_dim, arch)
     init_parameters(G, torch.Generator().manual_seed(0))
     G = G.to(device).eval()
     targets = (torch.rand(args.images, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1).to(device)
     prior = NormalPrior()
     grid = [{"lr": lr, "weight": w} for lr, w in itertools.product(LRS, WEIGHTS)]
     work = len(grid) * args.images * args.steps
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"device {name}, arch {args.arch}, d_z {args.latent_dim}, grid {len(LRS)} lr x {len(WEIGHTS)} weights = {len(grid)} cells, "
-          f"{args.images} images, {args.steps} steps, torch {torch.__version__}")
+    print(f"\narch {arch}, d_z {args.latent_dim}, grid {len(LRS)} lr x {len(WEIGHTS)} weights = {len(grid)} cells, "
+          f"{args.images} images, {args.steps} steps; sample-iterations/s, best of {args.repeat} interleaved runs")
     passes = args.passes.split(",")
-    print(f"{'method':20} " + " ".join(f"{p + ' it/s':>14}" for p in passes)
-          + f" {'per-cell it/s':>14} " + " ".join(f"{p + ' speed-up':>17}" for p in passes) + f" {'cells equal':>11}")
+    print(f"{'method':20} " + " ".join(f"{'engine ' + p:>15}" for p in passes) + f" {'per-cell loop':>14} "
+          + " ".join(f"{p + ' / loop':>15}" for p in passes) + f" {'cells equal':>11}")
     for method_name in args.methods.split(","):
         method = registry.method(method_name)
         times = {p: float("inf") for p in passes + ["loop"]}
@@ -110,8 +102,35 @@ def main() -> None:
         # float32 rounding differs between the engine and torch.optim.Adam (exact agreement is checked in float64
         # by the tests); at the largest learning rates recovery amplifies it, so report how many cells agree closely.
         agree = int(((latents[passes[0]] - slow).abs().amax((1, 2)) < 1e-3).sum())
-        print(f"{method_name:20} " + " ".join(f"{work / times[p]:14,.0f}" for p in passes) + f" {work / t_slow:14,.0f} "
-              + " ".join(f"{t_slow / times[p]:16.2f}x" for p in passes) + f" {agree:>5}/{len(grid)}")
+        print(f"{method_name:20} " + " ".join(f"{work / times[p]:15,.0f}" for p in passes) + f" {work / t_slow:14,.0f} "
+              + " ".join(f"{t_slow / times[p]:14.2f}x" for p in passes) + f" {agree:>5}/{len(grid)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--arch", default="mlp", help="comma-separated: mlp, dcgan (one table each)")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--methods", default="z-score-square,bhattacharyya,lukaszyk-karmowski")
+    parser.add_argument("--latent-dim", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, interleaved; the best is shown")
+    parser.add_argument("--passes", default=",".join(PASSES), help="generator passes to time (see lvrbench.recovery.PASSES)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    args = parser.parse_args()
+    archs = args.arch.split(",")
+    unknown = sorted(set(archs) - set(ARCHS))
+    if unknown:
+        parser.error(f"unknown architecture {', '.join(unknown)} (known: {', '.join(ARCHS)})")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    registry = load_registry()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} torch threads"
+    print(f"$ python {' '.join(sys.argv)}")
+    print(f"device {name}, torch {torch.__version__}")
+    for arch in archs:
+        bench_arch(args, arch, device, registry)
 
 
 if __name__ == "__main__":
