@@ -25,8 +25,8 @@ DEFAULT_ROOT = Path("leaderboards")
 
 
 def default_root(profile: str) -> Path:
-    """Published (`full`) tables live in leaderboards/; quick-profile output never mixes with them."""
-    return DEFAULT_ROOT if profile == "full" else DEFAULT_ROOT / profile
+    """Each profile's own root, leaderboards/<profile>/: published (standard, full) and quick output never mix."""
+    return DEFAULT_ROOT / profile
 
 
 @dataclass

@@ -14,10 +14,12 @@ from __future__ import annotations
 GAN_TRAINING = {
     "image": {
         "quick": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}},
+        "standard": {"arch": "mlp", "latent_dim": 256, "train": {"epochs": 10, "batch_size": 128, "lr": 2e-4, "betas": [0.5, 0.999]}},
         "full": {"arch": "dcgan", "latent_dim": 256, "train": {"epochs": 200, "batch_size": 32, "lr": 1e-5, "betas": [0.9, 0.999]}},
     },
     "points": {
         "quick": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 40, "batch_size": 256, "lr": 1e-3, "betas": [0.5, 0.999]}},
+        "standard": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 100, "batch_size": 256, "lr": 1e-3, "betas": [0.5, 0.999]}},
         "full": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 200, "batch_size": 256, "lr": 1e-3, "betas": [0.5, 0.999]}},
     },
 }
@@ -41,10 +43,18 @@ FAMILY_TRAINING: dict[str, dict[str, dict[str, dict]]] = {
             "wgan-gp": {"epochs": 2, "lr": 5e-4},
             "bigan": {"epochs": 1, "lr": 5e-4}, "logan-b": {"epochs": 1, "lr": 5e-4},
         },
+        "standard": {
+            "wgan": {"lr": 5e-4, "warmup_generator_steps": 0, "warmup_every": 0},
+            "wgan-gp": {"lr": 5e-4}, "bigan": {"lr": 5e-4}, "logan-b": {"lr": 5e-4},
+        },
         "full": {},
     },
     "points": {
         "quick": {
+            "wgan": {"lr": 5e-4, "warmup_generator_steps": 0, "warmup_every": 0},
+            "wgan-gp": {"lr": 1e-3}, "bigan": {"lr": 1e-3}, "logan-b": {"lr": 1e-3},
+        },
+        "standard": {
             "wgan": {"lr": 5e-4, "warmup_generator_steps": 0, "warmup_every": 0},
             "wgan-gp": {"lr": 1e-3}, "bigan": {"lr": 1e-3}, "logan-b": {"lr": 1e-3},
         },
@@ -54,6 +64,7 @@ FAMILY_TRAINING: dict[str, dict[str, dict[str, dict]]] = {
 
 CLASSIFIER_TRAINING = {
     "quick": {"epochs": 1, "batch_size": 128, "lr": 1e-3},
+    "standard": {"epochs": 5, "batch_size": 128, "lr": 1e-3},
     "full": {"epochs": 50, "batch_size": 32, "lr": 1e-5},
 }
 

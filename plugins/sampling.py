@@ -35,6 +35,7 @@ from .protocols import CLASSIFIER_TRAINING
 #: samples one network pass holds.
 SCORING = {
     "quick": {"n_samples": 500, "n_real": 1000, "n_held_out": 1000, "n_boot_fid": 50, "k": 3, "batch": 500},
+    "standard": {"n_samples": 2000, "n_real": 4000, "n_held_out": 4000, "n_boot_fid": 100, "k": 3, "batch": 500},
     "full": {"n_samples": 5000, "n_real": 5000, "n_held_out": 5000, "n_boot_fid": 200, "k": 3, "batch": 500},
 }
 #: Per profile and sampler: grids that replace a sampler's declared ones (the references' defaults, which `full`
@@ -42,6 +43,7 @@ SCORING = {
 GRIDS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
     "quick": {"drs": {"burn_in": (2000.0,), "max_attempts": (50.0,)}, "ddls": {"steps": (50.0,)},
               "mh-gan": {"proposals": (20.0,)}},
+    "standard": {},
     "full": {},
 }
 SCORED_BY = {"{} samples per sampler": "config.settings.n_samples", "{} test samples": "config.settings.n_real",

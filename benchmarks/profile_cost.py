@@ -1,0 +1,142 @@
+"""What a profile costs on this machine, cold: plan it, time a small probe of each kind of work, extrapolate per task.
+
+The plan is `lvrbench run --all --profile P`'s (same cells, same order). Probes, each timed on its own:
+- every generator and evaluator the plan trains is trained for `--probe-epochs` epochs; its time is scaled to the
+  profile's epochs (an epoch costs the same whichever it is);
+- a recovery job runs `--probe-steps` steps on `--probe-rows` of its grid rows (same images); its time is scaled
+  by rows x steps (each grid row's generator pass is its own, so a job's cost is linear in both);
+- a job of any other task runs on its probe generator (scoring does not depend on how long G trained), up to
+  `--jobs` of each task and dataset, and their mean is scaled by the task's jobs on that dataset.
+A trained artifact is charged to the first task that uses it, as a cold run pays it there. Nothing is written to
+leaderboards or the user's cache (artifacts go to a temporary directory).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_cost.py [--profile standard] [--jobs 2]
+
+Measured on a busy machine the estimate is high, which is the safe side for a time budget.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from lvrbench.env import RunEnv
+from lvrbench.harness import Cell, Job, PlanRequest, make_plan
+from lvrbench.hashing import canonical_json
+from lvrbench.registry import load_registry
+from lvrbench.results import ResultStore
+
+RECOVERY = ("recovery-real", "recovery-synthetic")
+
+
+def clock(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def probe_spec(spec: dict, epochs: int) -> dict:
+    out = copy.deepcopy(spec)
+    out["train"]["epochs"] = epochs
+    return out
+
+
+def probe_job(job: Job, gan: dict | None, evaluator: dict | None, rows: int | None = None, steps: int | None = None) -> Job:
+    """`job` on probe artifacts, and for recovery on fewer rows and steps."""
+    cells = []
+    for cell in job.cells[: rows or len(job.cells)]:
+        config = copy.deepcopy(cell.config)
+        s = config["settings"]
+        if gan is not None and "gan" in s:
+            s["gan"] = gan
+        if evaluator is not None and s.get("evaluator") is not None:
+            s["evaluator"] = evaluator
+        if steps is not None:
+            s["steps"] = steps
+        cells.append(Cell(config))
+    return Job(job.task, f"probe {job.label}", cells)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="standard")
+    ap.add_argument("--probe-epochs", type=int, default=1)
+    ap.add_argument("--probe-steps", type=int, default=10)
+    ap.add_argument("--probe-rows", type=int, default=8)
+    ap.add_argument("--jobs", type=int, default=2, help="jobs timed per task and dataset (the rest extrapolated)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the run uses every core: 2 here)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = load_registry()
+    tasks = [registry.get("tasks", n) for n in registry.names("tasks")]
+    request = PlanRequest(registry, args.profile)
+    plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
+    env = RunEnv(registry, torch.device("cpu"), Path(tempfile.mkdtemp(prefix="lvrbench-cost-")))
+
+    train_cost: dict[str, float] = {}  # artifact (canonical spec) -> its estimated training seconds
+    probes: dict[str, dict] = {}  # artifact -> its probe spec (trained)
+    first_use: dict[str, str] = {}  # artifact -> the task charged with it
+
+    def artifact(kind: str, spec: dict | None, task: str) -> dict | None:
+        if spec is None or "pretrained" in spec:
+            return spec
+        key = canonical_json([kind, spec])
+        if key not in probes:
+            epochs = spec["train"]["epochs"] if kind == "gan" else spec["epochs"]
+            small = probe_spec(spec, args.probe_epochs) if kind == "gan" else {**spec, "epochs": args.probe_epochs}
+            seconds = clock(lambda: env.gan(small) if kind == "gan" else env.evaluator(small))
+            train_cost[key] = seconds * epochs / args.probe_epochs
+            probes[key], first_use[key] = small, task
+            print(f"  trained {kind} {spec.get('family', '')} {spec['dataset']} {spec.get('prior', '')}: "
+                  f"{seconds:.1f}s for {args.probe_epochs} of {epochs} epochs", flush=True)
+        return probes[key]
+
+    by_group: dict[tuple[str, str], list[Job]] = defaultdict(list)
+    for job in plan.jobs:
+        by_group[(job.task, job.cells[0].config["dataset"])].append(job)
+    compute: dict[str, float] = defaultdict(float)
+    cells: dict[str, int] = defaultdict(int)
+    for (task_name, dataset), jobs in by_group.items():
+        task = registry.get("tasks", task_name)
+        cells[task_name] += sum(len(j.cells) for j in jobs)
+        timed = []
+        sample = jobs if task_name in RECOVERY else jobs[: args.jobs]
+        for job in sample:
+            s = job.cells[0].config["settings"]
+            gan = artifact("gan", s.get("gan"), task_name)
+            evaluator = artifact("evaluator", s.get("evaluator"), task_name)
+            if task_name in RECOVERY:
+                rows = min(args.probe_rows, len(job.cells))
+                steps = min(args.probe_steps, s["steps"])
+                seconds = clock(lambda: task.run(probe_job(job, gan, evaluator, rows, steps), env))
+                timed.append(seconds * len(job.cells) / rows * s["steps"] / steps)
+            else:
+                timed.append(clock(lambda: task.run(probe_job(job, gan, evaluator), env)))
+            print(f"  {job.label}: {timed[-1]:.1f}s (estimated)", flush=True)
+        compute[task_name] += statistics.mean(timed) * len(jobs) if task_name not in RECOVERY else sum(timed)
+        for job in jobs[len(sample):]:  # artifacts of the jobs not timed are still trained, and charged
+            s = job.cells[0].config["settings"]
+            artifact("gan", s.get("gan"), task_name)
+            artifact("evaluator", s.get("evaluator"), task_name)
+
+    training: dict[str, float] = defaultdict(float)
+    for key, seconds in train_cost.items():
+        training[first_use[key]] += seconds
+    print(f"\nprofile {args.profile}, {len(plan.cells)} cells, {torch.get_num_threads()} torch threads:")
+    print(f"{'task':<20} {'cells':>6} {'training min':>13} {'compute min':>12} {'total min':>10}")
+    for name in dict.fromkeys(j.task for j in plan.jobs):
+        print(f"{name:<20} {cells[name]:>6} {training[name] / 60:>13.1f} {compute[name] / 60:>12.1f} "
+              f"{(training[name] + compute[name]) / 60:>10.1f}")
+    total = sum(training.values()) + sum(compute.values())
+    print(f"{'total':<20} {len(plan.cells):>6} {sum(training.values()) / 60:>13.1f} {sum(compute.values()) / 60:>12.1f} "
+          f"{total / 60:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
