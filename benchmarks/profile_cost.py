@@ -1,8 +1,9 @@
 """What a profile costs on this machine, cold: plan it, time a small probe of each kind of work, extrapolate per task.
 
 The plan is `lvrbench run --all --profile P`'s (same cells, same order). Probes, each timed on its own:
-- every generator and evaluator the plan trains is trained for `--probe-epochs` epochs; its time is scaled to the
-  profile's epochs (an epoch costs the same whichever it is);
+- every generator and evaluator the plan trains is trained for one epoch on a subset of its training split
+  (`--probe-iterations` batches); its time is scaled to the profile's iterations (epochs x batches per epoch:
+  every iteration costs the same);
 - a recovery job runs `--probe-steps` steps on `--probe-rows` of its grid rows (same images); its time is scaled
   by rows x steps (each grid row's generator pass is its own, so a job's cost is linear in both);
 - a job of any other task runs on its probe generator (scoring does not depend on how long G trained), up to
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -66,7 +68,7 @@ def probe_job(job: Job, gan: dict | None, evaluator: dict | None, rows: int | No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="standard")
-    ap.add_argument("--probe-epochs", type=int, default=1)
+    ap.add_argument("--probe-iterations", type=int, default=40, help="training batches timed per network")
     ap.add_argument("--probe-steps", type=int, default=10)
     ap.add_argument("--probe-rows", type=int, default=8)
     ap.add_argument("--jobs", type=int, default=2, help="jobs timed per task and dataset (the rest extrapolated)")
@@ -77,7 +79,9 @@ def main() -> None:
     tasks = [registry.get("tasks", n) for n in registry.names("tasks")]
     request = PlanRequest(registry, args.profile)
     plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
-    env = RunEnv(registry, torch.device("cpu"), Path(tempfile.mkdtemp(prefix="lvrbench-cost-")))
+    cache = Path(tempfile.mkdtemp(prefix="lvrbench-cost-"))
+    env = RunEnv(registry, torch.device("cpu"), cache)
+    full = RunEnv(registry, torch.device("cpu"), cache)  # whole splits (env's training splits are probe subsets)
 
     train_cost: dict[str, float] = {}  # artifact (canonical spec) -> its estimated training seconds
     probes: dict[str, dict] = {}  # artifact -> its probe spec (trained)
@@ -88,13 +92,18 @@ def main() -> None:
             return spec
         key = canonical_json([kind, spec])
         if key not in probes:
-            epochs = spec["train"]["epochs"] if kind == "gan" else spec["epochs"]
-            small = probe_spec(spec, args.probe_epochs) if kind == "gan" else {**spec, "epochs": args.probe_epochs}
+            train = spec["train"] if kind == "gan" else spec
+            x, y = full.split(spec["dataset"], "train")
+            batch = train["batch_size"]
+            n = min(x.shape[0], args.probe_iterations * batch)
+            env._memo[("split", spec["dataset"], "train")] = (x[:n], y[:n])  # the probe trains on a subset
+            small = probe_spec(spec, 1) if kind == "gan" else {**spec, "epochs": 1}
             seconds = clock(lambda: env.gan(small) if kind == "gan" else env.evaluator(small))
-            train_cost[key] = seconds * epochs / args.probe_epochs
+            iterations = train["epochs"] * (x.shape[0] // batch)
+            train_cost[key] = seconds * iterations / (n // batch)
             probes[key], first_use[key] = small, task
-            print(f"  trained {kind} {spec.get('family', '')} {spec['dataset']} {spec.get('prior', '')}: "
-                  f"{seconds:.1f}s for {args.probe_epochs} of {epochs} epochs", flush=True)
+            print(f"  trained {kind} {spec.get('family', '')} {spec['dataset']} {spec.get('prior', '')}: {seconds:.1f}s "
+                  f"for {n // batch} of {iterations} iterations", flush=True)
         return probes[key]
 
     by_group: dict[tuple[str, str], list[Job]] = defaultdict(list)
@@ -128,7 +137,8 @@ def main() -> None:
     training: dict[str, float] = defaultdict(float)
     for key, seconds in train_cost.items():
         training[first_use[key]] += seconds
-    print(f"\nprofile {args.profile}, {len(plan.cells)} cells, {torch.get_num_threads()} torch threads:")
+    print(f"\nprofile {args.profile}, {len(plan.cells)} cells, {torch.get_num_threads()} torch threads, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end:")
     print(f"{'task':<20} {'cells':>6} {'training min':>13} {'compute min':>12} {'total min':>10}")
     for name in dict.fromkeys(j.task for j in plan.jobs):
         print(f"{name:<20} {cells[name]:>6} {training[name] / 60:>13.1f} {compute[name] / 60:>12.1f} "

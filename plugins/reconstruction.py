@@ -44,8 +44,8 @@ from .protocols import GAN_TRAINING
 ENCODERS = {
     "quick": {"points": {"n_encoders": 5, "steps": 400, "batch_size": 512, "lr": 1e-3, "n_test": 2000},
               "image": {"n_encoders": 5, "steps": 100, "batch_size": 128, "lr": 1e-3, "n_test": 500}},
-    "standard": {"points": {"n_encoders": 5, "steps": 2000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},
-                 "image": {"n_encoders": 5, "steps": 1000, "batch_size": 128, "lr": 1e-3, "n_test": 2000}},
+    "standard": {"points": {"n_encoders": 5, "steps": 1000, "batch_size": 512, "lr": 1e-3, "n_test": 8000},
+                 "image": {"n_encoders": 5, "steps": 500, "batch_size": 128, "lr": 1e-3, "n_test": 2000}},
     "full": {"points": {"n_encoders": 5, "steps": 10000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},
              "image": {"n_encoders": 5, "steps": 10000, "batch_size": 128, "lr": 1e-3, "n_test": 10000}},
 }

@@ -13,7 +13,8 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
-from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_axes, generator_prior, planned_datasets
+from lvrbench.env import (RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_axes, generator_prior, planned_datasets,
+                          planned_seeds)
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
@@ -28,7 +29,7 @@ from lvrbench.results import METRIC, check_fields, is_number
 
 from . import orderings
 from .family_tasks import generator_config
-from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING
+from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING, SEEDS
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 #: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
@@ -112,7 +113,8 @@ class RecoveryTask(Task):
                 family = reg.get("families", family_name)
                 choices += [(family_name, prior, {"family": family}) for prior in priors if prior in family.priors]
             choices += [(g.name, g.prior, {"generator": g}) for g in pretrained if g.dataset == dataset]
-            for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, request.seeds):
+            seeds = planned_seeds(request, SEEDS.get(request.profile, {}).get(dataset, ()))
+            for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, seeds):
                 if not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
                     continue
                 if isinstance(method, Regularizer) and method.needs_discriminator and not has_realness(reg, family_name):
