@@ -225,7 +225,7 @@ def headline(paper: str, claim: str, comparisons: list[Comparison]) -> str:
     if not comparisons:
         return f"- {paper}: {claim}: **not run** (no results for the methods it compares)."
     said = VERDICT_WORDS[all_of([c.verdict for c in comparisons])]
-    return f"- {paper}: {claim}: **{said}**. Ours: " + "; ".join(c.evidence for c in comparisons) + "."
+    return f"- {paper}: {claim}: **{said}**. Ours: " + "; ".join(f"{c.evidence} ({c.verdict})" for c in comparisons) + "."
 
 
 def headline_section(lines: list[str], where: str = "") -> list[str]:

@@ -18,7 +18,7 @@ from lvrbench.env import (RunEnv, TrainedGAN, evaluator_spec, gan_spec, generato
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
-from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_text, mean_over_seeds, number_text,
+from lvrbench.leaderboard import (count_text, evaluator_lines, fmt_number, group, hparams_text, mean_over_seeds, number_text,
                                   protocol_text, seedless, summarize, table, without_seed)
 from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
                               proportion)
@@ -508,7 +508,7 @@ def paper_001_headlines(where: str, rows: list[dict]) -> list[str]:
         others = [m for m in (*PAPER_001_CRITERIA, "none") if m in bests and m != PAPER_001_BEST]
         out.append(line(f"{PAPER_001_BEST} has the lowest mean error of the criteria and `disabled` (Table 1: "
                         f"logistic(2, 2) 0.162 against disabled 0.864; lowest of every method here: {lowest}, "
-                        f"{number_text(means[lowest])})", [(PAPER_001_BEST, m) for m in others]))
+                        f"{fmt_number(means[lowest])})", [(PAPER_001_BEST, m) for m in others]))
     return out
 
 
