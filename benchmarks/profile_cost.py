@@ -13,7 +13,10 @@ leaderboards or the user's cache (artifacts go to a temporary directory).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_cost.py [--profile standard] [--jobs 2]
 
-Measured on a busy machine the estimate is high, which is the safe side for a time budget.
+Measured on a busy machine the estimate is high. So that it says what an idle machine takes, the script first times
+a reference: 40 iterations of the quick profile's vanilla GAN on Fashion-MNIST on one thread, which took 17 ms per
+iteration on an idle machine of this kind (`plugins/protocols.py`); their ratio is the machine's slow-down now, and
+the table gives the estimate as measured and divided by it.
 """
 from __future__ import annotations
 
@@ -35,6 +38,31 @@ from lvrbench.registry import load_registry
 from lvrbench.results import ResultStore
 
 RECOVERY = ("recovery-real", "recovery-synthetic")
+#: Seconds per iteration of the reference (quick vanilla GAN, Fashion-MNIST, one thread) on an idle machine.
+IDLE_REFERENCE = 0.017
+
+
+def slow_down(registry, iterations: int = 40) -> float:
+    """How much slower than idle this machine runs now: the reference's time per iteration over IDLE_REFERENCE."""
+    from lvrbench.networks import init_parameters
+    from lvrbench.priors import PRIORS
+    from lvrbench.training import TrainSettings, resolve_training, train_gan
+    from lvrbench_plugins.protocols import GAN_TRAINING
+
+    family, data = registry.get("families", "vanilla"), registry.get("datasets", "fashion-mnist")
+    quick = GAN_TRAINING["image"]["quick"]
+    train = {**quick["train"], "epochs": 1}
+    x, _ = data.load("train", None)
+    nets = family.build(data.info, quick["latent_dim"], quick["arch"])
+    init_parameters(nets, torch.Generator().manual_seed(0))
+    settings = TrainSettings.from_config(resolve_training(family, train))
+    prior = family.latent_prior(PRIORS["normal"].with_dim(quick["latent_dim"]), nets)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seconds = clock(lambda: train_gan(family, nets, x[: iterations * train["batch_size"]], prior, settings,
+                                      torch.Generator().manual_seed(0), torch.device("cpu"), "reference"))
+    torch.set_num_threads(threads)
+    return max(1.0, seconds / iterations / IDLE_REFERENCE)
 
 
 def clock(fn) -> float:
@@ -76,6 +104,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     registry = load_registry()
+    factor = slow_down(registry)
+    print(f"reference: {factor:.1f} times slower than an idle machine now", flush=True)
     tasks = [registry.get("tasks", n) for n in registry.names("tasks")]
     request = PlanRequest(registry, args.profile)
     plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
@@ -146,6 +176,9 @@ def main() -> None:
     total = sum(training.values()) + sum(compute.values())
     print(f"{'total':<20} {len(plan.cells):>6} {sum(training.values()) / 60:>13.1f} {sum(compute.values()) / 60:>12.1f} "
           f"{total / 60:>10.1f}")
+    print(f"idle-machine estimate (divided by the slow-down {factor:.1f}): " + ", ".join(
+        f"{name} {(training[name] + compute[name]) / 60 / factor:.1f}" for name in dict.fromkeys(j.task for j in plan.jobs))
+        + f"; total {total / 60 / factor:.1f} min")
 
 
 if __name__ == "__main__":
