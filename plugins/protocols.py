@@ -8,13 +8,18 @@ GAN for a few epochs so that `lvrbench run --all` finishes in minutes on two CPU
 d_z = 16: three epochs leave a d_z = 256 generator flat along most latent directions (at a
 random z, 42 of the 256 singular values of its Jacobian exceed 1% of the largest), so z_true
 could not be recovered by any method and `recovery-synthetic` would compare nothing.
+`standard` is paper 000's d_z = 256 on the same fully connected G (256 → 512 → 784, the first layers of papers
+002's and 004's MLP; their 1024-wide layer would double recovery's cost, and the 7 x 8 grid on 500 images is what
+the profile's time is for), trained 5 times as long as quick's longest image run (15 epochs, Adam 2e-4, batch 128)
+so that the generator leaves the flat regime above; the mixtures train for 60 epochs under 3 seeds. Sizes were
+chosen with `benchmarks/profile_cost.py` for about 100 minutes of a cold `lvrbench run --all --profile standard`.
 """
 from __future__ import annotations
 
 GAN_TRAINING = {
     "image": {
         "quick": {"arch": "mlp", "latent_dim": 16, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}},
-        "standard": {"arch": "mlp", "latent_dim": 256, "train": {"epochs": 10, "batch_size": 128, "lr": 2e-4, "betas": [0.5, 0.999]}},
+        "standard": {"arch": "mlp", "latent_dim": 256, "train": {"epochs": 15, "batch_size": 128, "lr": 2e-4, "betas": [0.5, 0.999]}},
         "full": {"arch": "dcgan", "latent_dim": 256, "train": {"epochs": 200, "batch_size": 32, "lr": 1e-5, "betas": [0.9, 0.999]}},
     },
     "points": {
