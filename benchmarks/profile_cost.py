@@ -100,13 +100,14 @@ def main() -> None:
     ap.add_argument("--probe-steps", type=int, default=10)
     ap.add_argument("--probe-rows", type=int, default=8)
     ap.add_argument("--jobs", type=int, default=2, help="jobs timed per task and dataset (the rest extrapolated)")
+    ap.add_argument("--task", action="append", default=[], help="only these tasks (repeatable; default: all)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the run uses every core: 2 here)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     registry = load_registry()
     factor = slow_down(registry)
     print(f"reference: {factor:.1f} times slower than an idle machine now", flush=True)
-    tasks = [registry.get("tasks", n) for n in registry.names("tasks")]
+    tasks = [registry.get("tasks", n) for n in (args.task or registry.names("tasks"))]
     request = PlanRequest(registry, args.profile)
     plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
     cache = Path(tempfile.mkdtemp(prefix="lvrbench-cost-"))
