@@ -108,7 +108,7 @@ def main() -> None:
     factor = slow_down(registry)
     print(f"reference: {factor:.1f} times slower than an idle machine now", flush=True)
     tasks = [registry.get("tasks", n) for n in (args.task or registry.names("tasks"))]
-    request = PlanRequest(registry, args.profile)
+    request = PlanRequest(registry, args.profile, seeds_given=False)  # as `lvrbench run` plans without --seed
     plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
     cache = Path(tempfile.mkdtemp(prefix="lvrbench-cost-"))
     env = RunEnv(registry, torch.device("cpu"), cache)
