@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import CORE
-from .results import parse_result
+from .results import PROFILES, parse_result
 
 #: The artifact kinds the core caches, and the config keys whose values must be the installed ones to be used.
 ARTIFACT_KINDS = ("generators", "evaluators")
@@ -146,7 +146,7 @@ def _items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list[Item], lis
     from .errors import UsageError
     from .runner import default_root
 
-    roots = [Path(o) for o in out] or [r for r in map(default_root, ("full", "quick")) if r.is_dir()]
+    roots = [Path(o) for o in out] or [r for r in map(default_root, PROFILES) if r.is_dir()]
     for root in roots:
         if not root.is_dir():
             raise UsageError(f"--out {root}: no such directory")

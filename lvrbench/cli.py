@@ -87,13 +87,14 @@ def cli() -> None:
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
 @click.option("--prior", "priors", multiple=True, type=Choice(list(PRIORS)), help="Only these latent priors.")
 @click.option("--profile", default="quick", show_default=True, type=Choice(list(PROFILES)),
-              help="quick: minutes on a CPU, smoke-level numbers; full: the papers' protocols (for a GPU).")
+              help="quick: minutes on a CPU, smoke-level numbers; standard: the papers' protocols at a size one 2-core CPU "
+              "computes in under 2 hours (the published tables); full: the papers' protocols (for a GPU).")
 @click.option("--device", default="auto", show_default=True, type=Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**63 - 1), metavar="N",
               help="Seed, a non-negative integer (repeatable; default 0).")
 @click.option("--set", "overrides", multiple=True, metavar="PARAM=V1,V2", help="Replace a grid axis, e.g. --set lr=0.01,0.1.")
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Leaderboard root [default: leaderboards/ for full, leaderboards/quick/ for quick].")
+              help="Leaderboard root [default: leaderboards/<profile>/].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
               help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
 @click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY",
@@ -181,14 +182,14 @@ def _roots(out: str | None) -> list:
         if not root.is_dir():
             raise UsageError(f"--out {out}: no such directory")
         return [root]
-    roots = [root for root in map(default_root, ("full", "quick")) if root.is_dir()]
+    roots = [root for root in map(default_root, PROFILES) if root.is_dir()]
     if not roots:
-        raise UsageError(f"no leaderboard root here ({DEFAULT_ROOT}/ or {DEFAULT_ROOT}/quick/); give one with --out DIR")
+        raise UsageError(f"no leaderboard root here ({DEFAULT_ROOT}/<profile>/ for {', '.join(PROFILES)}); give one with --out DIR")
     return roots
 
 
 @leaderboard.command()
-@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: each leaderboards/<profile>/ that exists].")
 def build(out: str | None) -> None:
     """Write <root>/<task>.md (and figures) from <root>/results/."""
     from .leaderboard import build as build_root
@@ -200,7 +201,7 @@ def build(out: str | None) -> None:
 
 
 @leaderboard.command()
-@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: leaderboards/ and leaderboards/quick/].")
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: each leaderboards/<profile>/ that exists].")
 @click.option("--against", metavar="REF", help="Also list what the results do against this git revision: new cells "
               "pass; a changed or deleted cell, another profile or lvrbench version, a dirty tree fail.")
 def check(out: str | None, against: str | None) -> None:
@@ -239,7 +240,7 @@ def cache() -> None:
 _CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), envvar="LVRBENCH_CACHE_DIR", show_envvar=True,
                           help="Trained networks [default: ~/.cache/lvrbench/artifacts].")
 _RESULT_ROOTS = click.option("--out", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
-                             help="Leaderboard root (repeatable) [default: leaderboards/ and leaderboards/quick/].")
+                             help="Leaderboard root (repeatable) [default: each leaderboards/<profile>/ that exists].")
 
 
 @cache.command(name="list")

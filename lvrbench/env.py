@@ -113,6 +113,11 @@ def planned_datasets(request: PlanRequest, defaults: tuple[str, ...]) -> tuple[s
     return tuple(dict.fromkeys([*defaults, *named]))
 
 
+def planned_seeds(request: PlanRequest, defaults: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """The seeds a task plans on a dataset: --seed, or the profile's `defaults` for it (when it has any), else 0."""
+    return tuple(request.seeds) if request.seeds_given or not defaults else tuple(defaults)
+
+
 def generator_prior(registry: Registry, family: str, prior: str, latent_dim: int) -> Prior:
     """The prior a family's generator will have (untrained values), or a pretrained generator's (named in `family`;
     `prior` and `latent_dim` are then its own): for plan-time checks of a method's `requires`."""

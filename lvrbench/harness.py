@@ -83,6 +83,8 @@ class PlanRequest:
     data_dir: str | None = None
     #: Pretrained generators named with --generator (or --checkpoint); the tasks' `family` axis holds them too.
     generators: tuple[str, ...] = ()
+    #: Whether --seed chose `seeds`; if not, a task may plan its profile's own seeds per dataset (`planned_seeds`).
+    seeds_given: bool = True
     _fingerprints: dict = field(default_factory=dict, repr=False)
     _digests: dict = field(default_factory=dict, repr=False)
 

@@ -408,7 +408,7 @@ class Task(Plugin):
     """A benchmark protocol: which cells exist, how a group of them is computed, how results are tabled."""
 
     kind = "tasks"
-    profiles: ClassVar[tuple[str, ...]] = ("quick", "full")
+    profiles: ClassVar[tuple[str, ...]] = ("quick", "standard", "full")
     #: (label, dotted config path) pairs the page's protocol line states from its results (see `protocol`);
     #: the default names the generator artifact fields `lvrbench.env.gan_spec` gives every task that trains one.
     protocol_fields: ClassVar[tuple[tuple[str, str], ...]] = (

@@ -16,7 +16,7 @@ from .files import inside, write_json_atomic
 from .hashing import content_hash
 
 SCHEMA = 1
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "standard", "full")
 #: check_fields kinds for a metric: a {value, low, high, n} estimate, or that or None. A bare number is refused:
 #: every number a leaderboard shows carries its uncertainty, results from pull requests included.
 METRIC = "estimate"

@@ -25,8 +25,8 @@ DEFAULT_ROOT = Path("leaderboards")
 
 
 def default_root(profile: str) -> Path:
-    """Published (`full`) tables live in leaderboards/; quick-profile output never mixes with them."""
-    return DEFAULT_ROOT if profile == "full" else DEFAULT_ROOT / profile
+    """Each profile's own root, leaderboards/<profile>/: published (standard, full) and quick output never mix."""
+    return DEFAULT_ROOT / profile
 
 
 @dataclass
@@ -181,7 +181,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     unique = lambda values: tuple(dict.fromkeys(values))  # noqa: E731  (a repeated option is harmless)
     request = PlanRequest(registry, opts.profile, unique(opts.datasets), unique(opts.families), unique(opts.methods),
                           unique(opts.priors), unique(opts.seeds or (0,)), parse_overrides(opts.overrides),
-                          data_dir=opts.data_dir, generators=generators)
+                          data_dir=opts.data_dir, generators=generators, seeds_given=bool(opts.seeds))
     for name in generators:  # their weights, checked against their networks before any work
         request.weights_digest(name)
     known = set().union(*(registry.call(t, "parameters", request) for t in tasks))

@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 from lvrbench.errors import UsageError
 from lvrbench.figures import line_plot
-from lvrbench.env import RunEnv, generator_axes, planned_datasets
+from lvrbench.env import RunEnv, generator_axes, planned_datasets, planned_seeds
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.kinds import Family, Task
 from lvrbench.leaderboard import config_values, number_text
 from lvrbench.pretrained import SPEC_FIELDS, is_pretrained
 from lvrbench.results import is_number
 
-from .protocols import gan_config
+from .protocols import SEEDS, gan_config
 
 #: The prior a dataset's source paper trains on, when it is not N(0, I): paper 003 §4.1 trains the 8-Gaussian
 #: ring on "a uniform noise distribution" (U(-1, 1)^d in its notebooks), so its Table 1 can be compared.
@@ -113,7 +113,7 @@ class FamilyTask(Task):
                 if gen.dataset == dataset and (not request.priors or gen.prior in request.priors):
                     choices.append((name, gen.prior, {"generator": gen}))
             for family_name, prior, plugin in choices:
-                for seed in request.seeds:
+                for seed in planned_seeds(request, SEEDS.get(request.profile, {}).get(dataset, ())):
                     settings = self.settings(request, dataset, family_name, prior, seed)
                     cells = []
                     for method, hparams, method_plugin in variants:

@@ -16,7 +16,7 @@ from lvrbench.results import check_fields
 from . import mixtures
 from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
 
-SCORING = {"quick": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
+SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
 SCORED_BY = {"{} generated samples": "config.settings.n_samples"}
 
 
@@ -25,7 +25,7 @@ class ModeCoverage(FamilyTask):
 
     name = "mode-coverage"
     method = "direct"
-    datasets = {"quick": ("ring8", "grid25"), "full": ("ring8", "grid25")}
+    datasets = {"quick": ("ring8", "grid25"), "standard": ("ring8", "grid25"), "full": ("ring8", "grid25")}
 
     source = ("VEEGAN (Srivastava et al. 2017) §5 and PacGAN (Lin et al. 2018) §5: 2500 samples, a sample is high "
               "quality within 3 std of a mode, a mode is captured with at least 1/5 of its expected share of them; "

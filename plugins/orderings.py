@@ -161,12 +161,75 @@ def improvement_lines(refs: tuple[Improvement, ...], ours: dict[tuple[str, str],
         if not have:
             rows.append([ref.paper, labels[ref.metric], paper_text, "no result", "not run", "yes" if ref.uncertain else ""])
             continue
-        low, high = interval(have)
         improved = ref.value < ref.baseline if ref.lower_is_better else ref.value > ref.baseline
-        # our difference is sampler - direct: an improvement lies below 0 where lower is better
-        ours_better = high < 0 if ref.lower_is_better else low > 0
-        ours_worse = low > 0 if ref.lower_is_better else high < 0
-        said = UNDECIDED if not (ours_better or ours_worse) else (AGREE if ours_better == improved else DISAGREE)
+        said = paired_verdict(have, ref.lower_is_better)  # whether our sampler - direct says the sampler is better
+        if not improved and said != UNDECIDED:
+            said = DISAGREE if said == AGREE else AGREE
         rows.append([ref.paper, labels[ref.metric], paper_text, f"Δ vs direct {_text(have)}", said,
                      "yes (greyed out in the paper)" if ref.uncertain else ""])
     return [table(rows, ["paper", "metric", "the paper's values", "ours", "verdict", "uncertain"]), ""] if rows else []
+
+
+# -- headlines: a paper's main claim as a computed statement beside our numbers ------------------------------------
+
+#: How a headline's verdict reads on a page.
+VERDICT_WORDS = {AGREE: "agrees", DISAGREE: "disagrees", UNDECIDED: "undecided at this sample size"}
+HEADLINES_EXPLAINED = ("Each line is a paper's headline claim put to these results: it *agrees* when every comparison "
+                       "the claim makes goes its way with 95% confidence, *disagrees* when at least one goes the other "
+                       "way with 95% confidence, and is *undecided at this sample size* otherwise. Comparisons on the "
+                       "same items use the paired difference's interval (it must exclude 0); comparisons between "
+                       "separately trained generators use interval separation; several seeds are compared by the hull "
+                       "of their intervals. The papers' own protocols, networks and data differ from these (see the "
+                       "protocol line), so a verdict is about the claim's direction, not its numbers.")
+
+
+def paired_verdict(differences: list[dict], lower_is_better: bool) -> str:
+    """Whether paired differences (ours minus theirs, one estimate per seed) say ours is better: AGREE when their
+    hull excludes 0 on the better side, DISAGREE when it excludes 0 on the other, UNDECIDED when it holds 0."""
+    low, high = interval(differences)
+    if (high < 0) if lower_is_better else (low > 0):
+        return AGREE
+    if (low > 0) if lower_is_better else (high < 0):
+        return DISAGREE
+    return UNDECIDED
+
+
+def all_of(verdicts: list[str]) -> str:
+    """A claim made of several comparisons: it disagrees if one does, agrees if all do, else is undecided."""
+    if DISAGREE in verdicts:
+        return DISAGREE
+    return AGREE if verdicts and all(v == AGREE for v in verdicts) else UNDECIDED
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison a headline makes: its verdict and its evidence in words (the numbers and intervals)."""
+
+    verdict: str
+    evidence: str
+
+
+def paired(ours: str, theirs: str, differences: list[dict], lower_is_better: bool, label: str) -> Comparison:
+    """`ours` better than `theirs` by their paired differences (ours minus theirs, one per seed) of metric `label`."""
+    return Comparison(paired_verdict(differences, lower_is_better), f"Δ {label} {ours} − {theirs} {_text(differences)}")
+
+
+def separated(better: str, worse: str, ours: dict[str, list[dict]], lower_is_better: bool, label: str) -> Comparison:
+    """`better` better than `worse` by interval separation of their estimates `ours[name]` (one per seed)."""
+    said = verdict(interval(ours[better]), interval(ours[worse]), lower_is_better)
+    return Comparison(said, f"{label} {better} {_text(ours[better])} vs {worse} {_text(ours[worse])}")
+
+
+def headline(paper: str, claim: str, comparisons: list[Comparison]) -> str:
+    """One markdown line: the paper's claim, our verdict on it, and the evidence of every comparison it makes."""
+    if not comparisons:
+        return f"- {paper}: {claim}: **not run** (no results for the methods it compares)."
+    said = VERDICT_WORDS[all_of([c.verdict for c in comparisons])]
+    return f"- {paper}: {claim}: **{said}**. Ours: " + "; ".join(f"{c.evidence} ({c.verdict})" for c in comparisons) + "."
+
+
+def headline_section(lines: list[str], where: str = "") -> list[str]:
+    """A page's headline section (a title, how verdicts are made, one line per claim); empty without claims."""
+    if not lines:
+        return []
+    return [f"## The papers' headlines beside ours{where}", "", HEADLINES_EXPLAINED, "", *lines, ""]

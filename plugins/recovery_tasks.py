@@ -13,11 +13,12 @@ import torch
 from lvrbench import hookimpl
 from lvrbench.errors import UsageError
 from lvrbench.figures import heatmap
-from lvrbench.env import RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_axes, generator_prior, planned_datasets
+from lvrbench.env import (RunEnv, TrainedGAN, evaluator_spec, gan_spec, generator_axes, generator_prior, planned_datasets,
+                          planned_seeds)
 from lvrbench.harness import Cell, CellOutcome, Job, PlanRequest, make_config
 from lvrbench.hashing import canonical_json, derive_seed
 from lvrbench.kinds import RECOVERY_KINDS, Method, Regularizer, Task
-from lvrbench.leaderboard import (count_text, evaluator_lines, group, hparams_text, mean_over_seeds, number_text,
+from lvrbench.leaderboard import (count_text, evaluator_lines, fmt_number, group, hparams_text, mean_over_seeds, number_text,
                                   protocol_text, seedless, summarize, table, without_seed)
 from lvrbench.metrics import (bootstrap_mean, items_generator, paired_mean_difference, paired_proportion_difference,
                               proportion)
@@ -26,8 +27,9 @@ from lvrbench.progress import count
 from lvrbench.recovery import frozen, recover, validate_grid
 from lvrbench.results import METRIC, check_fields, is_number
 
+from . import orderings
 from .family_tasks import generator_config
-from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING
+from .protocols import CLASSIFIER_TRAINING, GAN_TRAINING, SEEDS
 
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 #: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
@@ -43,7 +45,7 @@ CONFIG_FIELDS = {"config.hparams.lr": (int, float), "config.settings.steps": int
 class RecoveryTask(Task):
     """What both recovery protocols share: planning the grid, running the engine, failing diverged cells."""
 
-    datasets: dict[str, tuple[str, ...]] = {"quick": ("fashion-mnist",), "full": ("mnist",)}
+    datasets: dict[str, tuple[str, ...]] = {"quick": ("fashion-mnist",), "standard": ("fashion-mnist",), "full": ("mnist",)}
     families: tuple[str, ...] = ("lsgan",)
     priors: tuple[str, ...] = ("normal", "uniform")
     #: Per profile: "protocol" (part of every cell's identity) and the grid ("lrs", "grids").
@@ -111,7 +113,8 @@ class RecoveryTask(Task):
                 family = reg.get("families", family_name)
                 choices += [(family_name, prior, {"family": family}) for prior in priors if prior in family.priors]
             choices += [(g.name, g.prior, {"generator": g}) for g in pretrained if g.dataset == dataset]
-            for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, request.seeds):
+            seeds = planned_seeds(request, SEEDS.get(request.profile, {}).get(dataset, ()))
+            for (family_name, prior, plugin), method, seed in itertools.product(choices, methods, seeds):
                 if not method.supports(generator_prior(reg, family_name, prior, latent_dim)):
                     continue
                 if isinstance(method, Regularizer) and method.needs_discriminator and not has_realness(reg, family_name):
@@ -255,6 +258,7 @@ class RecoveryReal(RecoveryTask):
     profiles_settings = {
         "quick": {"protocol": {"n_images": 64, "steps": 100, "init": "zeros", "diff": "l1"},
                   "lrs": (0.01, 0.032, 0.1), "grids": {"weight": (0.0, 0.1, 1.0, 3.2)}},
+        "standard": {"protocol": {"n_images": 500, "steps": 100, "init": "zeros", "diff": "l1"}, "lrs": PAPER_LRS},
         "full": {"protocol": {"n_images": 1000, "steps": 100, "init": "zeros", "diff": "l1"}, "lrs": PAPER_LRS},
     }
 
@@ -299,19 +303,21 @@ class RecoveryReal(RecoveryTask):
     def render(self, results, page):
         protocols = group(results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior"))
                           + (setting_key(r["config"]),))
-        best_rows = []
+        best_rows, claims = [], []
         for (dataset, family, prior, _), rows in protocols.items():
             none = best_cells([r for r in rows if r["config"]["method"] == "none"])
+            bests = {}
             for method, cells in group(rows, lambda r: (r["config"]["method"],)).items():
-                best = best_cells(cells)
+                best = bests[method[0]] = best_cells(cells)
                 best_rows.append(((dataset, family, prior, -crossfit_accuracy(best), method[0]),
                                   [dataset, generator_label(rows[0]["config"]), prior, method[0], chosen_text(best),
                                    count_text([(int(b["correct"].sum()), b["correct"].size) for b in best.values()], 3, 1.0),
                                    difference_text(best, none, method[0], "correct"),
                                    summarize([b["l1_estimate"] for b in best.values()]),
                                    difference_text(best, none, method[0], "l1")]))
+            claims += paper_000_headlines(f"{dataset} / {generator_label(rows[0]['config'])}", prior, bests)
         best_rows = [row for _, row in sorted(best_rows)]
-        out = ["## Best cell per method", "",
+        out = [*orderings.headline_section(claims), "## Best cell per method", "",
                "Each method's best grid cell, chosen without selection bias: a seed's test images are split into two "
                "halves (the first and the last n/2 drawn), and each half is scored with the cell that has the highest "
                "accuracy on the other half, so no image's outcome comes from a cell chosen on it (choosing and scoring "
@@ -345,6 +351,45 @@ def best_cells(cells: list[dict]) -> dict[int, dict]:
         out[seed] = {"correct": picked(correct, choice), "l1": l1, "config": members[0]["config"],
                      "halves": [members[choice[0]]["config"]["hparams"], members[choice[-1]]["config"]["hparams"]],
                      "l1_estimate": bootstrap_mean(torch.from_numpy(l1), boot).to_dict()}
+    return out
+
+
+#: Paper 000's four statistical distances (§2, Table 1), its best one per prior (§3), and its worst method (§2.2).
+PAPER_000_DISTANCES = ("bhattacharyya", "wasserstein", "energy", "lukaszyk-karmowski")
+PAPER_000_BEST = {"normal": "bhattacharyya", "uniform": "lukaszyk-karmowski"}
+PAPER_000_WORST = "trick-discriminator"
+PRIOR_TEXT = {"normal": "N(0, 1)", "uniform": "U(-1, 1)"}
+
+
+def accuracy_differences(ours: dict[int, dict], theirs: dict[int, dict]) -> list[dict]:
+    """Per seed both ran, the paired difference of cross-fitted accuracies (ours minus theirs) on the same images."""
+    return [paired_proportion_difference(torch.from_numpy(b["correct"]), torch.from_numpy(theirs[seed]["correct"])).to_dict()
+            for seed, b in ours.items() if seed in theirs]
+
+
+def paper_000_headlines(where: str, prior: str, bests: dict[str, dict[int, dict]]) -> list[str]:
+    """Paper 000's headlines on one protocol (dataset, generator, prior), from each method's cross-fitted best cells:
+    its best distance beats every other method, every distance beats `none`, and (N(0, 1)) the trick discriminator
+    loses to every other method; each comparison paired on the same images."""
+    def beats(a: str, b: str) -> orderings.Comparison | None:
+        diffs = accuracy_differences(bests[a], bests[b]) if a in bests and b in bests else []
+        return orderings.paired(a, b, diffs, False, "accuracy") if diffs else None
+
+    def line(claim: str, pairs: list[tuple[str, str]]) -> str:
+        compared = [c for c in (beats(a, b) for a, b in pairs) if c is not None]
+        return orderings.headline("paper 000", f"{where}, {PRIOR_TEXT.get(prior, prior)} prior: {claim}", compared)
+
+    out = []
+    best = PAPER_000_BEST.get(prior)
+    if best in bests:
+        out.append(line(f"{best} gives the best accuracy (§3)", [(best, m) for m in sorted(bests) if m != best]))
+    distances = [d for d in PAPER_000_DISTANCES if d in bests]
+    if distances and "none" in bests:
+        out.append(line("every statistical distance beats `none` (§3)", [(d, "none") for d in distances]))
+    if prior == "normal" and PAPER_000_WORST in bests:
+        out.append(line(f"{PAPER_000_WORST} is the worst method (§2: left out of the U(-1, 1) tables for its low "
+                        "performance)",
+                        [(m, PAPER_000_WORST) for m in sorted(bests) if m != PAPER_000_WORST]))
     return out
 
 
@@ -418,6 +463,55 @@ def versus(ours: np.ndarray, theirs: np.ndarray) -> dict[str, np.ndarray]:
             "decisive": ~tie & ((ours <= theirs / 2) | (ours >= theirs * 2))}
 
 
+#: Paper 001's resampling criteria (§3.2) and the one with the lowest mean error (Table 1: logistic(2, 2)).
+PAPER_001_CRITERIA = ("hard-cutoff", "logistic-cutoff", "truncated-normal-cutoff")
+PAPER_001_BEST = "logistic-cutoff"
+
+
+def best_errors(cells: list[dict]) -> dict[int, dict]:
+    """Per seed, a method's cross-fitted best cell by error (`crossfit` on each latent's negated error): the per-latent
+    errors, and the config whose items seed the bootstraps."""
+    out = {}
+    for (seed,), members in group(cells, lambda r: (r["config"]["seed"],)).items():
+        members.sort(key=lambda r: sorted(r["config"]["hparams"].items()))
+        errors = [np.array(r["extra"]["errors"], dtype=float) for r in members]
+        out[seed] = {"errors": picked(errors, crossfit([-e for e in errors])), "config": members[0]["config"]}
+    return out
+
+
+def paper_001_headlines(where: str, rows: list[dict]) -> list[str]:
+    """Paper 001's headlines on one protocol (N(0, 1) prior): every criterion beats `disabled` (`none`) and the
+    logistic criterion has the lowest mean error, from each method's cross-fitted best cell, paired on the same
+    z_true and init."""
+    bests = {m: best_errors(cells) for (m,), cells in group(rows, lambda r: (r["config"]["method"],)).items()}
+
+    def beats(a: str, b: str) -> orderings.Comparison | None:
+        if a not in bests or b not in bests:
+            return None
+        diffs = [paired_mean_difference(torch.from_numpy(x["errors"]), torch.from_numpy(bests[b][seed]["errors"]),
+                                        items_generator(item_key(x["config"]))).to_dict()
+                 for seed, x in bests[a].items() if seed in bests[b]]
+        return orderings.paired(a, b, diffs, True, "mean error") if diffs else None
+
+    def line(claim: str, pairs: list[tuple[str, str]]) -> str:
+        compared = [c for c in (beats(a, b) for a, b in pairs) if c is not None]
+        return orderings.headline("paper 001", f"{where}: {claim}", compared)
+
+    out = []
+    criteria = [c for c in PAPER_001_CRITERIA if c in bests]
+    if criteria and "none" in bests:
+        out.append(line("every resampling criterion beats `disabled` (`none`) on mean error (§4.2.3)",
+                        [(c, "none") for c in criteria]))
+    if PAPER_001_BEST in bests:
+        means = {m: float(np.mean([b["errors"].mean() for b in best.values()])) for m, best in bests.items()}
+        lowest = min(sorted(means), key=means.get)
+        others = [m for m in (*PAPER_001_CRITERIA, "none") if m in bests and m != PAPER_001_BEST]
+        out.append(line(f"{PAPER_001_BEST} has the lowest mean error of the criteria and `disabled` (Table 1: "
+                        f"logistic(2, 2) 0.162 against disabled 0.864; lowest of every method here: {lowest}, "
+                        f"{fmt_number(means[lowest])})", [(PAPER_001_BEST, m) for m in others]))
+    return out
+
+
 class RecoverySynthetic(RecoveryTask):
     """Recover z_true from x = G(z_true), starting from a random draw; score ||z_true - z||^2 / d (paper 001)."""
 
@@ -437,6 +531,8 @@ class RecoverySynthetic(RecoveryTask):
     profiles_settings = {
         "quick": {"protocol": {"n_latents": 32, "steps": 500, "init": "prior", "diff": "l2"},
                   "lrs": (0.2,), "grids": {"weight": (0.01, 0.1, 1.0)}},
+        "standard": {"protocol": {"n_latents": 100, "steps": 2000, "init": "prior", "diff": "l2"},
+                     "lrs": (0.05,), "grids": {"weight": (0.01, 0.1, 1.0)}},
         "full": {"protocol": {"n_latents": 100, "steps": 20000, "init": "prior", "diff": "l2"},
                  "lrs": (0.01,), "grids": {"weight": (0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)}},
     }
@@ -495,7 +591,12 @@ class RecoverySynthetic(RecoveryTask):
         headers = ["dataset", "family", "prior", "method", "params", *[f"% < {t:g}" for t in THRESHOLDS],
                    "% wins (k/n)", "% ties", "% losses", "% sig. wins (k/m decisive)", "mean error ↓",
                    "Δ mean error vs none ↓"]
+        claims = [line for (dataset, family, prior, _), rows in group(
+                      results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior"))
+                      + (setting_key(r["config"]),)).items() if prior == "normal"
+                  for line in paper_001_headlines(f"{dataset} / {generator_label(rows[0]['config'])}", rows)]
         return "\n".join([
+            *orderings.headline_section(claims),
             "## Recoveries", "",
             "Percentages of latents recovered with error under each threshold. Wins, ties and losses: the share of "
             "latents where the method's error is below, equal to or above `none`'s on the same z_true, init, seed "

@@ -292,11 +292,11 @@ def test_the_command_exits_2_with_one_line(cli, dirs):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--all", "--bogus"], "No such option"),
-    (["run", "--all", "--profile", "fast"], "Invalid value for '--profile': 'fast' is not one of 'quick', 'full'."),
+    (["run", "--all", "--profile", "fast"], "Invalid value for '--profile': 'fast' is not one of 'quick', 'standard', 'full'."),
     (["run", "--all", "--seed", "abc"], "Invalid value for '--seed': 'abc' is not a valid integer range."),
     (["run", "--all", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range 0<=x<=9223372036854775807."),
     (["list", "--kind", "plugins"], "Invalid value for '--kind': 'plugins' is not one of"),
-    (["run", "--all", "--profile", "qiuck"], "Invalid value for '--profile': 'qiuck' is not one of 'quick', 'full'; "
+    (["run", "--all", "--profile", "qiuck"], "Invalid value for '--profile': 'qiuck' is not one of 'quick', 'standard', 'full'; "
                                              "did you mean 'quick'?"),
     (["list", "--kind", "task"], "is not one of 'regularizers', 'resamplers', 'families', 'samplers', 'tasks', "
                                  "'datasets', 'generators'; did you mean 'tasks'?"),

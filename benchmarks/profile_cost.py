@@ -1,0 +1,188 @@
+"""What a profile costs on this machine, cold: plan it, time a small probe of each kind of work, extrapolate per task.
+
+The plan is `lvrbench run --all --profile P`'s (same cells, same order). Probes, each timed on its own:
+- every generator and evaluator the plan trains is trained for one epoch on a subset of its training split
+  (`--probe-iterations` batches); its time is scaled to the profile's iterations (epochs x batches per epoch:
+  every iteration costs the same);
+- a recovery job runs `--probe-steps` steps on `--probe-rows` of its grid rows (same images); its time is scaled
+  by rows x steps (each grid row's generator pass is its own, so a job's cost is linear in both);
+- a job of any other task runs on its probe generator (scoring does not depend on how long G trained), up to
+  `--jobs` of each task and dataset, and their mean is scaled by the task's jobs on that dataset.
+A trained artifact is charged to the first task that uses it, as a cold run pays it there. Nothing is written to
+leaderboards or the user's cache (artifacts go to a temporary directory).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_cost.py [--profile standard] [--jobs 2]
+
+Measured on a busy machine the estimate is high. So that it says what an idle machine takes, the script first times
+a reference: 40 iterations of the quick profile's vanilla GAN on Fashion-MNIST on one thread, which took 17 ms per
+iteration on an idle machine of this kind (`plugins/protocols.py`); their ratio is the machine's slow-down now, and
+the table gives the estimate as measured and divided by it.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from lvrbench.env import RunEnv
+from lvrbench.harness import Cell, Job, PlanRequest, make_plan
+from lvrbench.hashing import canonical_json
+from lvrbench.registry import load_registry
+from lvrbench.results import ResultStore
+
+RECOVERY = ("recovery-real", "recovery-synthetic")
+#: Seconds per iteration of the reference (quick vanilla GAN, Fashion-MNIST, one thread) on an idle machine.
+IDLE_REFERENCE = 0.017
+
+
+def slow_down(registry, iterations: int = 40) -> float:
+    """How much slower than idle this machine runs now: the reference's time per iteration over IDLE_REFERENCE."""
+    from lvrbench.networks import init_parameters
+    from lvrbench.priors import PRIORS
+    from lvrbench.training import TrainSettings, resolve_training, train_gan
+    from lvrbench_plugins.protocols import GAN_TRAINING
+
+    family, data = registry.get("families", "vanilla"), registry.get("datasets", "fashion-mnist")
+    quick = GAN_TRAINING["image"]["quick"]
+    train = {**quick["train"], "epochs": 1}
+    x, _ = data.load("train", None)
+    nets = family.build(data.info, quick["latent_dim"], quick["arch"])
+    init_parameters(nets, torch.Generator().manual_seed(0))
+    settings = TrainSettings.from_config(resolve_training(family, train))
+    prior = family.latent_prior(PRIORS["normal"].with_dim(quick["latent_dim"]), nets)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    run = lambda: train_gan(family, nets, x[: iterations * train["batch_size"]], prior, settings,  # noqa: E731
+                            torch.Generator().manual_seed(0), torch.device("cpu"), "reference")
+    run()  # the first training in a process pays one-off costs (allocations, lazy initialisation): not timed
+    seconds = clock(run)
+    torch.set_num_threads(threads)
+    return max(1.0, seconds / iterations / IDLE_REFERENCE)
+
+
+def clock(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def probe_spec(spec: dict, epochs: int) -> dict:
+    out = copy.deepcopy(spec)
+    out["train"]["epochs"] = epochs
+    return out
+
+
+def probe_job(job: Job, gan: dict | None, evaluator: dict | None, rows: int | None = None, steps: int | None = None) -> Job:
+    """`job` on probe artifacts, and for recovery on fewer rows and steps."""
+    cells = []
+    for cell in job.cells[: rows or len(job.cells)]:
+        config = copy.deepcopy(cell.config)
+        s = config["settings"]
+        if gan is not None and "gan" in s:
+            s["gan"] = gan
+        if evaluator is not None and s.get("evaluator") is not None:
+            s["evaluator"] = evaluator
+        if steps is not None:
+            s["steps"] = steps
+        cells.append(Cell(config))
+    return Job(job.task, f"probe {job.label}", cells)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="standard")
+    ap.add_argument("--probe-iterations", type=int, default=40, help="training batches timed per network")
+    ap.add_argument("--probe-steps", type=int, default=10)
+    ap.add_argument("--probe-rows", type=int, default=8)
+    ap.add_argument("--jobs", type=int, default=2, help="jobs timed per task and dataset (the rest extrapolated)")
+    ap.add_argument("--task", action="append", default=[], help="only these tasks (repeatable; default: all)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the run uses every core: 2 here)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = load_registry()
+    factor = slow_down(registry)
+    print(f"reference: {factor:.1f} times slower than an idle machine now", flush=True)
+    tasks = [registry.get("tasks", n) for n in (args.task or registry.names("tasks"))]
+    request = PlanRequest(registry, args.profile, seeds_given=False)  # as `lvrbench run` plans without --seed
+    plan = make_plan(tasks, request, ResultStore(Path(tempfile.mkdtemp()) / "empty"))
+    cache = Path(tempfile.mkdtemp(prefix="lvrbench-cost-"))
+    env = RunEnv(registry, torch.device("cpu"), cache)
+    full = RunEnv(registry, torch.device("cpu"), cache)  # whole splits (env's training splits are probe subsets)
+
+    train_cost: dict[str, float] = {}  # artifact (canonical spec) -> its estimated training seconds
+    probes: dict[str, dict] = {}  # artifact -> its probe spec (trained)
+    first_use: dict[str, str] = {}  # artifact -> the task charged with it
+
+    def artifact(kind: str, spec: dict | None, task: str) -> dict | None:
+        if spec is None or "pretrained" in spec:
+            return spec
+        key = canonical_json([kind, spec])
+        if key not in probes:
+            train = spec["train"] if kind == "gan" else spec
+            x, y = full.split(spec["dataset"], "train")
+            batch = train["batch_size"]
+            n = min(x.shape[0], args.probe_iterations * batch)
+            env._memo[("split", spec["dataset"], "train")] = (x[:n], y[:n])  # the probe trains on a subset
+            small = probe_spec(spec, 1) if kind == "gan" else {**spec, "epochs": 1}
+            seconds = clock(lambda: env.gan(small) if kind == "gan" else env.evaluator(small))
+            iterations = train["epochs"] * (x.shape[0] // batch)
+            train_cost[key] = seconds * iterations / (n // batch)
+            probes[key], first_use[key] = small, task
+            print(f"  trained {kind} {spec.get('family', '')} {spec['dataset']} {spec.get('prior', '')}: {seconds:.1f}s "
+                  f"for {n // batch} of {iterations} iterations", flush=True)
+        return probes[key]
+
+    by_group: dict[tuple[str, str], list[Job]] = defaultdict(list)
+    for job in plan.jobs:
+        by_group[(job.task, job.cells[0].config["dataset"])].append(job)
+    compute: dict[str, float] = defaultdict(float)
+    cells: dict[str, int] = defaultdict(int)
+    for (task_name, dataset), jobs in by_group.items():
+        task = registry.get("tasks", task_name)
+        cells[task_name] += sum(len(j.cells) for j in jobs)
+        timed = []
+        sample = jobs if task_name in RECOVERY else jobs[: args.jobs]
+        for job in sample:
+            s = job.cells[0].config["settings"]
+            gan = artifact("gan", s.get("gan"), task_name)
+            evaluator = artifact("evaluator", s.get("evaluator"), task_name)
+            if task_name in RECOVERY:
+                rows = min(args.probe_rows, len(job.cells))
+                steps = min(args.probe_steps, s["steps"])
+                seconds = clock(lambda: task.run(probe_job(job, gan, evaluator, rows, steps), env))
+                timed.append(seconds * len(job.cells) / rows * s["steps"] / steps)
+            else:
+                timed.append(clock(lambda: task.run(probe_job(job, gan, evaluator), env)))
+            print(f"  {job.label}: {timed[-1]:.1f}s (estimated)", flush=True)
+        compute[task_name] += statistics.mean(timed) * len(jobs) if task_name not in RECOVERY else sum(timed)
+        for job in jobs[len(sample):]:  # artifacts of the jobs not timed are still trained, and charged
+            s = job.cells[0].config["settings"]
+            artifact("gan", s.get("gan"), task_name)
+            artifact("evaluator", s.get("evaluator"), task_name)
+
+    training: dict[str, float] = defaultdict(float)
+    for key, seconds in train_cost.items():
+        training[first_use[key]] += seconds
+    print(f"\nprofile {args.profile}, {len(plan.cells)} cells, {torch.get_num_threads()} torch threads, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end:")
+    print(f"{'task':<20} {'cells':>6} {'training min':>13} {'compute min':>12} {'total min':>10}")
+    for name in dict.fromkeys(j.task for j in plan.jobs):
+        print(f"{name:<20} {cells[name]:>6} {training[name] / 60:>13.1f} {compute[name] / 60:>12.1f} "
+              f"{(training[name] + compute[name]) / 60:>10.1f}")
+    total = sum(training.values()) + sum(compute.values())
+    print(f"{'total':<20} {len(plan.cells):>6} {sum(training.values()) / 60:>13.1f} {sum(compute.values()) / 60:>12.1f} "
+          f"{total / 60:>10.1f}")
+    print(f"idle-machine estimate (divided by the slow-down {factor:.1f}): " + ", ".join(
+        f"{name} {(training[name] + compute[name]) / 60 / factor:.1f}" for name in dict.fromkeys(j.task for j in plan.jobs))
+        + f"; total {total / 60 / factor:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
