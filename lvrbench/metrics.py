@@ -383,9 +383,20 @@ def precision_recall(
     Kynkäänniemi et al. 2019. Each is a share of per-sample indicators (the manifolds held fixed), so
     its interval is Wilson's (`proportion`), which draws nothing.
     """
-    real_in_fake = in_manifold(fake, knn_radii(fake, k, chunk_size=chunk_size), real, chunk_size=chunk_size)
-    fake_in_real = in_manifold(real, knn_radii(real, k, chunk_size=chunk_size), fake, chunk_size=chunk_size)
+    fake_in_real, real_in_fake = precision_recall_outcomes(real, fake, k, chunk_size=chunk_size)
     return proportion(fake_in_real, level), proportion(real_in_fake, level)
+
+
+def precision_recall_outcomes(real: Tensor, fake: Tensor, k: int = 3, *, real_radii: Tensor | None = None,
+                              chunk_size: int | None = None) -> tuple[Tensor, Tensor]:
+    """The per-sample indicators behind `precision_recall`: (each fake inside the real k-NN manifold, each real inside
+    the fake one), for paired comparisons of two fake sets. `real_radii` (`knn_radii(real, k)`) may be passed in
+    when many fake sets are scored against the same reals."""
+    if real_radii is None:
+        real_radii = knn_radii(real, k, chunk_size=chunk_size)
+    fake_in_real = in_manifold(real, real_radii, fake, chunk_size=chunk_size)
+    real_in_fake = in_manifold(fake, knn_radii(fake, k, chunk_size=chunk_size), real, chunk_size=chunk_size)
+    return fake_in_real, real_in_fake
 
 
 # ------------------------------------------------------------------------------------- mode coverage

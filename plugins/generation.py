@@ -12,7 +12,7 @@ from lvrbench.harness import CellOutcome, PlanRequest
 from lvrbench.hashing import derive_seed
 from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
 from lvrbench.pretrained import generator_label, is_pretrained, pretrained_lines
-from lvrbench.metrics import fid_bootstrap, in_manifold, items_generator, knn_radii, mode_labels, proportion
+from lvrbench.metrics import fid_bootstrap, items_generator, knn_radii, mode_labels, precision_recall_outcomes, proportion
 from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
 
 from . import mixtures, orderings
@@ -68,8 +68,7 @@ class Scorer:
         s = self.settings
         f_fake = self.evaluator.features(fake).to(self.device)
         # precision and recall are shares of points inside the other set's k-NN balls: Wilson intervals
-        in_real = in_manifold(self.f_real, self.real_radii, f_fake)
-        in_fake = in_manifold(f_fake, knn_radii(f_fake, s["k"]), self.f_real)
+        in_real, in_fake = precision_recall_outcomes(self.f_real, f_fake, s["k"], real_radii=self.real_radii)
         metrics = {"fid": fid_bootstrap(self.f_real, f_fake, items_generator({**self.items, "score": "fid"}),
                                         n_boot=s["n_boot_fid"]).to_dict(),
                    "precision": proportion(in_real).to_dict(), "recall": proportion(in_fake).to_dict()}
