@@ -451,6 +451,9 @@ class Task(Plugin):
     #: How far a metric recomputed on a GPU (or recorded on one) may be from the recorded one and still reproduce:
     #: math.isclose's rel_tol and abs_tol. On the CPU the numbers must reproduce exactly.
     gpu_tolerance: ClassVar[dict[str, float]] = {"rel": 1e-3, "abs": 1e-6}
+    #: Dotted paths of result fields that measure time on the machine that ran the cell (wall seconds, for
+    #: example): no recomputation reproduces them, so `verify` leaves them out and says so.
+    timings: ClassVar[tuple[str, ...]] = ()
 
     def artifact_keys(self, config: dict) -> dict[str, str]:
         """The key each named artifact of a result of `config` must record (`result["artifacts"][name]["key"]`),

@@ -74,12 +74,16 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     return Claim(path, data, task)
 
 
-def differences(recorded: object, recomputed: object, tolerance: dict | None, path: str = "") -> list[str]:
+def differences(recorded: object, recomputed: object, tolerance: dict | None, path: str = "",
+                skip: tuple[str, ...] = ()) -> list[str]:
     """Each place where `recomputed` is not `recorded`, "PATH: recorded A, recomputed B", walking objects and lists.
 
     `tolerance` None means exactly (bit for bit); else numbers may differ as math.isclose allows with its "rel"
-    and "abs". Anything that is not a number (a key, a string, a length) must be equal either way.
+    and "abs". Anything that is not a number (a key, a string, a length) must be equal either way. The dotted
+    paths in `skip` (a task's `timings`) are not compared, though both sides must have them.
     """
+    if path in skip and recorded is not None and recomputed is not None:
+        return []
     if isinstance(recorded, dict) and isinstance(recomputed, dict):
         out = []
         for key in sorted(recorded.keys() | recomputed.keys(), key=str):
@@ -87,12 +91,13 @@ def differences(recorded: object, recomputed: object, tolerance: dict | None, pa
             if key not in recomputed or key not in recorded:
                 out.append(f"{where}: {'recorded' if key in recorded else 'recomputed'} only")
             else:
-                out += differences(recorded[key], recomputed[key], tolerance, where)
+                out += differences(recorded[key], recomputed[key], tolerance, where, skip)
         return out
     if isinstance(recorded, list) and isinstance(recomputed, list):
         if len(recorded) != len(recomputed):
             return [f"{path}: {len(recorded)} items recorded, {len(recomputed)} recomputed"]
-        return [line for i, (a, b) in enumerate(zip(recorded, recomputed)) for line in differences(a, b, tolerance, f"{path}[{i}]")]
+        return [line for i, (a, b) in enumerate(zip(recorded, recomputed))
+                for line in differences(a, b, tolerance, f"{path}[{i}]", skip)]
     numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (recorded, recomputed))
     if numbers and tolerance is not None:
         same = math.isclose(recorded, recomputed, rel_tol=tolerance["rel"], abs_tol=tolerance["abs"])
@@ -119,8 +124,11 @@ def verify_claims(claims: list[Claim], env) -> int:
             continue
         on_cpu = env.device.type == "cpu" and str(claim.result["provenance"].get("device", "")).startswith("cpu")
         tolerance = None if on_cpu else claim.task.gpu_tolerance
-        diffs = differences({k: claim.result[k] for k in COMPARED}, {k: result[k] for k in COMPARED}, tolerance)
+        diffs = differences({k: claim.result[k] for k in COMPARED}, {k: result[k] for k in COMPARED}, tolerance,
+                            skip=claim.task.timings)
         how = "exactly" if tolerance is None else f"within rel {tolerance['rel']:g}, abs {tolerance['abs']:g}"
+        if claim.task.timings:
+            how += f"; timings not compared: {', '.join(claim.task.timings)}"
         if diffs:
             failed += 1
             for line in diffs[:SHOWN]:

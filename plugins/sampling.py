@@ -90,6 +90,7 @@ class Sampling(FamilyTask):
     protocol_fields = GAN_PROTOCOL + (("samples per sampler", "settings.n_samples"), ("test samples", "settings.n_real"),
                                       ("held-out real samples", "settings.n_held_out"), ("k-NN k", "settings.k"),
                                       ("FID bootstraps", "settings.n_boot_fid"))
+    timings = ("extra.cost.seconds", "extra.direct_cost.seconds")  # wall seconds of the samplers, as measured
 
     # -- planning ---------------------------------------------------------------------------------------------
     def method_names(self, registry) -> set[str]:

@@ -131,3 +131,29 @@ def test_a_wrong_artifact_key_is_refused_before_any_compute(computed, tmp_path):
     assert done.returncode == 2 and done.stderr.startswith(f"lvrbench: error: {bad}: artifacts.generator.key is '0000000000000000'")
     assert len(done.stderr.splitlines()) == 1 and done.stdout == "" and not cache.exists()
     assert ResultStore(computed["path"].parents[2]).status("mode-coverage", computed["path"].stem) == "done"
+
+
+def test_a_tasks_timings_are_left_out_of_the_comparison_but_must_exist():
+    a = {"extra": {"cost": {"seconds": 0.008, "generator_evals": 1000}}}
+    b = {"extra": {"cost": {"seconds": 0.009, "generator_evals": 1000}}}
+    skip = ("extra.cost.seconds",)
+    assert differences(a, b, None) == ["extra.cost.seconds: recorded 0.008, recomputed 0.009"]
+    assert differences(a, b, None, skip=skip) == []
+    c = {"extra": {"cost": {"seconds": 0.009, "generator_evals": 1001}}}
+    assert differences(a, c, None, skip=skip) == ["extra.cost.generator_evals: recorded 1000, recomputed 1001"]
+    assert differences(a, {"extra": {"cost": {"generator_evals": 1000}}}, None, skip=skip) == [
+        "extra.cost.seconds: recorded only"]
+
+
+@pytest.mark.slow
+def test_a_sampling_cell_reproduces_though_its_wall_seconds_cannot(tmp_path):
+    root, env = tmp_path / "lb", {"LVRBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    done = run_cli("run", "--task", "sampling", "--dataset", "ring8", "--family", "vanilla", "--method", "drs",
+                   "--out", str(root), env=env)
+    assert done.returncode == 0, done.stderr
+    (path,) = (root / "results" / "sampling").glob("*.json")
+    fresh = {"LVRBENCH_CACHE_DIR": str(tmp_path / "empty-cache")}
+    done = run_cli("verify", str(path), "--device", "cpu", env=fresh)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{path}: reproduces (")
+    assert done.stdout.endswith("exactly; timings not compared: extra.cost.seconds, extra.direct_cost.seconds, on cpu)\n")
