@@ -11,10 +11,11 @@ second: grid cells x images x steps / wall time.
                                          [--steps 50] [--repeat 3] [--passes rows,stacked] [--threads N]
 
 It prints the command, then one table per architecture: engine rows, engine stacked and the loop in
-sample-iterations/s, and each pass's speed-up over the loop (after one untimed step of each, for one-time set-up). The last columns are the floor of any exact engine:
-the generator's forward and backward passes alone, one per grid row and step on that row's own [N, d] batch (no
-optimiser, no regularizer), and the loop's time over it, the largest speed-up an exact engine could reach
-on this machine (part 1 of issue 9 fixes those passes' shapes, so only the work around them can be saved).
+sample-iterations/s, and each pass's speed-up over the loop (after one untimed step of each, for one-time
+set-up). The last columns are the floor of any exact engine: the generator's forward and backward passes alone,
+one per grid row and step on that row's own [N, d] batch (no optimiser, no regularizer), and the loop's time over
+it, the largest speed-up an exact engine could reach on this machine (exactness fixes those passes' shapes, so
+only the work around them can be saved).
 
 Generator weights are freshly initialised (seeded), not trained: speed does not depend on them.
 """
