@@ -100,34 +100,33 @@ def bench_arch(args, arch: str, device: torch.device, registry) -> None:
     print(f"{'method':20} " + " ".join(f"{'engine ' + p:>15}" for p in passes) + f" {'per-cell loop':>14} "
           + " ".join(f"{p + ' / loop':>15}" for p in passes) + f" {'cells equal':>11} {'G passes only':>14}"
           + f" {'bound':>7}")
-    warm = registry.method(args.methods.split(",")[0])  # one untimed step of each variant: one-time kernel set-up
-    for p in passes:
-        recover(G, targets, prior, warm, grid, steps=1, init=None, latent_dim=args.latent_dim, seed=0, generator_pass=p)
-    with frozen(G), torch.enable_grad(), flush_denormals():
-        per_cell_loop(G, targets, prior, warm, grid, 1, args.latent_dim, 0)
-        generator_floor(G, targets, grid, 1, args.latent_dim)
-    for method_name in args.methods.split(","):
-        method = registry.method(method_name)
-        times = {p: float("inf") for p in passes + ["loop", "floor"]}
+
+    def run(variant: str, method, steps: int):
+        """One variant's whole recovery: an engine pass, the per-cell loop or the generator passes alone."""
+        if variant in passes:
+            return recover(G, targets, prior, method, grid, steps=steps, init=None, latent_dim=args.latent_dim, seed=0,
+                           generator_pass=variant, desc=method.name).z
+        with frozen(G), torch.enable_grad(), flush_denormals():
+            if variant == "loop":
+                return per_cell_loop(G, targets, prior, method, grid, steps, args.latent_dim, 0)
+            return generator_floor(G, targets, grid, steps, args.latent_dim)
+
+    variants = passes + ["loop", "floor"]
+    methods = [registry.method(name) for name in args.methods.split(",")]
+    for variant in variants:  # one untimed step of each: one-time kernel set-up
+        run(variant, methods[0], 1)
+    for method in methods:
+        times = {v: float("inf") for v in variants}
         latents = {}
         for _ in range(args.repeat):  # interleaved, best of each: robust to a machine that is busy now and then
-            for p in passes:
-                latents[p], t = timed(lambda: recover(G, targets, prior, method, grid, steps=args.steps, init=None,
-                                                      latent_dim=args.latent_dim, seed=0, generator_pass=p,
-                                                      desc=method_name).z, device)
-                times[p] = min(times[p], t)
-            with frozen(G), torch.enable_grad(), flush_denormals():
-                slow, t = timed(lambda: per_cell_loop(G, targets, prior, method, grid, args.steps, args.latent_dim, 0),
-                                device)
-            times["loop"] = min(times["loop"], t)
-            with frozen(G), torch.enable_grad(), flush_denormals():
-                _, t = timed(lambda: generator_floor(G, targets, grid, args.steps, args.latent_dim), device)
-            times["floor"] = min(times["floor"], t)
+            for variant in variants:
+                latents[variant], t = timed(lambda: run(variant, method, args.steps), device)
+                times[variant] = min(times[variant], t)
         t_slow = times["loop"]
         # float32 rounding differs between the engine and torch.optim.Adam (exact agreement is checked in float64
         # by the tests); at the largest learning rates recovery amplifies it, so report how many cells agree closely.
-        agree = int(((latents[passes[0]] - slow).abs().amax((1, 2)) < 1e-3).sum())
-        print(f"{method_name:20} " + " ".join(f"{work / times[p]:15,.0f}" for p in passes) + f" {work / t_slow:14,.0f} "
+        agree = int(((latents[passes[0]] - latents["loop"]).abs().amax((1, 2)) < 1e-3).sum())
+        print(f"{method.name:20} " + " ".join(f"{work / times[p]:15,.0f}" for p in passes) + f" {work / t_slow:14,.0f} "
               + " ".join(f"{t_slow / times[p]:14.2f}x" for p in passes) + f" {agree:>5}/{len(grid)}"
               + f" {work / times['floor']:14,.0f} {t_slow / times['floor']:6.2f}x", flush=True)
 
