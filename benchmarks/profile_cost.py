@@ -31,11 +31,12 @@ from pathlib import Path
 
 import torch
 
-from lvrbench.env import RunEnv
-from lvrbench.harness import Cell, Job, PlanRequest, make_plan
-from lvrbench.hashing import canonical_json
-from lvrbench.registry import load_registry
-from lvrbench.results import ResultStore
+from lvrbench.run.env import RunEnv
+from lvrbench.api import Cell, Job
+from lvrbench.run.harness import PlanRequest, make_plan
+from lvrbench.base.hashing import canonical_json
+from lvrbench.run.registry import load_registry
+from lvrbench.run.store import ResultStore
 
 RECOVERY = ("recovery-real", "recovery-synthetic")
 #: Seconds per iteration of the reference (quick vanilla GAN, Fashion-MNIST, one thread) on an idle machine.
@@ -44,10 +45,10 @@ IDLE_REFERENCE = 0.017
 
 def slow_down(registry, iterations: int = 40) -> float:
     """How much slower than idle this machine runs now: the reference's time per iteration over IDLE_REFERENCE."""
-    from lvrbench.networks import init_parameters
-    from lvrbench.priors import PRIORS
-    from lvrbench.training import TrainSettings, resolve_training, train_gan
-    from lvrbench_plugins.protocols import GAN_TRAINING
+    from lvrbench.api import init_parameters
+    from lvrbench.api import PRIORS
+    from lvrbench.kit import TrainSettings, resolve_training, train_gan
+    from lvrbench.kit import GAN_TRAINING
 
     family, data = registry.get("families", "vanilla"), registry.get("datasets", "fashion-mnist")
     quick = GAN_TRAINING["image"]["quick"]

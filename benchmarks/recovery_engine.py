@@ -28,11 +28,12 @@ import time
 
 import torch
 
-from lvrbench.kinds import DataInfo
-from lvrbench.networks import ARCHS, build_generator, init_parameters
-from lvrbench.priors import NormalPrior
-from lvrbench.recovery import DIFFS, PASSES, RecoveryContext, flush_denormals, frozen, recover
-from lvrbench.registry import load_registry
+from lvrbench.api import DataInfo
+from lvrbench.api import ARCHS, build_generator, init_parameters
+from lvrbench.api import NormalPrior
+from lvrbench.api import RecoveryContext
+from lvrbench.engine.recovery import DIFFS, PASSES, flush_denormals, frozen, recover
+from lvrbench.run.registry import load_registry
 
 LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
 WEIGHTS = (0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0)
@@ -53,7 +54,7 @@ def per_cell_loop(G, targets, prior, method, grid, steps, latent_dim, seed):
             loss = DIFFS["l1"](generated.reshape(1, n, -1), targets.reshape(1, n, -1))
             if row["weight"] > 0:
                 ctx = RecoveryContext(prior, step, steps, generator, generated, {"weight": weight}, None)
-                loss = loss + weight * method.loss(z, prior, ctx)
+                loss = loss + weight * method.loss(z, ctx)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()

@@ -6,9 +6,7 @@ from typing import Iterator
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lvrbench import hookimpl
-from lvrbench.kinds import Batch, DataInfo, Family
-from lvrbench.networks import JointDiscriminator, build_encoder, build_generator
+from lvrbench.api import Batch, DataInfo, Family, JointDiscriminator, build_encoder, build_generator, hookimpl
 
 
 class BiGAN(Family):

@@ -7,10 +7,8 @@ from typing import ClassVar
 
 import torch
 
-from lvrbench import hookimpl
-from lvrbench.data import IdxImageDataset, download_with_torchvision
-from lvrbench.hashing import derive_seed
-from lvrbench.kinds import Dataset
+from lvrbench.api import Dataset, derive_seed, hookimpl
+from lvrbench.kit import IdxImageDataset, download_with_torchvision
 
 
 class FashionMNIST(IdxImageDataset):

@@ -1,24 +1,15 @@
 """The `generation` task: train each family, then score its samples (papers 002 and 004, Table 1)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
-from lvrbench import hookimpl
-from lvrbench.env import RunEnv, evaluator_spec, gan_spec
-from lvrbench.figures import encode_images, payload_problem, samples_drawer
-from lvrbench.harness import CellOutcome, PlanRequest
-from lvrbench.hashing import derive_seed
-from lvrbench.leaderboard import evaluator_lines, group, summarize, table, without_seed
-from lvrbench.pretrained import generator_label, is_pretrained, pretrained_lines
-from lvrbench.metrics import fid_bootstrap, items_generator, knn_radii, mode_labels, precision_recall_outcomes, proportion
-from lvrbench.results import METRIC, OPTIONAL_METRIC, check_fields
+from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
+from lvrbench.kit import (CLASSIFIER_TRAINING, GAN_PROTOCOL, FamilyTask, Generator, Scorer, curve_drawer,
+                          evaluator_lines, evaluator_spec, gan_fields, gan_spec, generator_config, generator_label,
+                          group, headlines, history_problem, history_record, is_pretrained, mixtures, payload_problem,
+                          pretrained_lines, protocol_line, samples_drawer, summarize, table, without_seed)
 
-from . import mixtures, orderings
-from .family_tasks import (FamilyTask, GAN_PROTOCOL, curve_drawer, gan_fields, generator_config, history_problem,
-                           history_record, protocol_line)
-from .protocols import CLASSIFIER_TRAINING
 
 SCORING = {
     "quick": {"n_samples": 2000, "n_real": 2000, "n_boot_fid": 100, "k": 3},
@@ -30,65 +21,12 @@ SCORED_BY = {"{} generated samples": "config.settings.n_samples", "{} test sampl
              "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
 
 
-@dataclass
-class Scored:
-    """A sample set's metrics and extra (as a result records them), and its per-item outcomes for paired comparisons
-    with another set scored against the same real samples: `in_real` per fake (precision's items), `in_fake` per
-    real (recall's), the fakes' `features`, and on the mixtures each fake's mode `labels` (`mode_labels`)."""
-
-    metrics: dict
-    extra: dict
-    features: torch.Tensor
-    in_real: torch.Tensor
-    in_fake: torch.Tensor
-    labels: torch.Tensor | None = None
-
-
-class Scorer:
-    """Generation's scoring of sample sets against one cell's real test samples (drawn by the cell's seed), shared
-    by the tasks that score samples: FID, precision and recall in the evaluator's features, mode coverage on the
-    mixtures. The real features and k-NN radii are computed once for every set scored."""
-
-    def __init__(self, c: dict, env: RunEnv):
-        s = c["settings"]
-        self.settings, self.data, self.device = s, env.dataset(c["dataset"]), env.device
-        x_test, _ = env.split(c["dataset"], "test")
-        pick = torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(derive_seed(c["seed"], "real")))
-        self.real = x_test[pick[: s["n_real"]]]
-        #: The test samples never scored against (the sampling task's held-out real split), in a seeded order.
-        self.unscored = x_test[pick[s["n_real"]:]]
-        self.evaluator = env.evaluator(s["evaluator"])
-        # k-NN manifolds of 10 000 x 10 000 features are the slow part: compute them where the networks run
-        self.f_real = self.evaluator.features(self.real).to(env.device)
-        self.real_radii = knn_radii(self.f_real, s["k"])
-        self.items = {"dataset": c["dataset"], "seed": c["seed"], "n_samples": s["n_samples"], "n_real": s["n_real"]}
-
-    def score(self, fake: torch.Tensor) -> Scored:
-        """The scores of samples `fake` ([n_samples, ...] on the CPU)."""
-        s = self.settings
-        f_fake = self.evaluator.features(fake).to(self.device)
-        # precision and recall are shares of points inside the other set's k-NN balls: Wilson intervals
-        in_real, in_fake = precision_recall_outcomes(self.f_real, f_fake, s["k"], real_radii=self.real_radii)
-        metrics = {"fid": fid_bootstrap(self.f_real, f_fake, items_generator({**self.items, "score": "fid"}),
-                                        n_boot=s["n_boot_fid"]).to_dict(),
-                   "precision": proportion(in_real).to_dict(), "recall": proportion(in_fake).to_dict()}
-        labels = None
-        if self.data.modality == "points":
-            coverage, extra = mixtures.score(fake, self.data, self.items)
-            metrics.update(coverage)
-            extra["samples"] = mixtures.samples_payload(fake)
-            labels, _ = mode_labels(fake, torch.tensor(self.data.centers), self.data.std)
-        else:
-            extra = {"samples": encode_images(fake[:64])}
-        return Scored(metrics, extra, f_fake, in_real, in_fake, labels)
-
-
-def headlines(dataset: str, fid: dict[str, list[dict]]) -> list[str]:
+def paper_headlines(dataset: str, fid: dict[str, list[dict]]) -> list[str]:
     """Papers 002's and 004's headlines on one image dataset, by interval separation of the families' FIDs (each
     family's generator is trained on its own: no pairs): hinge and SAN ahead of vanilla and WGAN, GM-GAN first."""
     def line(paper: str, claim: str, pairs: list[tuple[str, str]]) -> str:
-        compared = [orderings.separated(a, b, fid, True, "FID") for a, b in pairs if a in fid and b in fid]
-        return orderings.headline(paper, f"{dataset}: {claim}", compared)
+        compared = [headlines.separated(a, b, fid, True, "FID") for a, b in pairs if a in fid and b in fid]
+        return headlines.headline(paper, f"{dataset}: {claim}", compared)
 
     out = []
     if {"hinge", "san"} & set(fid) and {"vanilla", "wgan"} & set(fid):
@@ -115,9 +53,9 @@ class Generation(FamilyTask):
     protocol_fields = GAN_PROTOCOL + (("generated samples", "settings.n_samples"), ("test samples", "settings.n_real"),
                                       ("k-NN k", "settings.k"), ("FID bootstraps", "settings.n_boot_fid"))
 
-    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
         """A cell's settings: its generator's identity, its evaluator's, and the profile's scoring sizes."""
-        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
+        return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed)),
                 "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
                 **SCORING[request.profile]}
 
@@ -141,7 +79,7 @@ class Generation(FamilyTask):
             problems.append(f"extra.history {bad}")
         return problems + (mixtures.problems(result) if points else [])
 
-    def score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: Environment) -> CellOutcome:
         s = c["settings"]
         gan = env.gan(s["gan"])
         fake = gan.sample(s["n_samples"], torch.Generator().manual_seed(derive_seed(c["seed"], "samples")), env.device)
@@ -187,17 +125,17 @@ class Generation(FamilyTask):
             out += [table(body, headers), ""]
             if not points:
                 out += self._orderings(dataset, ours)
-                claims += headlines(dataset, ours["fid"])
-        return "\n".join([*orderings.headline_section(claims, " (image datasets; the papers used MNIST)"), *out])
+                claims += paper_headlines(dataset, ours["fid"])
+        return "\n".join([*headlines.headline_section(claims, " (image datasets; the papers used MNIST)"), *out])
 
     @staticmethod
     def _orderings(dataset: str, ours: dict) -> list[str]:
-        lines = orderings.compare(orderings.GENERATION, ours, LABELS)
+        lines = headlines.compare(headlines.GENERATION, ours, LABELS)
         if not lines:
             return []
         return [f"### {dataset} beside the papers' orderings", "",
-                f"The papers measured on {orderings.references_on(orderings.GENERATION)} with Inception features, "
-                f"these rows on {dataset} with lvrbench's evaluator, so only orders are compared. " + orderings.EXPLAINED,
+                f"The papers measured on {headlines.references_on(headlines.GENERATION)} with Inception features, "
+                f"these rows on {dataset} with lvrbench's evaluator, so only orders are compared. " + headlines.EXPLAINED,
                 "", *lines]
 
     @staticmethod

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from lvrbench import hookimpl
-from lvrbench.env import RunEnv, gan_spec
-from lvrbench.figures import payload_problem, scatter
-from lvrbench.harness import CellOutcome, PlanRequest
-from lvrbench.hashing import derive_seed
-from lvrbench.leaderboard import group, table, without_seed
-from lvrbench.pretrained import generator_label, pretrained_lines
-from lvrbench.results import check_fields
+from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
+from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, gan_fields, gan_spec, generator_config, generator_label,
+                          group, mixtures, payload_problem, pretrained_lines, protocol_line, scatter, table,
+                          without_seed)
 
-from . import mixtures
-from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
 
 SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
 SCORED_BY = {"{} generated samples": "config.settings.n_samples"}
@@ -36,9 +30,9 @@ class ModeCoverage(FamilyTask):
     def accepts(self, data) -> bool:
         return data.modality == "points"
 
-    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
         """A cell's settings: its generator's identity (the one `generation` trains) and the sample count."""
-        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)), **SCORING[request.profile]}
+        return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed)), **SCORING[request.profile]}
 
     def validate(self, result: dict) -> list[str]:
         problems = check_fields(result, {**mixtures.FIELDS, **gan_fields(result), "extra.samples": dict,
@@ -49,7 +43,7 @@ class ModeCoverage(FamilyTask):
             problems.append(f"extra.samples: {bad}")
         return problems + mixtures.problems(result)
 
-    def score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: Environment) -> CellOutcome:
         n = c["settings"]["n_samples"]
         gan = env.gan(c["settings"]["gan"])
         fake = gan.sample(n, torch.Generator().manual_seed(derive_seed(c["seed"], "mode-coverage samples")), env.device)

@@ -23,21 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lvrbench import hookimpl
-from lvrbench.env import RunEnv, TrainedGAN, gan_spec
-from lvrbench.figures import encode_images, encode_points, payload_problem, samples_drawer
-from lvrbench.harness import CellOutcome, PlanRequest
-from lvrbench.hashing import derive_seed
-from lvrbench.leaderboard import fmt_number, group, number_text, summarize, table, without_seed
-from lvrbench.metrics import Estimate, bootstrap_mean, items_generator
-from lvrbench.networks import build_encoder, init_parameters
-from lvrbench.pretrained import generator_label, pretrained_lines
-from lvrbench.recovery import frozen
-from lvrbench.results import METRIC, check_fields, is_number
+from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, TrainedGAN, bootstrap_mean,
+                          build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
+                          items_generator)
+from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, FamilyTask, Generator, encode_images, encode_points, fmt_number,
+                          frozen, gan_fields, gan_spec, generator_config, generator_label, group, headlines,
+                          number_text, payload_problem, pretrained_lines, protocol_line, samples_drawer, summarize,
+                          table, without_seed)
 
-from . import orderings
-from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
-from .protocols import GAN_TRAINING
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
 #: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
@@ -118,9 +111,9 @@ class Reconstruction(FamilyTask):
         ("encoder steps", "settings.steps"), ("encoder batch", "settings.batch_size"), ("encoder learning rate", "settings.lr"),
         ("held-out test samples", "settings.n_test"))
 
-    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
         """A cell's settings: its generator's identity (the one `generation` trains) and the encoders' protocol."""
-        gan = generator_config(request, dataset, family, prior, seed)
+        gan = generator_config(request, dataset, generator, seed)
         modality = request.registry.get("datasets", dataset).modality
         # the encoders are lvrbench's networks for the profile, also for a pretrained G of another architecture
         return {"gan": gan_spec(request, gan), "encoder_arch": GAN_TRAINING[modality][request.profile]["arch"],
@@ -148,7 +141,7 @@ class Reconstruction(FamilyTask):
             problems.append(f"extra.centers: {bad}")
         return problems
 
-    def score(self, c: dict, env: RunEnv) -> CellOutcome:
+    def score(self, c: dict, env: Environment) -> CellOutcome:
         s = c["settings"]
         gan = env.gan(s["gan"])
         data = env.dataset(c["dataset"])
@@ -221,19 +214,19 @@ class Reconstruction(FamilyTask):
             out += [table(body, ["family", "prior", "encoders", "post hoc L1 ↓", "ad hoc L1 ↓", "reconstructions"]), ""]
             post = ours["post_hoc"]
             if dataset == "ring8" and "vanilla" in post and {"logan-b", "bigan"} & set(post):
-                compared = [orderings.separated(a, b, post, True, "post hoc L1") for a, b in
+                compared = [headlines.separated(a, b, post, True, "post hoc L1") for a, b in
                             (("logan-b", "vanilla"), ("vanilla", "bigan")) if a in post and b in post]
-                claims.append(orderings.headline("paper 003", "ring8: post hoc reconstruction error LOGAN-B ≪ GAN "
+                claims.append(headlines.headline("paper 003", "ring8: post hoc reconstruction error LOGAN-B ≪ GAN "
                                                  "(`vanilla`) < BiGAN (Table 1: 0.0474, 0.1261, 1.4310)", compared))
-            refs = tuple(r for r in orderings.RECONSTRUCTION if r.dataset == dataset)
-            lines = orderings.compare(refs, ours, LABELS)
+            refs = tuple(r for r in headlines.RECONSTRUCTION if r.dataset == dataset)
+            lines = headlines.compare(refs, ours, LABELS)
             if lines:
                 paper = ", ".join(f"{f} {number_text(v)}" for f, v in sorted(refs[0].values.items(), key=lambda kv: kv[1]))
                 out += [f"### {dataset} beside paper 003's Table 1", "",
                         f"Paper 003 (Table 1, post hoc, lowest first): {paper}; its networks, latent size and training "
-                        "differ from these (see the protocol above), so only orders are compared. " + orderings.EXPLAINED,
+                        "differ from these (see the protocol above), so only orders are compared. " + headlines.EXPLAINED,
                         "", *lines]
-        return "\n".join([*orderings.headline_section(claims), *out])
+        return "\n".join([*headlines.headline_section(claims), *out])
 
     @staticmethod
     def _drawer(result: dict, dataset: str):

@@ -6,10 +6,7 @@ from typing import Callable, ClassVar
 import torch
 from torch import Tensor
 
-from lvrbench import distances, hookimpl
-from lvrbench.kinds import Regularizer
-from lvrbench.priors import Prior
-from lvrbench.recovery import RecoveryContext
+from lvrbench.api import RecoveryContext, Regularizer, distances, hookimpl
 
 
 class NoRegularizer(Regularizer):
@@ -18,7 +15,7 @@ class NoRegularizer(Regularizer):
     name = "none"
     params = ()
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
         return z.new_zeros(z.shape[:2])
 
 
@@ -29,7 +26,8 @@ class ZScoreSquare(Regularizer):
     requires = "normal"
     source = "Creswell & Bharath 2018; paper 000 Table 4"
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
+        prior = ctx.prior
         return ((z - prior.mean) / prior.std).square().mean(-1)
 
 
@@ -40,7 +38,8 @@ class ZScoreAbsolute(Regularizer):
     requires = "normal"
     source = "paper 000 Table 5"
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
+        prior = ctx.prior
         return ((z - prior.mean) / prior.std).abs().mean(-1)
 
 
@@ -57,8 +56,8 @@ class Bhattacharyya(Regularizer):
     requires = "normal"
     source = "paper 000 §1, Table 2"
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
-        return distances.bhattacharyya_normal(*distances.fit_normal(z), prior.mean, prior.std ** 2)
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
+        return distances.bhattacharyya_normal(*distances.fit_normal(z), ctx.prior.mean, ctx.prior.std ** 2)
 
 
 class SampleDistance(Regularizer):
@@ -69,8 +68,8 @@ class SampleDistance(Regularizer):
     samples: ClassVar[int] = 1000
     distance: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
-        reference = prior.sample_elements((z.shape[1], self.samples), ctx.generator, z.device).to(z.dtype)
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
+        reference = ctx.prior.sample_elements((z.shape[1], self.samples), ctx.generator, z.device).to(z.dtype)
         return type(self).distance(z, reference)
 
 
@@ -105,7 +104,7 @@ class TrickDiscriminator(Regularizer):
     needs_discriminator = True
     source = "Yeh et al. 2017; paper 000 Table 8"
 
-    def loss(self, z: Tensor, prior: Prior, ctx: RecoveryContext) -> Tensor:
+    def loss(self, z: Tensor, ctx: RecoveryContext) -> Tensor:
         return ctx.realness(ctx.generated).reshape(z.shape[:2])
 
 

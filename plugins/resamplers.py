@@ -5,9 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lvrbench import hookimpl
-from lvrbench.kinds import Param, Resampler
-from lvrbench.priors import Prior
+from lvrbench.api import Param, Prior, ResampleContext, Resampler, hookimpl
 
 
 class ProbabilisticResampler(Resampler):
@@ -26,12 +24,11 @@ class ProbabilisticResampler(Resampler):
         """log(1 - P(R_i | z_i)) in float64; a criterion whose P nears 1 smoothly computes it directly."""
         return torch.log1p(-self.probability(z.double(), prior, params).clamp(0, 1))
 
-    def apply(self, z: Tensor, prior: Prior, step: int, total_steps: int, generator: torch.Generator,
-              params: dict[str, Tensor]) -> Tensor:
+    def apply(self, z: Tensor, ctx: ResampleContext) -> Tensor:
         # 1 - (1 - P)^(1/E) in float64: in float32 it is 30% off for P ~ 1e-3 at paper 001's E = 20000.
-        p_step = -torch.expm1(self.log_keep(z, prior, {k: v.double() for k, v in params.items()}) / total_steps)
-        threshold = torch.rand(z.shape[1:], generator=generator, dtype=torch.float64).to(z.device)
-        fresh = prior.sample_elements(tuple(z.shape[1:]), generator, z.device).to(z.dtype)
+        p_step = -torch.expm1(self.log_keep(z, ctx.prior, {k: v.double() for k, v in ctx.params.items()}) / ctx.total_steps)
+        threshold = torch.rand(z.shape[1:], generator=ctx.generator, dtype=torch.float64).to(z.device)
+        fresh = ctx.prior.sample_elements(tuple(z.shape[1:]), ctx.generator, z.device).to(z.dtype)
         return torch.where(p_step > threshold, fresh, z)
 
 

@@ -12,23 +12,15 @@ from typing import Any
 
 import torch
 
-from lvrbench import hookimpl
-from lvrbench.env import RunEnv, evaluator_spec, gan_spec
-from lvrbench.errors import UsageError
-from lvrbench.figures import payload_problem, quality_cost_plot, samples_drawer
-from lvrbench.pretrained import generator_label, pretrained_lines
-from lvrbench.harness import CellOutcome, Job, PlanRequest
-from lvrbench.hashing import derive_seed
-from lvrbench.kinds import Sampler
-from lvrbench.leaderboard import evaluator_lines, fmt_number, group, hparams_text, summarize, table, without_seed
-from lvrbench.metrics import fid_difference_bootstrap, items_generator, paired_modes_difference, paired_proportion_difference
-from lvrbench.results import METRIC, check_fields, is_number
-from lvrbench.sampling import CALIBRATED, EXACT, SampleOutput, SamplerError, run_sampler
+from lvrbench.api import (METRIC, CellOutcome, Environment, Job, Request, SampleOutput, Sampler, SamplerError,
+                          UsageError, check_fields, derive_seed, hookimpl, is_number, items_generator,
+                          paired_proportion_difference)
+from lvrbench.kit import (CALIBRATED, CLASSIFIER_TRAINING, EXACT, GAN_PROTOCOL, FamilyTask, Generator, Scored, Scorer,
+                          evaluator_lines, evaluator_spec, fid_difference_bootstrap, fmt_number, gan_fields, gan_spec,
+                          generator_config, generator_label, group, headlines, hparams_text, mixtures,
+                          paired_modes_difference, payload_problem, pretrained_lines, protocol_line, quality_cost_plot,
+                          run_sampler, samples_drawer, summarize, table, without_seed)
 
-from . import mixtures, orderings
-from .family_tasks import FamilyTask, GAN_PROTOCOL, gan_fields, generator_config, protocol_line
-from .generation import Generation, Scored, Scorer
-from .protocols import CLASSIFIER_TRAINING
 
 #: Per profile: samples per cell, the real test samples they are scored against, the held-out real samples the
 #: calibrator and MH-GAN's chains use (disjoint from those), FID bootstraps, k of the k-NN manifolds, and how many
@@ -61,7 +53,7 @@ def _versus(metric: str) -> str:
     return f"{metric}_vs_direct"
 
 
-def headlines(dataset: str, ours: dict[tuple[str, str], dict[str, list[dict]]]) -> list[str]:
+def paper_headlines(dataset: str, ours: dict[tuple[str, str], dict[str, list[dict]]]) -> list[str]:
     """Paper 004's headline on one image dataset: DRS improves FID on direct sampling, judged by the paired
     difference (DRS minus direct, the same real samples and seed), for vanilla (Table 1) and for every family."""
     drs = {family: d["fid"] for (family, method), d in ours.items() if method == "drs" and d.get("fid")}
@@ -69,12 +61,12 @@ def headlines(dataset: str, ours: dict[tuple[str, str], dict[str, list[dict]]]) 
         return []
     out = []
     if "vanilla" in drs:
-        out.append(orderings.headline("paper 004", f"{dataset}: DRS improves vanilla's FID on direct sampling (Table 1 "
-                                      "on MNIST: 63.99 → 38.49)", [orderings.paired("drs", "direct", drs["vanilla"], True,
+        out.append(headlines.headline("paper 004", f"{dataset}: DRS improves vanilla's FID on direct sampling (Table 1 "
+                                      "on MNIST: 63.99 → 38.49)", [headlines.paired("drs", "direct", drs["vanilla"], True,
                                                                                    "FID (vanilla)")]))
-    out.append(orderings.headline("paper 004", f"{dataset}: DRS improves FID on direct sampling for every family run "
+    out.append(headlines.headline("paper 004", f"{dataset}: DRS improves FID on direct sampling for every family run "
                                   "here (Table 1 reports it for vanilla, and greyed out for W-GAN-GP)",
-                                  [orderings.paired("drs", "direct", drs[f], True, f"FID ({f})") for f in sorted(drs)]))
+                                  [headlines.paired("drs", "direct", drs[f], True, f"FID ({f})") for f in sorted(drs)]))
     return out
 
 
@@ -83,7 +75,8 @@ class Sampling(FamilyTask):
 
     name = "sampling"
     method = "direct"
-    datasets = Generation.datasets
+    datasets = {"quick": ("fashion-mnist", "ring8", "grid25"), "standard": ("fashion-mnist", "ring8", "grid25"),
+                "full": ("mnist", "fashion-mnist", "ring8", "grid25")}  # generation's: its generators
     source = ("paper 004 §5 and Table 1 (DRS, DG-flow and DDLS against the generator alone), Turner et al. 2019 "
               "(MH-GAN); scored as `generation` scores (FID, precision and recall, k=3, in the evaluator's features; "
               "mode coverage on the mixtures), each as a paired difference with direct sampling on the same seed")
@@ -96,14 +89,14 @@ class Sampling(FamilyTask):
     def method_names(self, registry) -> set[str]:
         return set(registry.names("samplers"))
 
-    def selected(self, request: PlanRequest) -> list[Sampler]:
+    def selected(self, request: Request) -> list[Sampler]:
         """The samplers --method names, or every registered one."""
         reg = request.registry
         if request.methods:
             return [reg.get("samplers", m) for m in request.methods if m in self.method_names(reg)]
         return [e.obj for e in reg.entries("samplers")]
 
-    def grid(self, sampler: Sampler, request: PlanRequest) -> list[dict[str, float]]:
+    def grid(self, sampler: Sampler, request: Request) -> list[dict[str, float]]:
         """The cartesian grid of a sampler's parameters: --set, then the profile's grid, then its declared one; each
         row checked before any work."""
         profile = GRIDS[request.profile].get(sampler.name, {})
@@ -113,10 +106,10 @@ class Sampling(FamilyTask):
             sampler.check_params(row)
         return rows
 
-    def parameters(self, request: PlanRequest) -> set[str]:
+    def parameters(self, request: Request) -> set[str]:
         return {p.name for s in self.selected(request) for p in s.params}
 
-    def variants(self, request: PlanRequest) -> list[tuple[str, dict, Any]]:
+    def variants(self, request: Request) -> list[tuple[str, dict, Any]]:
         return [(s.name, row, s) for s in self.selected(request) for row in self.grid(s, request)]
 
     def refuses(self, method: Any, gan: dict) -> str | None:
@@ -126,14 +119,14 @@ class Sampling(FamilyTask):
                     "has none")
         return None
 
-    def settings(self, request: PlanRequest, dataset: str, family: str, prior: str, seed: int) -> dict:
+    def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
         """A cell's settings: generation's generator and evaluator (the same artifacts), and the profile's sizes."""
-        return {"gan": gan_spec(request, generator_config(request, dataset, family, prior, seed)),
+        return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed)),
                 "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
                 **SCORING[request.profile]}
 
     # -- computing --------------------------------------------------------------------------------------------
-    def run(self, job: Job, env: RunEnv) -> list[CellOutcome]:
+    def run(self, job: Job, env: Environment) -> list[CellOutcome]:
         first = job.cells[0].config  # the cells of a job differ only in sampler and hyper-parameters
         s = first["settings"]
         gan = env.gan(s["gan"])
@@ -147,13 +140,13 @@ class Sampling(FamilyTask):
         return [self._cell(cell.config, gan, scorer, held_out, direct, env) for cell in job.cells]
 
     @staticmethod
-    def _sample(sampler: Sampler, hparams: dict, c: dict, gan, held_out: torch.Tensor, env: RunEnv) -> SampleOutput:
+    def _sample(sampler: Sampler, hparams: dict, c: dict, gan, held_out: torch.Tensor, env: Environment) -> SampleOutput:
         generator = torch.Generator().manual_seed(derive_seed(c["seed"], "samples"))  # every sampler starts alike
         return run_sampler(sampler, gan, c["settings"]["n_samples"], hparams, generator, env.device, held_out, env.cache,
                            c["settings"]["batch"])
 
     def _cell(self, c: dict, gan, scorer: Scorer, held_out: torch.Tensor, direct: tuple[SampleOutput, Scored],
-              env: RunEnv) -> CellOutcome:
+              env: Environment) -> CellOutcome:
         sampler = env.registry.get("samplers", c["method"])
         try:
             out = direct[0] if sampler.name == "direct" else self._sample(sampler, c["hparams"], c, gan, held_out, env)
@@ -270,12 +263,12 @@ class Sampling(FamilyTask):
                         "generator evaluations).", ""]
             if not points:
                 out += [f"### {dataset} beside paper 004", "",
-                        f"Paper 004 measured on {', '.join(sorted({r.dataset for r in orderings.SAMPLING}))} with "
+                        f"Paper 004 measured on {', '.join(sorted({r.dataset for r in headlines.SAMPLING}))} with "
                         f"Inception features, these rows on {dataset} with lvrbench's evaluator, so only the direction of "
-                        "the change is compared. " + orderings.IMPROVEMENT_EXPLAINED, "",
-                        *orderings.improvement_lines(orderings.SAMPLING, ours, LABELS)]
-                claims += headlines(dataset, ours)
-        return "\n".join([*orderings.headline_section(claims, " (image datasets; the paper used MNIST)"), *out])
+                        "the change is compared. " + headlines.IMPROVEMENT_EXPLAINED, "",
+                        *headlines.improvement_lines(headlines.SAMPLING, ours, LABELS)]
+                claims += paper_headlines(dataset, ours)
+        return "\n".join([*headlines.headline_section(claims, " (image datasets; the paper used MNIST)"), *out])
 
     @staticmethod
     def _drawer(result: dict, dataset: str):

@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lvrbench import hookimpl
-from lvrbench.kinds import AdversarialFamily, Batch, DataInfo
-from lvrbench.networks import build_discriminator, build_generator
+from lvrbench.api import AdversarialFamily, Batch, DataInfo, build_discriminator, build_generator, hookimpl
 
 
 class Wasserstein(AdversarialFamily):

@@ -40,7 +40,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def registry():
-    from lvrbench.registry import load_registry
+    from lvrbench.run.registry import load_registry
 
     return load_registry(strict=True)
 
@@ -106,7 +106,7 @@ def cli_here(capsys, monkeypatch):
     """`lvrbench ARGS` in this interpreter (no torch import to wait for): returns (exit code, stdout, stderr).
 
     `env` entries are set for the call; a subprocess (`run_cli`) is what proves import-time behaviour."""
-    from lvrbench.cli import main
+    from lvrbench.commands.cli import main
 
     def call(*args: str, env: dict | None = None) -> tuple[int, str, str]:
         for key, value in (env or {}).items():
@@ -122,7 +122,7 @@ def cli_here(capsys, monkeypatch):
 
 def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
     """A recovery-real or recovery-synthetic cell config of this lvrbench version, shaped as the task plans it."""
-    from lvrbench import CORE
+    from lvrbench.run.harness import core_revisions
 
     gan = {"family": "lsgan", "dataset": "fashion-mnist", "prior": "normal", "seed": seed, "arch": "mlp",
            "latent_dim": 16, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}}
@@ -132,15 +132,24 @@ def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int
         protocol = {"n_latents": n, "steps": 500, "init": "prior", "diff": "l2"}
     return {"task": task, "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
             "method": method, "hparams": hparams, "seed": seed, "settings": {"gan": gan, **protocol, **settings},
-            "plugins": {"core": CORE}}
+            "code": {"core": core_revisions()}}
+
+
+def ok_result() -> dict:
+    """A valid recovery-real result of the installed code (a copy: tests may change it)."""
+    from lvrbench.api.contracts import Cell
+    from lvrbench.run.harness import to_result
+
+    return to_result(Cell(recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0})),
+                     real_outcome([1, 0] * 32), {})
 
 
 def real_outcome(correct: list[int], l1: list[float] | None = None):
     """A recovery-real CellOutcome from per-image 0/1 outcomes (its accuracy their Wilson share)."""
     import torch
 
-    from lvrbench.harness import CellOutcome
-    from lvrbench.metrics import proportion
+    from lvrbench.api.contracts import CellOutcome
+    from lvrbench.api.estimates import proportion
 
     return CellOutcome(metrics={"accuracy": proportion(torch.tensor(correct)).to_dict(), "l1": est(0.1, len(correct))},
                        extra={"correct": list(correct), "l1": l1 or [0.1] * len(correct)},

@@ -7,7 +7,7 @@ in a module that imports them or under `--lvrbench-dist`. An author's package ru
 
     lvrbench test my-distribution
 
-or, inside its own suite, a module `tests/test_conformance.py` holding
+or, inside its own suite, a module `tests/plugins/test_conformance.py` holding
 
     from lvrbench.testing.conformance import *  # noqa: F401,F403
     LVRBENCH_DISTRIBUTION = "my-distribution"
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 if TYPE_CHECKING:
-    from ..env import TrainedGAN
-    from ..registry import Registry
+    from ..api.contracts import TrainedGAN
+    from ..run.registry import Registry
 
 OPTION = "--lvrbench-dist"
 #: The module attribute naming the distribution(s) whose plugins a conformance module checks.
@@ -37,7 +37,7 @@ def normalize(name: str) -> str:
 def registry() -> Registry:
     """The registry of every installed plugin, loaded once per process (leniently: broken entry points are checked)."""
     if not _REGISTRY:
-        from ..registry import load_registry
+        from ..run.registry import load_registry
 
         _REGISTRY.append(load_registry(strict=False))
     return _REGISTRY[0]
@@ -45,7 +45,7 @@ def registry() -> Registry:
 
 def distributions(reg: Registry) -> set[str]:
     """The distributions that register lvrbench plugins (the ones that failed to load too)."""
-    from ..kinds import KINDS
+    from ..api.contracts import KINDS
 
     return {e.distribution for kind in KINDS for e in reg.entries(kind)} | {x.distribution for x in reg.errors}
 
@@ -98,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def lvrbench_registry() -> Registry:
-    """Every installed lvrbench plugin (`lvrbench.registry.load_registry`), loaded once per session."""
+    """Every installed lvrbench plugin (`lvrbench.run.registry.load_registry`), loaded once per session."""
     return registry()
 
 
@@ -118,7 +118,7 @@ def lvrbench_data(lvrbench_registry) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def lvrbench_gan(lvrbench_registry, lvrbench_data) -> Callable[..., TrainedGAN]:
-    """gan(family, dataset=None, seed=0) -> a `lvrbench.env.TrainedGAN` trained for a few seeded iterations.
+    """gan(family, dataset=None, seed=0) -> a `lvrbench.api.TrainedGAN` trained for a few seeded iterations.
 
     On `dataset`, or the first registered dataset the family takes (point mixtures first: ring8 trains in
     milliseconds); an mlp of d_z = 8 on a small subset. Cached per session: treat it as read-only.

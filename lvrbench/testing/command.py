@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UsageError
+from ..base.errors import UsageError
 from . import OPTION, _REGISTRY, distributions, normalize
 
 
@@ -12,7 +12,7 @@ def run_kit(distribution: str, pytest_args: Sequence[str] = ()) -> int:
     """pytest's exit code for the kit on `distribution`'s plugins; a UsageError when no installed distribution has that name."""
     import pytest
 
-    from ..registry import load_registry, unknown_name
+    from ..run.registry import load_registry, unknown_name
 
     if not distribution.strip():
         raise UsageError("lvrbench test: the distribution name is empty")

@@ -1,4 +1,4 @@
-"""The conformance checks, one test per promise of `lvrbench.kinds`, each run on every plugin of its kinds.
+"""The conformance checks, one test per promise of `lvrbench.api`, each run on every plugin of its kinds.
 
 `lvrbench.testing`'s `pytest_generate_tests` parametrizes them with the plugins of the selected
 distributions (`--lvrbench-dist`, or the importing module's LVRBENCH_DISTRIBUTION); a kind the
@@ -15,13 +15,12 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from ..errors import UsageError
-from ..kinds import Method, Param, Regularizer, Resampler
-from ..priors import REQUIREMENTS, NormalPrior, Prior, UniformPrior
-from ..recovery import RecoveryContext
+from ..base.errors import UsageError
+from ..api.contracts import Method, Param, RecoveryContext, Regularizer, ResampleContext, Resampler
+from ..api.priors import NormalPrior, Prior, REQUIREMENTS, UniformPrior
 from . import tiny
 
-#: kind -> the names of the checks run on it (tests/test_kinds.py: every kind has at least one).
+#: kind -> the names of the checks run on it (tests/api/test_kinds.py: every kind has at least one).
 CHECKS: dict[str, list[str]] = {}
 ENTRY_POINTS = "entry points"
 
@@ -105,14 +104,14 @@ class MethodCall:
         rows = self.rows if rows is None else rows
         params = self.params(rows, z.dtype)
         if isinstance(self.method, Resampler):
-            return self.method.apply(z, self.prior, 3, 10, gen(seed), params)
+            return self.method.apply(z, ResampleContext(self.prior, 3, 10, gen(seed), params))
         generated = realness = None
         if self.reads_generator:
             nets = self.nets(z.dtype)
             generated = nets["G"](z.reshape(-1, z.shape[-1]))
             realness = lambda x: self.gan.family.realness(nets, x)  # noqa: E731
         ctx = RecoveryContext(self.prior, 3, 10, gen(seed), generated, params, realness)
-        return self.method.loss(z, self.prior, ctx)
+        return self.method.loss(z, ctx)
 
 
 def realness_family(registry) -> str:
@@ -171,7 +170,7 @@ def test_method_does_not_modify_its_input(lvrbench_plugin, lvrbench_registry, lv
 @conformance("regularizers", "resamplers")
 def test_method_gives_the_same_numbers_batched_and_row_by_row(lvrbench_plugin, lvrbench_registry, lvrbench_gan):
     """The engine calls a method once over a job's grid rows; each row must get what it gets alone (CONTRIBUTING:
-    elementwise, draws shaped [N, ...]). Bit for bit where the method sees z alone, as `tests/test_exactness.py` asks
+    elementwise, draws shaped [N, ...]). Bit for bit where the method sees z alone, as `tests/engine/test_exactness.py` asks
     of the engine; to rounding where it reads G(z), whose pass over a stacked batch may round differently."""
     for call in calls(lvrbench_plugin, lvrbench_registry, lvrbench_gan):
         z = latents(call.prior, len(call.rows), 3)
@@ -366,7 +365,7 @@ def test_dataset_fingerprint_is_stable(lvrbench_plugin):
 # -- tasks ----------------------------------------------------------------------------------------------------
 
 def _plan(task, registry, profile: str) -> list:
-    from ..harness import PlanRequest
+    from ..run.harness import PlanRequest
 
     try:
         return task.plan(PlanRequest(registry, profile=profile))
@@ -381,9 +380,9 @@ def _profile(task) -> str:
 @conformance("tasks")
 def test_task_plans_deterministically(lvrbench_plugin, lvrbench_registry):
     """Two plans of the same request: the same jobs and cells in the same order, distinct ids, plain-JSON configs."""
-    from ..harness import Cell, Job
-    from ..hashing import canonical_json
-    from ..results import config_keys
+    from ..api.contracts import Cell, Job
+    from ..base.hashing import canonical_json
+    from ..run.store import config_keys
 
     task = lvrbench_plugin.obj
     profile = _profile(task)
@@ -410,7 +409,9 @@ def test_task_plans_deterministically(lvrbench_plugin, lvrbench_registry):
 def test_task_validate_accepts_its_own_output(lvrbench_plugin, lvrbench_registry, tmp_path_factory):
     """One planned cell (on a point dataset where the task has one) computed by `run` with tiny generators and
     classifiers on small splits (`tiny.TinyEnv`), then turned into a result: `validate` must accept it."""
-    from ..harness import Job, provenance, to_result
+    from ..api.contracts import Job
+    from ..base.provenance import provenance
+    from ..run.harness import to_result
 
     task = lvrbench_plugin.obj
     jobs = _plan(task, lvrbench_registry, _profile(task))
@@ -429,9 +430,9 @@ def test_task_validate_accepts_its_own_output(lvrbench_plugin, lvrbench_registry
 # -- samplers -------------------------------------------------------------------------------------------------
 
 def draw_samples(sampler, gan, n: int, seed: int, held_out: torch.Tensor) -> tuple[torch.Tensor, dict, Any]:
-    """The kit's one call of a sampler: n samples of a tiny `gan` (a TrainedGAN) by `lvrbench.sampling.run_sampler`
+    """The kit's one call of a sampler: n samples of a tiny `gan` (a TrainedGAN) by `lvrbench.engine.sampling.run_sampler`
     with the first value of each declared grid, seeded by `seed`; their statistics as result dicts; the cost."""
-    from ..sampling import run_sampler
+    from ..engine.sampling import run_sampler
 
     params = {p.name: p.grid[0] for p in sampler.params}
     out = run_sampler(sampler, gan, n, params, gen(seed), torch.device("cpu"), held_out=held_out, batch=32)
@@ -442,7 +443,7 @@ def draw_samples(sampler, gan, n: int, seed: int, held_out: torch.Tensor) -> tup
 def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_registry, lvrbench_gan, lvrbench_data):
     """From the first family it accepts (density-ratio families first): n finite samples of the data's shape, the same
     for the same seed and others for another, the global RNG untouched, and statistics that are estimates."""
-    from ..results import METRIC, check_fields
+    from ..api.fields import METRIC, check_fields
 
     sampler = lvrbench_plugin.obj
     names = sorted(lvrbench_registry.names("families"),
@@ -479,7 +480,8 @@ def test_sampler_is_seeded_and_returns_estimates(lvrbench_plugin, lvrbench_regis
 def test_pretrained_generator_loads_and_samples_its_dataset(lvrbench_plugin, lvrbench_registry):
     """Its weights load (weights_only) into the networks it declares, with a stable digest; a family exactly when it
     has a D; G maps its prior's latents to finite samples of its dataset's shape, the same for the same latents."""
-    from ..pretrained import family_of, load_pretrained
+    from ..engine.specs import family_of
+    from ..run.pretrained import load_pretrained
 
     generator = lvrbench_plugin.obj
     assert ("D" in generator.networks) == bool(generator.family), \

@@ -11,13 +11,15 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..env import RunEnv, TrainedGAN
-from ..errors import UsageError
-from ..kinds import DataInfo, Family
-from ..networks import init_parameters
-from ..priors import PRIORS
-from ..registry import Registry
-from ..training import TrainSettings, resolve_training, train_gan
+from ..api.contracts import TrainedGAN
+from ..run.env import RunEnv
+from ..base.errors import UsageError
+from ..api.contracts import Family
+from ..api.datainfo import DataInfo
+from ..api.networks import init_parameters
+from ..api.priors import PRIORS
+from ..run.registry import Registry
+from ..engine.training import TrainSettings, resolve_training, train_gan
 
 LATENT_DIM = 8
 BATCH = 64

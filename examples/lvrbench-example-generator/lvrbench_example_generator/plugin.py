@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lvrbench import hookimpl
-from lvrbench.kinds import DataInfo, Pretrained
+from lvrbench.api import DataInfo, Pretrained, hookimpl
 
 from .networks import HIDDEN, LATENT_DIM, build_networks
 

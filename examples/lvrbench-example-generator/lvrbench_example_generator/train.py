@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
-from lvrbench.networks import init_parameters
-from lvrbench.priors import PRIORS
-from lvrbench.registry import load_registry
-from lvrbench.training import TrainSettings, train_gan
+from lvrbench.api import PRIORS, init_parameters
+from lvrbench.kit import TrainSettings, train_gan
+from lvrbench.testing import registry as installed_plugins
 
 from .networks import LATENT_DIM, build_networks
 
@@ -27,7 +26,7 @@ WEIGHTS = Path(__file__).with_name("tiny_fmnist.pt")
 def main(out: Path = WEIGHTS) -> None:
     """Train on Fashion-MNIST's training split and write the state dict to `out`."""
     torch.set_num_threads(1)
-    registry = load_registry()
+    registry = installed_plugins()
     data = registry.get("datasets", "fashion-mnist")
     x, _ = data.load("train", None)
     nets = build_networks(data.shape)

@@ -1,0 +1,142 @@
+"""`lvrbench verify`: recompute result files' cells from their recorded configs and say whether the numbers reproduce.
+
+Before any compute every file is checked: it is a valid ok result of an installed task, the installed code has the
+revisions its config records (config.code), the dataset's digest is its config.data, and the keys of the artifacts
+it names are the ones its config gives. Then each cell is computed again: its metrics, extra and artifacts (what
+the pages read) must be equal, bit for bit on the CPU; where either side ran on a GPU, numbers within the task's
+`gpu_tolerance`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..api.contracts import Cell, Job, Task
+from ..base.errors import UsageError
+from ..base.progress import say
+from ..run.harness import execute_job, stale
+from ..run.registry import Registry
+from ..run.store import parse_result, validate_result
+
+@dataclass
+class Claim:
+    """A result file to verify: its path, its document and its task."""
+
+    path: Path
+    result: dict
+    task: Task
+
+
+def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: dict) -> Claim:
+    """A result file checked for verification (see the module docstring); anything wrong is a one-line UsageError."""
+    try:
+        data = parse_result(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable result file ({getattr(exc, 'strerror', None) or exc})") from None
+    if problems := validate_result(data):
+        raise UsageError(f"{path}: not a valid result: {'; '.join(problems)}")
+    if data["status"] != "ok":
+        raise UsageError(f"{path}: a failed cell ({data['error']}); there are no numbers to reproduce")
+    config = data["config"]
+    task = registry.get("tasks", config["task"])
+    if why := stale(config, registry):
+        raise UsageError(f"{path}: {why}; install the code that computed it to verify it")
+    if "data" not in config:
+        raise UsageError(f"{path}: config.data is missing: the result records no digest of its dataset")
+    if config["dataset"] not in digests:
+        dataset = registry.get("datasets", config["dataset"])
+        digests[config["dataset"]] = registry.call(dataset, "fingerprint", data_dir)
+    if digests[config["dataset"]] != config["data"]:
+        raise UsageError(f"{path}: config.data is {config['data']!r} but the {config['dataset']} data here has digest "
+                         f"{digests[config['dataset']]!r}")
+    expected = registry.call(task, "artifact_keys", config)
+    for name, artifact in sorted(data["artifacts"].items()):
+        if name in expected and artifact.get("key") != expected[name]:
+            raise UsageError(f"{path}: artifacts.{name}.key is {artifact.get('key')!r} but its config gives "
+                             f"{expected[name]!r}")
+    return Claim(path, data, task)
+
+
+def differences(recorded: object, recomputed: object, tolerance: dict | None, path: str = "",
+                skip: tuple[str, ...] = ()) -> list[str]:
+    """Each place where `recomputed` is not `recorded`, "PATH: recorded A, recomputed B", walking objects and lists.
+
+    `tolerance` None means exactly (bit for bit); else numbers may differ as math.isclose allows with its "rel"
+    and "abs". Anything that is not a number (a key, a string, a length) must be equal either way. The dotted
+    paths in `skip` (a task's `timings`) are not compared, though both sides must have them.
+    """
+    if path in skip and recorded is not None and recomputed is not None:
+        return []
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        out = []
+        for key in sorted(recorded.keys() | recomputed.keys(), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in recomputed or key not in recorded:
+                out.append(f"{where}: {'recorded' if key in recorded else 'recomputed'} only")
+            else:
+                out += differences(recorded[key], recomputed[key], tolerance, where, skip)
+        return out
+    if isinstance(recorded, list) and isinstance(recomputed, list):
+        if len(recorded) != len(recomputed):
+            return [f"{path}: {len(recorded)} items recorded, {len(recomputed)} recomputed"]
+        return [line for i, (a, b) in enumerate(zip(recorded, recomputed))
+                for line in differences(a, b, tolerance, f"{path}[{i}]", skip)]
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (recorded, recomputed))
+    if numbers and tolerance is not None:
+        same = math.isclose(recorded, recomputed, rel_tol=tolerance["rel"], abs_tol=tolerance["abs"])
+    else:
+        same = type(recorded) is type(recomputed) and recorded == recomputed
+    return [] if same else [f"{path}: recorded {recorded!r}, recomputed {recomputed!r}"]
+
+
+#: The parts of a result whose numbers must reproduce: what the pages read.
+COMPARED = ("metrics", "extra", "artifacts")
+#: Differences listed per file; the rest are counted.
+SHOWN = 10
+
+
+def verify_claims(claims: list[Claim], env) -> int:
+    """Recompute each claim's cell; print whether it reproduces. 0 when all do, 1 otherwise."""
+    failed = 0
+    for claim in claims:
+        config = claim.result["config"]
+        (result,) = execute_job(Job(claim.task.name, f"verify {claim.path}", [Cell(config)]), env)
+        if result["status"] != "ok":
+            say(f"lvrbench: {claim.path}: the cell failed when computed again: {result['error']}")
+            failed += 1
+            continue
+        on_cpu = env.device.type == "cpu" and str(claim.result["provenance"].get("device", "")).startswith("cpu")
+        tolerance = None if on_cpu else claim.task.gpu_tolerance
+        diffs = differences({k: claim.result[k] for k in COMPARED}, {k: result[k] for k in COMPARED}, tolerance,
+                            skip=claim.task.timings)
+        how = "exactly" if tolerance is None else f"within rel {tolerance['rel']:g}, abs {tolerance['abs']:g}"
+        if claim.task.timings:
+            how += f"; timings not compared: {', '.join(claim.task.timings)}"
+        if diffs:
+            failed += 1
+            for line in diffs[:SHOWN]:
+                say(f"lvrbench: {claim.path}: {line}")
+            if len(diffs) > SHOWN:
+                say(f"lvrbench: {claim.path}: ... and {len(diffs) - SHOWN} more differences")
+            print(f"{claim.path}: does not reproduce ({len(diffs)} {'number differs' if len(diffs) == 1 else 'numbers differ'}; "
+                  f"compared {how})")
+        else:
+            print(f"{claim.path}: reproduces ({len(result['metrics'])} metrics and every number in extra and artifacts, "
+                  f"{how}, on {env.device})")
+    return 1 if failed else 0
+
+
+def verify_command(registry: Registry, paths: tuple[str, ...], device: str, cache_dir: str | None,
+                   data_dir: str | None) -> int:
+    """`lvrbench verify`: check every file, then recompute; exit 0 reproduced, 1 some numbers differ, 2 bad input."""
+    from ..base.files import user_cache_dir
+    from ..run.env import RunEnv
+    from .runner import check_writable, resolve_device
+
+    torch_device = resolve_device(device)
+    digests: dict = {}
+    claims = [read_claim(registry, Path(p), data_dir, digests) for p in dict.fromkeys(paths)]
+    cache = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
+    check_writable(cache, "--cache-dir")
+    return verify_claims(claims, RunEnv(registry, torch_device, cache, data_dir))

@@ -1,0 +1,132 @@
+"""Evaluators: what turns samples into scores for a dataset.
+
+For an image dataset, a CNN classifier trained once per config and cached (paper 000 §2 scores
+recovery by the accuracy of such a classifier); its penultimate features feed FID and
+precision/recall. For a point dataset, the points are their own features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..api.datainfo import DataInfo
+from ..api.estimates import wilson_interval
+from ..api.networks import init_parameters
+from ..base.hashing import derive_seed
+from ..base.identity import evaluator_key
+from ..base.progress import bar
+from .artifacts import ArtifactCache
+
+FEATURES = 128
+#: Part of every classifier artifact's identity: bump it when the classifier or its training changes.
+REVISION = 2
+
+
+class Classifier(nn.Module):
+    """Two conv blocks and a 128-unit penultimate layer (the feature space of FID and precision/recall)."""
+
+    def __init__(self, data: DataInfo):
+        super().__init__()
+        c, h, w = data.shape
+        self.body = nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * (h // 2 // 2) * (w // 2 // 2), FEATURES), nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURES, data.num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, FEATURES] penultimate activations. Channels-last convolutions are about 30% faster on a CPU."""
+        return self.body(x.contiguous(memory_format=torch.channels_last))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@dataclass
+class Evaluator:
+    """Features (and, for labelled images, class predictions) for a dataset; `key` says which one."""
+
+    key: str
+    net: Classifier | None
+    test_accuracy: float | None
+    device: torch.device
+    #: Test images the accuracy was measured on (its interval's n).
+    test_n: int
+
+    @torch.no_grad()
+    def _map(self, fn, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+        return torch.cat([fn(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, x.shape[0], batch)])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """[n, f] features of samples x."""
+        if self.net is None:
+            return x.reshape(x.shape[0], -1).float().cpu()
+        return self._map(self.net.features, x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """[n] predicted class of each image."""
+        if self.net is None:
+            raise ValueError("this evaluator has no classifier (point datasets are scored by their modes)")
+        return self._map(lambda b: self.net(b).argmax(1), x)
+
+    def describe(self) -> dict:
+        """What every score records about the evaluator that produced it."""
+        accuracy = None if self.test_accuracy is None else wilson_interval(self.test_accuracy, self.test_n).to_dict()
+        return {"key": self.key, "test_accuracy": accuracy}
+
+
+def _train_classifier(net: Classifier, x: torch.Tensor, y: torch.Tensor, config: dict, device: torch.device, desc: str) -> None:
+    generator = torch.Generator().manual_seed(derive_seed(config, "classifier-training"))
+    opt = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    n, b = x.shape[0], config["batch_size"]
+    x, y = x.to(device), y.to(device)
+    net.train()
+    with bar(config["epochs"] * (n // b), desc) as progress:
+        for _ in range(config["epochs"]):
+            order = torch.randperm(n, generator=generator).to(device)
+            for i in range(n // b):
+                idx = order[i * b:(i + 1) * b]
+                loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                progress.update()
+    net.eval()
+
+
+def classifier_spec(data: DataInfo, dataset_code: dict, dataset_digest: str, training: dict) -> dict | None:
+    """The full identity of a dataset's classifier (None for point datasets, whose evaluator is the identity): the
+    dataset (its plugin's identity and its contents' digest), this module's revision and the training settings
+    (epochs, batch_size, lr)."""
+    if data.modality != "image" or not data.num_classes:
+        return None
+    return {"dataset": data.name, "dataset_digest": dataset_digest, "arch": "cnn-2x-128",
+            "code": {"evaluator": REVISION, "dataset": dataset_code}, **training}
+
+
+def load_evaluator(data: DataInfo, splits, spec: dict | None, cache: ArtifactCache, device: torch.device) -> Evaluator:
+    """The evaluator a `classifier_spec` describes: trained and cached on first use, or the identity (None).
+
+    `splits(name)` returns (x, y) of "train" or "test".
+    """
+    if spec is None:
+        return Evaluator(evaluator_key(spec), None, None, device, 0)
+
+    def train(net: Classifier) -> dict:
+        x, y = splits("train")
+        _train_classifier(net, x, y, spec, device, f"classifier {data.name}")
+        xt, yt = splits("test")
+        accuracy = float((Evaluator("", net, None, device, 0).predict(xt) == yt).float().mean())
+        return {"test_accuracy": accuracy, "test_n": len(yt)}
+
+    def build() -> Classifier:
+        net = Classifier(data)
+        init_parameters(net, torch.Generator().manual_seed(derive_seed(spec, "classifier-init")))
+        return net.to(memory_format=torch.channels_last)
+
+    net, meta = cache.get("evaluators", spec, build, train, device)
+    net.eval()
+    return Evaluator(evaluator_key(spec), net, meta["metrics"]["test_accuracy"], device, meta["metrics"]["test_n"])

@@ -1,0 +1,92 @@
+"""`lvrbench.kit`: the task kit, public for task authors beside `lvrbench.api`.
+
+What the built-in tasks share, so that a third-party task can plan, compute and render the same way without importing
+another package's plugins: one grid expander (`Axis`, `Skip`, `expand`, `jobs`, `cell_config`), what tasks plan over
+(`planning`: datasets, generators, seeds), the recovery- and family-task bases, scoring (FID, precision/recall, mode
+coverage) and the `Scorer` shared by every task that scores samples, the papers' headlines as computed verdicts
+(`headlines`), the per-profile protocols (`protocols`: a third-party task that asks for the same generator spec reuses
+the same trained generator), figures, dataset readers, and the text a page prints.
+
+Kit code is part of the tasks that use it: a change here that changes a number bumps those tasks' revisions.
+Names load on first use (PEP 562), so `import lvrbench.kit` imports no torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> the module that defines it (kit modules by their short name, lower layers by their full one).
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(("Axis", "Skip", "expand", "product", "cell_config", "jobs"), "grid"),
+    **dict.fromkeys(("Generator", "generator_axes", "generators", "planned_datasets", "planned_seeds", "default_prior",
+                     "family_refusal", "generator_prior", "has_realness", "generator_config", "PAPER_PRIOR"), "planning"),
+    **dict.fromkeys(("RecoveryTask", "PAPER_LRS", "SEEDS_TEXT", "CONFIG_FIELDS", "item_key", "setting_key",
+                     "per_item_problem", "crossfit", "picked", "grid_section"), "recovery"),
+    **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "protocol_line", "history_record",
+                     "history_problem", "curve_drawer"), "family"),
+    **dict.fromkeys(("Scorer", "Scored", "fid", "fid_bootstrap", "fid_difference_bootstrap", "knn_radii", "in_manifold",
+                     "precision_recall", "precision_recall_outcomes", "mode_labels", "mode_coverage",
+                     "paired_modes_difference"), "scoring"),
+    **dict.fromkeys(("GAN_TRAINING", "FAMILY_TRAINING", "CLASSIFIER_TRAINING", "SEEDS", "gan_config"), "protocols"),
+    **dict.fromkeys(("encode_images", "encode_points", "payload_problem", "png_problem", "image_grid", "scatter",
+                     "samples_drawer", "heatmap", "line_plot", "quality_cost_plot"), "figures"),
+    **dict.fromkeys(("IdxImageDataset", "read_idx", "data_roots", "download_with_torchvision"), "readers"),
+    **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "mean_over_seeds", "group", "seedless",
+                     "without_seed", "SPEC_FIELDS", "is_pretrained", "generator_label", "pretrained_lines"), "pages"),
+    **dict.fromkeys(("fmt_number", "fmt_estimate", "number_text", "value_text", "values_text", "config_values",
+                     "grid_text", "protocol_text", "hparams_text", "table"), "lvrbench.base.text"),
+    **dict.fromkeys(("gan_spec", "pretrained_spec", "evaluator_spec", "family_of"), "lvrbench.engine.specs"),
+    **dict.fromkeys(("recover", "frozen", "validate_grid"), "lvrbench.engine.recovery"),
+    **dict.fromkeys(("train_gan", "TrainSettings", "resolve_training"), "lvrbench.engine.training"),
+    **dict.fromkeys(("run_sampler", "density_ratio", "DensityRatio", "EXACT", "CALIBRATED"), "lvrbench.engine.sampling"),
+    **dict.fromkeys(("Evaluator",), "lvrbench.engine.evaluator"),
+    **dict.fromkeys(("ArtifactCache",), "lvrbench.engine.artifacts"),
+}
+#: Modules of the kit a task imports whole (their names are generic: `headlines.paired`, `mixtures.score`).
+_MODULES = ("headlines", "mixtures", "protocols", "figures", "inference", "verdicts")
+
+__all__ = sorted([*_WHERE, *_MODULES])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _WHERE:
+        where = _WHERE[name]
+        value = getattr(importlib.import_module(where if "." in where else f"{__name__}.{where}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on first use
+    from ..base.text import (config_values, fmt_estimate, fmt_number, grid_text, hparams_text,  # noqa: F401
+                             number_text, protocol_text, table, value_text, values_text)
+    from ..engine.artifacts import ArtifactCache  # noqa: F401
+    from ..engine.evaluator import Evaluator  # noqa: F401
+    from ..engine.recovery import frozen, recover, validate_grid  # noqa: F401
+    from ..engine.sampling import CALIBRATED, EXACT, DensityRatio, density_ratio, run_sampler  # noqa: F401
+    from ..engine.specs import evaluator_spec, family_of, gan_spec, pretrained_spec  # noqa: F401
+    from ..engine.training import TrainSettings, resolve_training, train_gan  # noqa: F401
+    from . import figures, headlines, inference, mixtures, protocols, verdicts  # noqa: F401
+    from .family import (GAN_FIELDS, GAN_PROTOCOL, FamilyTask, curve_drawer, gan_fields, history_problem,  # noqa: F401
+                         history_record, protocol_line)
+    from .figures import (encode_images, encode_points, heatmap, image_grid, line_plot, payload_problem,  # noqa: F401
+                          png_problem, quality_cost_plot, samples_drawer, scatter)
+    from .grid import Axis, Skip, cell_config, expand, jobs, product  # noqa: F401
+    from .pages import (SPEC_FIELDS, count_text, evaluator_lines, generator_label, group, is_pretrained,  # noqa: F401
+                        mean_over_seeds, pretrained_lines, seedless, summarize, without_seed)
+    from .planning import (PAPER_PRIOR, Generator, default_prior, generator_axes, generator_config,  # noqa: F401
+                           generator_prior, generators, has_realness, planned_datasets, planned_seeds, family_refusal)
+    from .protocols import CLASSIFIER_TRAINING, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
+    from .readers import IdxImageDataset, data_roots, download_with_torchvision, read_idx  # noqa: F401
+    from .recovery import (CONFIG_FIELDS, PAPER_LRS, SEEDS_TEXT, RecoveryTask, crossfit, grid_section,  # noqa: F401
+                           item_key, per_item_problem, picked, setting_key)
+    from .scoring import (Scored, Scorer, fid, fid_bootstrap, fid_difference_bootstrap, in_manifold,  # noqa: F401
+                          knn_radii, mode_coverage, mode_labels, paired_modes_difference, precision_recall,
+                          precision_recall_outcomes)

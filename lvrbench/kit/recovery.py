@@ -1,0 +1,265 @@
+"""The base of the latent recovery tasks, and what their pages share.
+
+Each job is one method's whole hyper-parameter grid on one dataset, generator, prior and seed, computed as a single
+batched optimisation by `lvrbench.engine.recovery.recover`; each grid row is a cell. A task says how it picks its
+targets (`targets`) and scores a cell from its recovered latents (`score`); the base plans the grid, runs the engine
+and fails diverged cells. The helpers below pair cells on the same items (`item_key`), check per-item lists in
+results, and cross-fit a method's best cell so that choosing it does not inflate its score (`crossfit`).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import torch
+
+from ..api.contracts import RECOVERY_KINDS, Cell, CellOutcome, Environment, Job, Method, Regularizer, Request, Task, TrainedGAN
+from ..api.fields import check_fields, is_number
+from ..base.errors import UsageError
+from ..base.hashing import canonical_json, derive_seed
+from ..base.text import hparams_text, number_text, protocol_text, table
+from ..engine.recovery import frozen, recover, validate_grid
+from .figures import heatmap
+from .grid import Axis, Skip, cell_config, expand, jobs, product
+from .pages import SPEC_FIELDS, group, is_pretrained, mean_over_seeds, seedless, summarize, without_seed
+from .planning import (Generator, generator_axes, generator_config, generator_prior, generators, has_realness,
+                       planned_datasets, planned_seeds)
+from .protocols import GAN_TRAINING
+
+#: Paper 000's seven Adam learning rates (Tables 2-12).
+PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
+#: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
+SEEDS_TEXT = ("A seed sets the generator's training (its initialisation and batches), the evaluated items and the "
+              "recovery's random draws, so `± sd (k seeds)` covers the variance of all three")
+#: The config fields both recovery pages read (their protocol lines), with their types.
+CONFIG_FIELDS = {"config.hparams.lr": (int, float), "config.settings.steps": int, "config.settings.init": str,
+                 "config.settings.diff": str, "config.settings.gan.family": str, "config.settings.gan.arch": str,
+                 "config.settings.gan.latent_dim": int, "config.settings.gan.train.epochs": int,
+                 "config.settings.gan.seed": int}
+
+
+class RecoveryTask(Task):
+    """What both recovery protocols share: planning the grid, running the engine, failing diverged cells."""
+
+    datasets: dict[str, tuple[str, ...]] = {"quick": ("fashion-mnist",), "standard": ("fashion-mnist",), "full": ("mnist",)}
+    families: tuple[str, ...] = ("lsgan",)
+    priors: tuple[str, ...] = ("normal", "uniform")
+    #: Per profile: "protocol" (part of every cell's identity) and the grid ("lrs", "grids").
+    profiles_settings: dict[str, dict]
+    #: How lvrbench's protocol departs from the paper's, beyond the numbers the configs state (the protocol line).
+    deviations: str = ""
+    #: What the seeds leave fixed, appended to SEEDS_TEXT.
+    seeds_note: str = ""
+
+    # -- planning ---------------------------------------------------------------------------
+    def method_names(self, registry) -> set[str]:
+        return {name for kind in RECOVERY_KINDS for name in registry.names(kind)}
+
+    def selected_methods(self, request: Request) -> list[Method]:
+        """The methods --method names that this task runs, or every registered one."""
+        reg = request.registry
+        if request.methods:
+            return [reg.method(m) for m in request.methods if m in self.method_names(reg)]
+        return [e.obj for kind in RECOVERY_KINDS for e in reg.entries(kind)]
+
+    def artifact_settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
+        """The cell settings naming the trained networks this protocol uses (their full identities).
+
+        The generator is trained with the cell's seed, so the seed axis covers the training's variance (a pretrained
+        generator's weights are its own: there the seed sets only the items and the recovery's draws).
+        """
+        from ..engine.specs import gan_spec
+
+        return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed))}
+
+    def grid(self, method: Method, request: Request) -> list[dict[str, float]]:
+        """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
+        settings = self.profiles_settings[request.profile]
+        axes = {"lr": tuple(request.overrides.get("lr", settings["lrs"]))}
+        for p in method.params:
+            axes[p.name] = tuple(request.overrides.get(p.name) or settings.get("grids", {}).get(p.name) or p.grid)
+        rows = product(**axes)
+        validate_grid(method, rows)
+        return rows
+
+    def parameters(self, request: Request) -> set[str]:
+        return {"lr"} | {p.name for m in self.selected_methods(request) for p in m.params}
+
+    def plan(self, request: Request) -> list[Job]:
+        reg = request.registry
+        methods = self.selected_methods(request)
+        priors = request.priors or self.priors
+        latent_dim = GAN_TRAINING["image"][request.profile]["latent_dim"]
+        families, pretrained = generator_axes(request, self.families)
+
+        def candidates(dataset: str) -> list[Generator]:
+            return generators(request, dataset, families, pretrained, lambda f: [p for p in priors if p in f.priors])
+
+        if request.methods and (request.priors or request.families or request.generators):
+            made = [generator_prior(reg, g, latent_dim) for d in planned_datasets(request, self.datasets[request.profile])
+                    for g in candidates(d)]
+            for m in methods:
+                if not any(m.supports(g) for g in made):
+                    raise UsageError(m.unsupported(sorted({g.kind for g in made}) or priors))
+
+        def skip(p: dict) -> Skip | None:
+            generator, method = p["generator"], p["method"]
+            if not method.supports(generator_prior(reg, generator, latent_dim)):
+                return Skip(method.unsupported([generator.prior]))
+            if isinstance(method, Regularizer) and method.needs_discriminator and not has_realness(reg, generator):
+                named = method.name in request.methods and generator.name in request.generators
+                return Skip(f"{self.name}: {method.name} reads a discriminator's realness, and generator "
+                            f"{generator.name} has no D (or no family whose losses read it)", refuse=named)
+            return None
+
+        def labelled(dataset: str) -> bool:  # recovery needs labelled images
+            data = reg.get("datasets", dataset)
+            return data.modality == "image" and bool(data.num_classes)
+
+        axes = [Axis("dataset", lambda p: [d for d in planned_datasets(request, self.datasets[request.profile]) if labelled(d)]),
+                Axis("generator", lambda p: candidates(p["dataset"])),
+                Axis("method", lambda p: methods),
+                Axis("seed", lambda p: planned_seeds(request, p["dataset"])),
+                Axis("hparams", lambda p: self.grid(p["method"], request))]
+        protocol = self.profiles_settings[request.profile]["protocol"]
+        settings: dict[tuple, dict] = {}
+
+        def cell(p: dict) -> dict:
+            generator, key = p["generator"], (p["dataset"], p["generator"], p["seed"])
+            if key not in settings:
+                settings[key] = {**self.artifact_settings(request, p["dataset"], generator, p["seed"]), **protocol}
+            return cell_config(request, self, dataset=p["dataset"], family=generator.name, prior=generator.prior,
+                               method=p["method"].name, hparams=p["hparams"], seed=p["seed"], settings=settings[key],
+                               plugins={"dataset": reg.get("datasets", p["dataset"]), generator.role: generator.plugin,
+                                        "method": p["method"]})
+
+        def label(p: dict, n: int) -> str:
+            return (f"{self.name} {p['dataset']} {p['generator'].name} {p['generator'].prior} {p['method'].name} "
+                    f"seed={p['seed']} ({n} cell{'' if n == 1 else 's'})")
+
+        return jobs(self, request, expand(axes, skip), ("dataset", "generator", "method", "seed"), cell, label)
+
+    # -- computing --------------------------------------------------------------------------
+    def targets(self, cfg: dict, gan: TrainedGAN, env: Environment) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(targets [N, ...], what scoring compares against, init [N, d] or None for zeros)."""
+        raise NotImplementedError
+
+    def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, truth: torch.Tensor, gan: TrainedGAN,
+              env: Environment) -> CellOutcome:
+        """A cell's metrics from its recovered latents z [N, d] and their final reconstruction losses."""
+        raise NotImplementedError
+
+    def run(self, job: Job, env: Environment) -> list[CellOutcome]:
+        cfg = job.cells[0].config
+        s = cfg["settings"]
+        method = env.registry.method(cfg["method"])
+        gan = env.gan(s["gan"])
+        targets, truth, init = self.targets(cfg, gan, env)
+        realness = None
+        if isinstance(method, Regularizer) and method.needs_discriminator and "realness" in gan.family.capabilities:
+            realness = lambda x: gan.family.realness(gan.nets, x)  # noqa: E731
+        with frozen(gan.nets):
+            result = recover(gan.nets["G"], targets.to(env.device), gan.prior, method, [c.config["hparams"] for c in job.cells],
+                             steps=s["steps"], init=init, latent_dim=gan.latent_dim, diff=s["diff"], realness=realness,
+                             seed=derive_seed(cfg["seed"], "recovery"), desc=job.label)
+        outcomes = []
+        for h, cell in enumerate(job.cells):
+            bad = result.diverged_at[h]
+            if bool((bad > 0).any()):
+                first = int(bad[bad > 0].min())
+                outcomes.append(CellOutcome(error=f"recovery diverged to non-finite values at step {first} "
+                                                  f"for {int((bad > 0).sum())} of {bad.numel()} latents"))
+                continue
+            with torch.no_grad():
+                outcomes.append(self.score(cell, result.z[h], result.diff[h], truth, gan, env))
+        return outcomes
+
+    # -- pages ------------------------------------------------------------------------------
+    def protocol(self, results: list[dict]) -> str:
+        """The cited protocol, what the results' configs say was run, and what `±` covers."""
+        line = protocol_text(self.source, results, self.protocol_fields)
+        if not results:
+            return line
+        pretrained = (". Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not "
+                      "the one described here, and never trained by lvrbench: for them a seed sets only the evaluated "
+                      "items and the recovery's random draws" if any(is_pretrained(r["config"]) for r in results) else "")
+        return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}{pretrained}"
+
+    @staticmethod
+    def config_problems(result: dict, n_path: str, minimum: int) -> list[str]:
+        """The fields both pages read, and the count of items (at `n_path`, at least `minimum`) their lists must hold."""
+        fields = CONFIG_FIELDS if not is_pretrained(result.get("config", {})) else {
+            **{k: v for k, v in CONFIG_FIELDS.items() if not k.startswith("config.settings.gan.")}, **SPEC_FIELDS}
+        problems = check_fields(result, {**fields, n_path: int})
+        if not problems:
+            n = result["config"]["settings"][n_path.rsplit(".", 1)[1]]
+            if n < minimum:
+                problems.append(f"{n_path} must be at least {minimum}")
+        return problems
+
+
+def item_key(config: dict) -> str:
+    """Everything that decides which items (images, latents) a cell is evaluated on: its config but the method, the
+    grid row and the code's revisions. Bootstraps are seeded by it (`items_generator`), so cells on the same items share
+    their draws, whatever code computed them."""
+    return canonical_json(_without_code({k: v for k, v in config.items() if k not in ("method", "hparams")}))
+
+
+def _without_code(value: object) -> object:
+    """`value` without any "code" key at any depth: the revisions, which decide no item."""
+    if isinstance(value, dict):
+        return {k: _without_code(v) for k, v in value.items() if k != "code"}
+    return [_without_code(v) for v in value] if isinstance(value, list) else value
+
+
+def setting_key(config: dict) -> str:
+    """`item_key` without the seeds: the cells of one protocol, whose seeds aggregate."""
+    return item_key(seedless(config))
+
+
+def per_item_problem(values: object, n: int, name: str, binary: bool = False) -> str | None:
+    """Why `values` is not n per-item outcomes (0/1 integers when `binary`, else non-negative numbers), or None."""
+    if not isinstance(values, list) or len(values) != n:
+        return f"{name} must hold {n} values, one per item"
+    if binary:
+        return None if all(type(v) is int and v in (0, 1) for v in values) else f"{name} must hold only 0 and 1"
+    return None if all(is_number(v) and v >= 0 for v in values) else f"{name} must hold non-negative numbers"
+
+
+def crossfit(select: list[np.ndarray]) -> np.ndarray:
+    """For each item, the index of the cell whose outcome it reports: the best cell on the other half of the items.
+
+    Choosing the best of m cells and scoring it on the same items inflates its score by itself (at 64
+    images and an equal true accuracy of 0.8: +0.042 for 3 cells, +0.079 for 12); here each item's outcome comes
+    from a cell chosen without it. Halves: the first n // 2 items and the rest; ties go to the first cell.
+    """
+    scores = np.stack(select)
+    n = scores.shape[1]
+    first = np.arange(n) < n // 2
+    choice = np.empty(n, dtype=int)
+    for report in (first, ~first):
+        choice[report] = int(np.argmax(scores[:, ~report].mean(axis=1)))  # argmax: the first of equal maxima
+    return choice
+
+
+def picked(values: list[np.ndarray], choice: np.ndarray) -> np.ndarray:
+    """Each item's value from the cell `choice` names for it."""
+    return np.stack(values)[choice, np.arange(choice.size)]
+
+
+def grid_section(rows: list[dict], metric: str, page, name: str, title: str, limits: tuple[float, float]) -> list[str]:
+    """A heatmap (coloured on the metric's scale `limits`) and a table of one method's grid: lr down, the other
+    parameters across."""
+    cells = group(rows, without_seed)
+    lrs = sorted({r[0]["config"]["hparams"]["lr"] for r in cells.values()})
+    cols = sorted({hparams_text(r[0]["config"]["hparams"], ("lr",)) for r in cells.values()},
+                  key=lambda t: [float(x.split("=")[1]) for x in t.split(", ")] if t != "-" else [])
+    values = np.full((len(lrs), len(cols)), np.nan)
+    text = [[number_text(lr)] + [""] * len(cols) for lr in lrs]
+    for members in cells.values():
+        hp = members[0]["config"]["hparams"]
+        i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp, ("lr",)))
+        values[i, j] = mean_over_seeds([m["metrics"][metric] for m in members])
+        text[i][j + 1] = summarize([m["metrics"][metric] for m in members])
+    link = page.figure(name, lambda path: heatmap(values, [number_text(lr) for lr in lrs], cols, path, title, "lr",
+                                                  "parameters", limits))
+    return [f"![{title}]({link})", "", table(text, ["lr \\ params"] + cols), ""]

@@ -1,0 +1,89 @@
+"""`lvrbench leaderboard migrate`: re-key a root's results of lvrbench 0.4 to 0.5's identity, numbers untouched.
+
+0.4 named the code behind a cell by distribution versions (`config.plugins`, and versions inside the generator's and
+evaluator's specs), so every release re-keyed every cell. 0.5 names the revisions of the code that computed it
+(`config.code`). Where the installed code computes what 0.4 computed (the same cell configs but for those identity
+fields, with the training and classifier revisions 0.4 recorded), a 0.4 result becomes a 0.5 result of the cell the
+installed planner produces: its config and id are the planned ones, the keys of the artifacts it names follow, and
+its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to `archive/<its version>/results/<task>/`,
+which is how `leaderboard check --against` accepts its removal from `results/`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..base.errors import UsageError
+from ..base.files import inside, write_json_atomic
+from ..base.hashing import canonical_json
+from ..base.identity import artifact_keys, cell_id
+from ..run.replan import replan
+from ..run.store import parse_result
+
+#: The fields 0.4 identified code by, anywhere in a config, and 0.5's equivalent.
+IDENTITY_FIELDS = {"plugins", "code", "core", "family_version", "dataset_version", "generator_version",
+                   "training_revision", "revision"}
+#: What 0.4.0's code recorded for the training loop and the classifier: the revisions 0.5 starts from.
+REVISIONS_04 = {"training_revision": 2, "revision": 2}
+
+
+def identity_free(value: Any) -> Any:
+    """A config without the fields that name the code that computed it: what stays when only identity changes."""
+    if isinstance(value, dict):
+        return {k: identity_free(v) for k, v in value.items() if k not in IDENTITY_FIELDS}
+    return [identity_free(v) for v in value] if isinstance(value, list) else value
+
+
+def _old_revisions(config: dict) -> str | None:
+    """Why a 0.4 config was computed by other training or classifier code than 0.5 starts from, or None."""
+    settings = config.get("settings", {})
+    for spec in (settings.get("gan"), settings.get("evaluator")):
+        if isinstance(spec, dict):
+            for field, value in REVISIONS_04.items():
+                if field in spec and spec[field] != value:
+                    return f"its {field} is {spec[field]}, not 0.4.0's {value}"
+    return None
+
+
+def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: bool = False) -> list[str]:
+    """Re-key every 0.4 result under `root` (see the module docstring); one line per file, refusals included."""
+    results = []
+    for path in sorted((root / "results").glob("*/*.json")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            data = parse_result(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "plugins" in data["config"]:
+            results.append((path, data))
+    if not results:
+        return ["nothing to migrate: no 0.4 result (config.plugins) under " + str(root / "results")]
+    match = lambda planned, given: canonical_json(identity_free(planned)) == canonical_json(identity_free(given))  # noqa: E731
+    planned = replan(registry, [data["config"] for _, data in results], data_dir, match)
+    lines, moves = [], []
+    for (path, data), found in zip(results, planned):
+        rel = path.relative_to(root)
+        why = _old_revisions(data["config"]) or (None if found.config else found.why)
+        if why:
+            raise UsageError(f"{rel}: cannot be migrated: {why}; nothing was changed")
+        new = {**data, "config": found.config, "id": cell_id(found.config)}
+        keys = artifact_keys(found.config)
+        new["artifacts"] = {name: {**a, "key": keys[name]} if name in keys and isinstance(a, dict) else a
+                            for name, a in data.get("artifacts", {}).items()} if "artifacts" in data else None
+        if new["artifacts"] is None:
+            del new["artifacts"]
+        version = str(data.get("provenance", {}).get("lvrbench", "0.4"))
+        moves.append((path, root / "archive" / version / rel, new))
+        lines.append(f"{'would move' if dry_run else 'moved'} {rel} to archive/{version}/{rel}; "
+                     f"{'would write' if dry_run else 'wrote'} results/{found.config['task']}/{new['id']}.json")
+    if not dry_run:
+        for old, archived, new in moves:
+            archived = inside(root, str(archived.relative_to(root)))
+            archived.parent.mkdir(parents=True, exist_ok=True)
+            archived.write_bytes(old.read_bytes())
+            write_json_atomic(inside(root, f"results/{new['config']['task']}/{new['id']}.json"), new)
+            if old.name != f"{new['id']}.json":
+                old.unlink()
+    return lines
+

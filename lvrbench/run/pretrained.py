@@ -1,0 +1,254 @@
+"""Pretrained generators: their weights read safely, checked against their networks, and the no-code checkpoint route.
+
+A pretrained generator (`lvrbench.api.Pretrained`) is another source of the same `lvrbench.api.TrainedGAN`
+a family's training gives: tasks run on it unchanged and never train it. Its weights are a state dict, read
+with `torch.load(..., weights_only=True)` only (nothing is unpickled), and its identity is their digest plus
+its package's version. `--checkpoint PATH` names weights of one of lvrbench's own architectures
+(`lvrbench.api.networks`), described by the TOML file beside them (`PATH` with the suffix `.toml`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..api.contracts import NAME, Family, Pretrained
+from ..api.datainfo import DataInfo
+from ..api.networks import ARCHS
+from ..api.priors import PRIORS
+from ..base.errors import UsageError, one_line
+from ..engine.specs import family_of
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .registry import Registry
+
+#: The fields of a checkpoint's TOML file: (type, required, what it says).
+CHECKPOINT_FIELDS: dict[str, tuple[type, bool, str]] = {
+    "arch": (str, True, f"lvrbench's architecture of its networks: {' or '.join(ARCHS)} (lvrbench/api/networks.py)"),
+    "latent_dim": (int, True, "the latent size d_z G was trained with"),
+    "prior": (str, True, f"its base prior: {' or '.join(PRIORS)}"),
+    "dataset": (str, True, "the registered dataset it models"),
+    "source": (str, True, "where it comes from (a URL, a paper, a run): shown on every page"),
+    "family": (str, False, "the family whose losses trained its D (needed when the weights hold D or E)"),
+    "name": (str, False, "its name on the command line and the pages (default: the weights file's stem)"),
+}
+#: How many key names a missing- or unexpected-keys message lists before it counts the rest.
+LISTED_KEYS = 4
+
+
+def read_state(path: Path, where: str) -> dict[str, torch.Tensor]:
+    """The flat state dict in a weights file, read with `weights_only=True`: a pickled payload is refused, never run."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{where}: is a directory, not a weights file") from None
+    except Exception as exc:  # weights_only refuses anything but tensors and plain containers, with an UnpicklingError
+        raise UsageError(f"{where}: not a state dict that torch.load(..., weights_only=True) reads "
+                         f"({one_line(exc, 160)})") from None
+    return flat_state(state, where)
+
+
+def flat_state(state: Any, where: str) -> dict[str, torch.Tensor]:
+    """`state` as {"G.0.weight": tensor, ...}: nested dicts ({"G": {"0.weight": ...}}) are joined with '.'."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise UsageError(f"{where}: holds a {type(state).__name__}, not a state dict")
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(prefix: str, node: dict) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(f"{name}.", value)
+            elif isinstance(value, torch.Tensor):
+                out[name] = value
+            else:
+                raise UsageError(f"{where}: {name} is a {type(value).__name__}, not a tensor")
+    walk("", state)
+    return out
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """The digest of a state dict's contents (keys, dtypes, shapes and bytes): equal weights, equal digest."""
+    import torch
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        digest.update(f"{key} {t.dtype} {tuple(t.shape)};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _listed(keys: list[str]) -> str:
+    more = len(keys) - LISTED_KEYS
+    return ", ".join(keys[:LISTED_KEYS]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def load_state(nets: nn.ModuleDict, state: dict[str, torch.Tensor], where: str, expects: str) -> None:
+    """Load `state` into `nets`, refusing in one line (naming `where`) missing or unexpected keys and wrong shapes.
+
+    `expects` says what the networks were built for (e.g. "gen's mlp with latent_dim 16 on fashion-mnist (1, 28, 28)").
+    """
+    import torch
+
+    wanted = nets.state_dict()
+    for key, value in wanted.items():  # shapes first: a wrong latent size or sample shape shows in the first layers
+        if key not in state:
+            continue
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise UsageError(f"{where}: {key} has shape {list(state[key].shape)}, but {expects} expects "
+                             f"{list(value.shape)}")
+        if state[key].dtype.is_floating_point != value.dtype.is_floating_point:
+            raise UsageError(f"{where}: {key} holds {state[key].dtype}, the networks {value.dtype}")
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise UsageError(f"{where}: missing keys {_listed(missing)} (the networks {', '.join(nets)} of {expects})")
+    unexpected = [k for k in state if k not in wanted]
+    if unexpected:
+        raise UsageError(f"{where}: unexpected keys {_listed(unexpected)} (the networks {', '.join(nets)} of {expects})")
+    with torch.no_grad():
+        nets.load_state_dict({k: v.to(wanted[k].dtype) for k, v in state.items()})
+
+
+def where_of(registry: Registry, gen: Pretrained, weights: Any) -> str:
+    """How messages name a generator's weights: the file, or the generator and its package."""
+    if isinstance(weights, (str, os.PathLike)):
+        return str(weights)
+    return f"generator {gen.name} ({registry.provenance(gen)})"
+
+
+def load_pretrained(registry: Registry, gen: Pretrained) -> tuple[nn.ModuleDict, str]:
+    """`gen`'s networks with its weights loaded (on the CPU, in eval mode) and the digest of those weights.
+
+    Everything is checked, each problem one UsageError line: the dataset and family it names exist, its networks
+    are the ones it declares (the family's too), its weights fit them key for key and shape for shape, and G
+    maps `latent_dim` latents to samples of the dataset's shape.
+    """
+    import torch
+
+    try:
+        data = registry.get("datasets", gen.dataset).info
+        family = family_of(registry, gen)
+    except UsageError as exc:
+        raise UsageError(f"generator {gen.name} ({registry.provenance(gen)}): {exc}") from None
+    needed = sorted(set(family.networks) - set(gen.networks)) if gen.family else []
+    if needed:
+        raise UsageError(f"generator {gen.name} names family {gen.family}, whose losses read networks "
+                         f"{', '.join(needed)} it does not declare")
+    weights = registry.call(gen, "weights")
+    where = where_of(registry, gen, weights)
+    state = read_state(Path(weights), where) if isinstance(weights, (str, os.PathLike)) else flat_state(weights, where)
+    nets = registry.call(gen, "build", data)
+    if not isinstance(nets, torch.nn.ModuleDict) or sorted(nets) != sorted(gen.networks):
+        got = sorted(nets) if isinstance(nets, torch.nn.ModuleDict) else type(nets).__name__
+        raise UsageError(f"generator {gen.name}: build must return a torch.nn.ModuleDict keyed {sorted(gen.networks)}, "
+                         f"got {got}")
+    load_state(nets, state, where, f"{gen.name}'s {gen.arch or 'networks'} with latent_dim {gen.latent_dim} on "
+                                   f"{data.name} {data.shape}")
+    nets.eval()
+    try:
+        with torch.no_grad():
+            probe = nets["G"](gen.latent_prior().sample(2, torch.Generator().manual_seed(0)))
+    except Exception as exc:  # a plugin's own G: its failure is one line, before any work
+        raise UsageError(f"{where}: G fails on latents of {gen.latent_dim} elements ({one_line(exc, 160)})") from None
+    if tuple(probe.shape[1:]) != tuple(data.shape):
+        raise UsageError(f"{where}: G makes samples of shape {tuple(probe.shape[1:])}, but {data.name} has shape "
+                         f"{tuple(data.shape)}")
+    return nets, state_digest(state)
+
+
+class Checkpoint(Pretrained):
+    """A checkpoint of one of lvrbench's own architectures, named with --checkpoint and described by its TOML file."""
+
+    def __init__(self, name: str, weights_path: Path, meta: dict, networks: dict[str, str], family: Family | None):
+        self.name, self.path = name, weights_path
+        self.dataset, self.prior, self.latent_dim = meta["dataset"], meta["prior"], meta["latent_dim"]
+        self.arch, self.source, self.family = meta["arch"], meta["source"], meta.get("family")
+        self.networks = networks
+        self._family = family  # the family whose networks the weights are of, built as its `build` builds them
+
+    def build(self, data: DataInfo) -> nn.ModuleDict:
+        from torch import nn
+
+        from ..api.networks import build_encoder, build_generator
+
+        if self._family is not None:
+            return self._family.build(data, self.latent_dim, self.arch)
+        nets = {"G": build_generator(data, self.latent_dim, self.arch)}
+        if "E" in self.networks:
+            nets["E"] = build_encoder(data, self.latent_dim, self.arch)
+        return nn.ModuleDict(nets)
+
+    def weights(self) -> Path:
+        return self.path
+
+
+def checkpoint_meta_path(path: Path) -> Path:
+    """Where a checkpoint's TOML file is: beside the weights, the same name with the suffix `.toml`."""
+    return path.with_suffix(".toml")
+
+
+def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
+    """The checkpoint `--checkpoint given` names, its TOML file and weights checked (one UsageError line each)."""
+    import tomllib
+
+    path = Path(given).expanduser()
+    where = f"--checkpoint {given}"
+    if not path.is_file():
+        raise UsageError(f"{where}: {'not a file' if path.exists() else 'no such file'}")
+    toml = checkpoint_meta_path(path)
+    if not toml.is_file():
+        raise UsageError(f"{where}: no {toml} beside it (it says {', '.join(k for k, f in CHECKPOINT_FIELDS.items() if f[1])}; "
+                         "see CONTRIBUTING.md)")
+    try:
+        meta = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{toml}: not valid TOML ({one_line(exc, 160)})") from None
+    unknown = sorted(set(meta) - set(CHECKPOINT_FIELDS))
+    if unknown:
+        raise UsageError(f"{toml}: unknown key {unknown[0]!r} (known: {', '.join(sorted(CHECKPOINT_FIELDS))})")
+    for key, (kind, required, _) in CHECKPOINT_FIELDS.items():
+        if key not in meta:
+            if required:
+                raise UsageError(f"{toml}: missing key {key!r} ({CHECKPOINT_FIELDS[key][2]})")
+            continue
+        value = meta[key]
+        if kind is int and (type(value) is not int or value < 1):
+            raise UsageError(f"{toml}: {key} must be a positive integer, got {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise UsageError(f"{toml}: {key} must be a string, got {value!r}")
+    for key, choices in (("arch", ARCHS), ("prior", tuple(PRIORS))):
+        if meta[key] not in choices:
+            raise UsageError(f"{toml}: {key} must be {' or '.join(choices)}, got {meta[key]!r}")
+    name = meta.get("name", path.stem.lower())
+    if not NAME.fullmatch(name):
+        raise UsageError(f"{toml}: {name!r} is no valid generator name (lower-case letters, digits, '.', '_', '-'): "
+                         "set `name`")
+    for kind, key in (("datasets", "dataset"), ("families", "family")):
+        if key in meta:
+            try:
+                registry.entry(kind, meta[key])
+            except UsageError as exc:
+                raise UsageError(f"{toml}: {exc}") from None
+    state = read_state(path, str(path))
+    present = sorted({k.split(".", 1)[0] for k in state})
+    if meta.get("family"):
+        networks = dict(registry.get("families", meta["family"]).networks)
+    else:
+        extra = [k for k in present if k not in ("G", "E")]
+        if extra:
+            raise UsageError(f"{path}: holds weights of {', '.join(extra)} but {toml} names no family (set `family`, "
+                             "e.g. \"vanilla\", to say which losses trained them)")
+        networks = {"G": "generator", **({"E": "encoder"} if "E" in present else {})}
+    family = registry.get("families", meta["family"]) if meta.get("family") else None
+    return Checkpoint(name, path, meta, networks, family)

@@ -1,0 +1,102 @@
+"""`lvrbench list` shows hyper-parameters with their ranges; `lvrbench cache list|prune` shows and removes what is stale."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import ok_result
+
+from lvrbench.engine.artifacts import file_sha256
+from lvrbench.commands.cache import size_text
+from lvrbench.report.pages import build
+from lvrbench.base.identity import cell_id
+from lvrbench.run.store import ResultStore
+from lvrbench.engine.training import REVISION as TRAINING_REVISION
+from lvrbench.run.harness import core_revisions
+
+
+def test_list_shows_each_hyper_parameter_with_its_range_grid_and_doc(cli_here):
+    text = cli_here("list", "--kind", "resamplers")[1].splitlines()
+    start = text.index("resamplers hyper-parameters (`--set NAME=V1,V2` replaces a grid, within the range):")
+    assert re.match(r"^resampler +parameter +range +grid +doc$", text[start + 1])
+    assert any(re.fullmatch(r"hard-cutoff +c +> 0 +2\.5, 3, 3\.5 +cutoff in prior standard deviations", line) for line in text)
+    assert any(re.fullmatch(r"logistic-cutoff +b +> 0 +2, 2\.5, 3 +midpoint, where P = 1/2", line) for line in text)
+    doc = json.loads(cli_here("list", "--kind", "regularizers", "--json")[1])
+    row = next(r for r in doc["regularizers"] if r["name"] == "bhattacharyya")
+    assert row["hyperparameters"] == {"weight": {"grid": [0.0, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0], "minimum": 0.0,
+                                                 "exclusive_minimum": False, "maximum": None,
+                                                 "doc": "latent regulation loss weight λ"}}
+
+
+def artifact(cache: Path, kind: str, key: str, weights: bytes = b"w" * 1000, **config) -> list[Path]:
+    """A cache entry as ArtifactCache writes it; `config` replaces the installed versions it records."""
+    folder = cache / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{key}.pt").write_bytes(weights)
+    core = core_revisions()
+    revision = {"generators": {"code": {m: core[m] for m in ("training", "networks", "priors")}},
+                "evaluators": {"code": {"evaluator": core["evaluator"]}}}.get(kind, {"generator": "k"})
+    meta = {"key": key, "kind": kind, "config": {**revision, **config}, "metrics": {}, "provenance": {},
+            "sha256": file_sha256(folder / f"{key}.pt")}
+    (folder / f"{key}.json").write_text(json.dumps(meta))
+    return [folder / f"{key}.pt", folder / f"{key}.json"]
+
+
+def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(registry, tmp_path, cli_here):
+    cache, root = tmp_path / "cache", tmp_path / "root"
+    current = artifact(cache, "generators", "a" * 16) + artifact(cache, "evaluators", "b" * 16)
+    stale = {
+        "generators/" + "c" * 16: (artifact(cache, "generators", "c" * 16, code={}, core="lvrbench 0.4.0", training_revision=2),
+                                   f"code.training None, not the installed {TRAINING_REVISION}"),
+        "generators/" + "d" * 16: (artifact(cache, "generators", "d" * 16,
+                                            code={"training": TRAINING_REVISION - 1, "networks": 1, "priors": 1}),
+                                   f"code.training {TRAINING_REVISION - 1}, not the installed {TRAINING_REVISION}"),
+        "evaluators/" + "e" * 16: (artifact(cache, "evaluators", "e" * 16), "its weights are not the ones its metadata records (sha256)"),
+    }
+    stale["evaluators/" + "e" * 16][0][0].write_bytes(b"x" * 1000)  # weights swapped after the hash was recorded
+    orphan = cache / "generators" / ("f" * 16 + ".pt")
+    orphan.write_bytes(b"o" * 10)
+    stale["generators/" + "f" * 16] = ([orphan], "weights without metadata")
+    tmp = cache / "generators" / ".abc.pt.x1.tmp"
+    tmp.write_bytes(b"t" * 5)
+    stale["generators/.abc.pt.x1.tmp"] = ([tmp], "a killed writer's temporary file")
+    mine = cache / "mine" / "notes.json"  # not an artifact: left alone, even named like one
+    mine.parent.mkdir()
+    mine.write_text("{}")
+    current += artifact(cache, "calibrators", "g" * 16)  # a plugin's kind, with no core version of its own: current
+    stale["calibrators/" + "h" * 16] = (artifact(cache, "calibrators", "h" * 16), "its weights are not the ones its metadata records (sha256)")
+    stale["calibrators/" + "h" * 16][0][0].write_bytes(b"y" * 1000)
+    store = ResultStore(root)
+    kept = store.write(ok_result())
+    old = ok_result()
+    old["config"]["code"]["core"]["recovery"] = 99
+    old["id"] = cell_id(old["config"])
+    old_path = store.write(old)
+    build(registry, root)
+    assert "_1 result files computed by other revisions of the code are not shown" in (root / "recovery-real.md").read_text()
+
+    code, out, err = cli_here("cache", "list", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[2:-1]}
+    assert all(rows[name].endswith(why) for name, (_, why) in stale.items())
+    assert rows["generators/" + "a" * 16].endswith("current") and rows[f"{root}/{old_path.relative_to(root)}"].endswith(
+        "a result of another revision of the core")
+    freed = sum(p.stat().st_size for paths, _ in stale.values() for p in paths)
+
+    code, out, _ = cli_here("cache", "prune", "--dry-run", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0 and out.splitlines()[-1] == f"would free {size_text(freed)} ({len(stale)} entries)"
+    assert all(p.exists() for paths, _ in stale.values() for p in paths)
+
+    code, out, err = cli_here("cache", "prune", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"freed {size_text(freed)} ({len(stale)} entries)"
+    assert not any(p.exists() for paths, _ in stale.values() for p in paths)
+    assert all(p.exists() for p in current) and mine.exists() and old_path.exists()  # results stay without --results
+
+    code, out, err = cli_here("cache", "prune", "--results", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0, err
+    assert out.splitlines()[0] == f"removed {root}/{old_path.relative_to(root)} (a result of another revision of the core)"
+    assert not old_path.exists() and kept.exists()
+    assert "other revisions of the code" not in (root / "recovery-real.md").read_text()  # its page rebuilt
+    assert cli_here("leaderboard", "check", "--out", str(root))[0] == 0

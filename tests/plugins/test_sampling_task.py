@@ -1,0 +1,158 @@
+"""The `sampling` task end to end on ring8 with tiny settings: planning its sampler grid, paired differences with
+direct, a cell that fails alone, the page and its validation of crafted results."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from lvrbench.base.errors import UsageError
+from lvrbench.run.harness import PlanRequest, make_plan
+from lvrbench.run.store import ResultStore
+from lvrbench.commands.runner import RunOptions, run_command
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+FAMILIES = ("vanilla", "lsgan")  # an exact BCE logit, and a critic the samplers calibrate
+SAMPLERS = {"direct", "drs", "dg-flow", "ddls", "mh-gan"}
+
+
+def results_of(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "results" / "sampling").glob("*.json"))]
+
+
+def tiny(mp: pytest.MonkeyPatch) -> None:
+    from lvrbench.kit import protocols
+    from lvrbench_plugins import sampling
+
+    mp.setitem(protocols.GAN_TRAINING["points"]["quick"], "train", {"epochs": 2, "batch_size": 256, "lr": 1e-3})
+    mp.setitem(sampling.SCORING, "quick", {"n_samples": 200, "n_real": 300, "n_held_out": 300, "n_boot_fid": 20, "k": 3,
+                                           "batch": 100})
+    mp.setitem(sampling.GRIDS, "quick", {"drs": {"burn_in": (300.0,), "max_attempts": (50.0,)}, "ddls": {"steps": (4.0,)},
+                                         "dg-flow": {"steps": (4.0,)}, "mh-gan": {"proposals": (4.0,)}})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, registry):
+    base = tmp_path_factory.mktemp("sampling")
+    with pytest.MonkeyPatch.context() as mp:
+        tiny(mp)
+        opts = RunOptions(tasks=("sampling",), datasets=("ring8",), families=FAMILIES, out=str(base / "lb"),
+                          cache_dir=str(base / "cache"))
+        code = run_command(registry, opts)
+        yield {"root": base / "lb", "code": code, "registry": registry, "opts": opts, "mp": mp}
+
+
+def test_every_sampler_runs_on_every_family_and_the_page_checks(run):
+    from lvrbench.report.pages import check
+
+    root, registry = run["root"], run["registry"]
+    assert run["code"] == 0
+    results = results_of(root)
+    assert {(r["config"]["family"], r["config"]["method"]) for r in results} == {(f, s) for f in FAMILIES for s in SAMPLERS}
+    assert all(r["status"] == "ok" and registry.get("tasks", "sampling").validate(r) == [] for r in results)
+    assert check(registry, root) == []
+    page = (root / "sampling.md").read_text()
+    assert "Protocol of these numbers (from their configs): G and D `mlp`; d_z = 16; prior uniform; trained 2 epochs" in page
+    assert "200 samples per sampler; 300 test samples; 300 held-out real samples" in page
+    assert "grid: burn_in 300; diffusion 0.01; epsilon 0.01; eta 0.1; gamma 0; max_attempts 50; percentile 95; proposals 4; steps 4" in page
+    assert "![quality against cost on ring8](images/sampling/ring8-quality-cost.png)" in page
+    links = [part.split(")")[0] for part in page.split("](")[1:]]
+    assert len(links) == len(results) + 1 and all((root / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for link in links)
+    rows = {line.split("|")[1].strip() + " " + line.split("|")[3].strip(): line.split("|")[5].strip()
+            for line in page.splitlines() if line.startswith("| vanilla ") or line.startswith("| lsgan ")}
+    assert rows["vanilla drs"] == "exact: BCE logit" and rows["lsgan mh-gan"] == "calibrated: logistic on the critic's score"
+    assert rows["vanilla direct"] == "-"
+
+
+def test_each_metric_is_paired_with_direct_on_the_same_seed(run):
+    results = results_of(run["root"])
+    for r in results:
+        m = r["metrics"]
+        direct = next(x for x in results if x["config"]["method"] == "direct" and x["config"]["family"] == r["config"]["family"])
+        assert r["config"]["settings"] == direct["config"]["settings"]  # one generator, one evaluator, the same reals
+        for metric in ("fid", "precision", "recall", "high_quality"):
+            diff = m[f"{metric}_vs_direct"]
+            assert diff["value"] == pytest.approx(m[metric]["value"] - direct["metrics"][metric]["value"], abs=1e-9)
+            assert diff["low"] <= diff["value"] <= diff["high"]
+        assert m["modes_covered_vs_direct"]["value"] == m["modes_covered"]["value"] - direct["metrics"]["modes_covered"]["value"]
+        assert r["extra"]["direct_cost"] == direct["extra"]["cost"]
+    direct = next(r for r in results if r["config"]["method"] == "direct")
+    assert direct["metrics"]["fid_vs_direct"] == {"value": 0.0, "low": 0.0, "high": 0.0, "n": 200}
+    assert direct["extra"]["cost"]["generator_evals"] == 1000 and direct["extra"]["cost"]["discriminator_evals"] == 0
+    flow = next(r for r in results if r["config"]["method"] == "dg-flow")
+    assert flow["extra"]["cost"]["generator_evals"] == 5000 and flow["extra"]["cost"]["discriminator_evals"] == 4000
+    mh = next(r for r in results if r["config"]["method"] == "mh-gan" and r["config"]["family"] == "lsgan")
+    assert mh["metrics"]["acceptance"]["n"] == 800 and mh["extra"]["ratio"]["calibrator"]["n_real"] == 300
+
+
+def test_a_sampler_that_gives_up_fails_its_cell_alone(run, tmp_path):
+    opts = RunOptions(**{**run["opts"].__dict__, "families": ("vanilla",), "methods": ("direct", "drs"),
+                         "overrides": ("gamma=40", "percentile=0", "max_attempts=1"), "out": str(tmp_path / "lb")})
+    assert run_command(run["registry"], opts) == 1
+    by_method = {r["config"]["method"]: r for r in results_of(tmp_path / "lb")}
+    assert by_method["direct"]["status"] == "ok"
+    assert by_method["drs"]["status"] == "failed" and by_method["drs"]["error"] == (
+        "drs: accepted 0 of 200 samples in 200 proposals, the cap (max_attempts=1 per sample); lower gamma or "
+        "percentile, or raise max_attempts")
+
+
+def test_method_and_set_select_samplers_and_their_grid_before_any_work(registry):
+    store, task = ResultStore(Path("/nonexistent")), [registry.get("tasks", "sampling")]
+    # paper 004's fixed γ = -5 and -8 (percentile 0), over the full profile's declared (reference) defaults
+    request = PlanRequest(registry, profile="full", datasets=("ring8",), families=("vanilla",), methods=("drs",),
+                          overrides={"gamma": (-5.0, -8.0), "percentile": (0.0,)})
+    plan = make_plan(task, request, store)
+    assert [c.config["hparams"] for c in plan.cells] == [
+        {"burn_in": 10000.0, "gamma": g, "max_attempts": 100.0, "percentile": 0.0} for g in (-5.0, -8.0)]
+    assert task[0].parameters(request) == {"burn_in", "gamma", "percentile", "max_attempts"}
+    assert task[0].method_names(registry) == SAMPLERS
+    with pytest.raises(UsageError) as refused:
+        make_plan(task, PlanRequest(registry, datasets=("ring8",), methods=("dg-flow",), overrides={"steps": (2.5,)}), store)
+    assert str(refused.value) == "dg-flow: steps must be a whole number, got 2.5"
+    full = make_plan(task, PlanRequest(registry, profile="full", datasets=("ring8",), families=("vanilla",)), store)
+    assert {c.config["method"]: c.config["hparams"] for c in full.cells}["mh-gan"] == {"proposals": 640.0}  # the reference's
+
+
+@pytest.mark.parametrize("path, value, problem", [
+    ("extra.ratio", {"text": "exact: trust me"},
+     "extra.ratio must be null or name its ratio as one of: exact: BCE logit; calibrated: logistic on the critic's score"),
+    ("extra.cost", {"generator_evals": 1.0, "seconds": 0.1}, "extra.cost must hold generator_evals, discriminator_evals, "
+     "seconds as numbers >= 0"),
+    ("metrics.fid_vs_direct", 0.5, "metrics.fid_vs_direct is not a {value, low, high, n} estimate of finite numbers with low <= high"),
+    ("metrics.acceptance", "high", "metrics.acceptance is not a {value, low, high, n} estimate of finite numbers with low <= high"),
+])
+def test_validate_rejects_crafted_results(run, path, value, problem):
+    result = copy.deepcopy(next(r for r in results_of(run["root"]) if r["config"]["method"] == "drs"))
+    *parents, last = path.split(".")
+    target = result
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    assert run["registry"].get("tasks", "sampling").validate(result)[0] == problem
+
+
+def test_improvement_verdicts_beside_paper_004_on_hand_made_differences():
+    from lvrbench.kit.headlines import SAMPLING, improvement_lines
+
+    e = lambda v, lo, hi: {"value": v, "low": lo, "high": hi, "n": 500}  # noqa: E731
+    ours = {("vanilla", "drs"): {"fid": [e(-5.0, -8.0, -2.0)]}, ("wgan-gp", "drs"): {"fid": [e(1.0, -1.0, 3.0)]},
+            ("wgan-gp", "dg-flow"): {"fid": [e(2.0, 1.0, 3.0), e(1.5, 0.5, 2.5)]}}
+    lines = improvement_lines(SAMPLING, ours, {"fid": "FID"})[0].splitlines()[2:]
+    verdicts = [[c.strip() for c in line.split("|")[3:7]] for line in lines]
+    assert verdicts == [
+        ["vanilla: 63.99 → 38.49 with drs", "Δ vs direct -5.00 [-8.00, -2.00]", "agree", ""],
+        ["wgan-gp: 40.78 → 38.02 with drs", "Δ vs direct 1.00 [-1.00, 3.00]", "undecided", "yes (greyed out in the paper)"],
+        ["wgan-gp: 40.78 → 40.02 with dg-flow", "Δ vs direct [0.500, 3.00] (2 seeds' hull)", "disagree",
+         "yes (greyed out in the paper)"]]
+    assert "not run" in improvement_lines(SAMPLING, {}, {"fid": "FID"})[0]
+
+
+def test_a_crafted_result_fails_the_check_not_the_process(run, tmp_path):
+    from lvrbench.report.pages import check
+
+    result = copy.deepcopy(next(r for r in results_of(run["root"]) if r["config"]["method"] == "ddls"))
+    del result["extra"]["centers"]  # mixture scores without their centres
+    ResultStore(tmp_path / "lb").write(result)
+    assert check(run["registry"], tmp_path / "lb")[0] == f"results/sampling/{result['id']}.json: extra.centers is missing"
