@@ -611,7 +611,9 @@ def items_needed(effect: float, sd: float, alpha: float = 0.05, power: float = 0
     n = ceil(((z_{1 - alpha/2} + z_{power}) * sd / |effect|)^2), at least 2. None when effect is 0 (no n suffices).
 
     Pass alpha / k for a claim of k comparisons (Holm's first step, the worst case). The normal approximation is
-    accurate at the hundreds of items a benchmark scores; the t-test needs 1-2 items more below ~30."""
+    accurate at the hundreds of items a benchmark scores; the t-test needs 1-2 items more below ~30. This is the
+    answer within one network: where networks differ, more items cannot shrink the between-seed part of a
+    seed-level interval, and ``seeds_needed`` with the SD of the per-seed differences is the question to ask."""
     _check_power(effect, sd, alpha, power)
     if effect == 0:
         return None
