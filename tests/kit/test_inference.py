@@ -93,6 +93,22 @@ def test_hierarchical_t_is_seed_difference_of_per_seed_means_and_one_seed_is_wit
         inf.hierarchical_difference(a, [y[:150] for y in b], 0)
 
 
+def test_equal_per_seed_differences_do_not_claim_certainty():
+    """Two methods that differ on one of 500 images of each of 3 networks: +0.002 on every seed, zero spread."""
+    rng = np.random.default_rng(15)
+    b = [(rng.random(500) < 0.8).astype(float) for _ in range(3)]
+    a = [y.copy() for y in b]
+    for y in a:
+        y[np.flatnonzero(y == 0)[0]] = 1.0
+    est, p = inf.hierarchical_difference(a, b, 0)
+    assert est["value"] == pytest.approx(0.002) and p > 0.05 and est["low"] < 0 < est["high"]
+    within = [np.var(x - y, ddof=1) / 500 for x, y in zip(a, b)]
+    again, p_again = inf.seed_difference([0.002] * 3, within=within)
+    assert again == pytest.approx(est) and p_again == pytest.approx(p)
+    bare = inf.seed_difference([0.002] * 3)  # no within-network noise given: the documented exact reading
+    assert bare == ({"value": 0.002, "low": 0.002, "high": 0.002, "n": 3}, 0.0)
+
+
 def _coverage(rng, n_seeds, n_items, between, within, reps, n_boot):
     hit = {"t": 0, "bootstrap": 0, "pooled items": 0}
     for _ in range(reps):
