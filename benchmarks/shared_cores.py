@@ -44,11 +44,11 @@ def job(seconds: float) -> dict:
     """
     import torch
 
-    from lvrbench.kinds import DataInfo
-    from lvrbench.networks import build_generator, init_parameters
-    from lvrbench.priors import NormalPrior
-    from lvrbench.recovery import recover
-    from lvrbench.registry import load_registry
+    from lvrbench.api import DataInfo
+    from lvrbench.api import build_generator, init_parameters
+    from lvrbench.api import NormalPrior
+    from lvrbench.engine.recovery import recover
+    from lvrbench.run.registry import load_registry
 
     data = DataInfo("bench", "image", (1, 28, 28), 10)
     G = build_generator(data, 128, "mlp")
