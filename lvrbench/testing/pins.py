@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -28,8 +29,8 @@ from ..base.hashing import canonical_json
 from ..run.registry import Registry, load_registry
 from . import tiny
 
-#: The first-party pins, beside the plugins they pin.
-BUILTIN_PINS = Path(__file__).resolve().parents[2] / "plugins" / "revisions.json"
+#: The first-party pins, beside the plugins they pin (package data of `lvrbench_plugins`).
+BUILTIN_PINS = Path(importlib.util.find_spec("lvrbench_plugins").origin).parent / "revisions.json"
 SEED = 20261206
 
 
