@@ -83,9 +83,20 @@ class Plugin:
 
 
 class Parametrised(Plugin):
-    """A plugin with declared hyper-parameters (methods and samplers): one way to declare and check them."""
+    """A plugin with declared hyper-parameters and priors (methods and samplers): one way to declare and check them."""
 
     params: ClassVar[tuple[Param, ...]] = ()
+    #: The priors the plugin is defined for: "normal", "uniform", "iid" (any IID prior) or "any". A method's is the
+    #: prior of the latents it recovers, a sampler's its generator's; the planner never pairs it with another.
+    requires: ClassVar[str] = "any"
+
+    def supports(self, prior: Prior) -> bool:
+        """Whether the plugin is defined for `prior`."""
+        return prior.satisfies(self.requires)
+
+    def unsupported(self, priors: Sequence[str]) -> str:
+        """The one-line refusal of this plugin with `priors` (prior names) it is not defined for."""
+        return f"{self.name} is defined for the {self.requires} prior, not the {' or '.join(priors)} prior"
 
     def check_params(self, values: dict[str, float]) -> None:
         """Refuse unknown, missing, non-finite or out-of-range hyper-parameters in one line."""
@@ -101,17 +112,6 @@ class Parametrised(Plugin):
 
 class Method(Parametrised):
     """Something a recovery task compares: a regularizer or a resampler."""
-
-    #: The priors the method is defined for: "normal", "uniform", "iid" (any IID prior) or "any".
-    requires: ClassVar[str] = "any"
-
-    def supports(self, prior: Prior) -> bool:
-        """Whether the method is defined for `prior`."""
-        return prior.satisfies(self.requires)
-
-    def unsupported(self, priors: Sequence[str]) -> str:
-        """The one-line refusal of this method with `priors` (prior names) it is not defined for."""
-        return f"{self.name} is defined for the {self.requires} prior, not the {' or '.join(priors)} prior"
 
 
 #: Paper 000's latent-regulation-loss weights (Tables 2-11); 0 is the "no loss" column.
@@ -512,23 +512,24 @@ class SamplerContext:
 class Sampler(Parametrised):
     """A post-hoc sampler that draws better samples from a trained generator (DRS, DDLS, ...).
 
-    `params` are declared as a method's (validated before any work, overridable with `--set`). A sampler draws
-    every random number from `ctx.generator` and evaluates the networks only through `ctx.generate(z)` and
+    `params` are declared as a method's (validated before any work, overridable with `--set`), `requires` as a
+    method's (the generator priors it is defined for: the planner skips the others). A sampler draws every random
+    number through its context (`ctx.latents`, `ctx.normal`, `ctx.uniform`, `ctx.integers`, which read the seeded
+    `ctx.generator`; never the global RNG) and evaluates the networks only through `ctx.generate(z)` and
     `ctx.log_ratio(x, z)`, so the core counts its cost; see CONTRIBUTING.md.
     """
 
     kind = "samplers"
     #: Whether `sample` reads `ctx.log_ratio` (a density ratio from the generator's discriminator).
     needs_ratio: ClassVar[bool] = True
-    #: The generator priors the sampler is defined for: "normal", "uniform", "iid" (any IID prior) or "any".
-    requires: ClassVar[str] = "any"
-
-    def supports(self, prior: Prior) -> bool:
-        """Whether the sampler is defined for a generator whose prior is `prior`."""
-        return prior.satisfies(self.requires)
 
     def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
-        """n samples of the trained generator `gan`, improved by this sampler, with its statistics."""
+        """n samples of the trained generator `gan`, improved by this sampler, with its statistics.
+
+        The core checks what comes back, and fails this sampler's cell alone otherwise: n finite samples shaped and
+        typed as G's own (`[n, *data.shape]`), latents `[n, d]` or None, `stats` of `Estimate`s, finite `info`
+        numbers, and the global RNGs (torch's, numpy's, Python's) untouched.
+        """
         raise NotImplementedError
 
 

@@ -84,7 +84,8 @@ def cli() -> None:
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="PATH",
               help="A state-dict file of lvrbench's own architecture, described by PATH's name with the suffix .toml "
                    "(arch, latent_dim, prior, dataset, source); run like --generator.")
-@click.option("--method", "methods", multiple=True, metavar="NAME", help="Only these methods (regularizers/resamplers).")
+@click.option("--method", "methods", multiple=True, metavar="NAME",
+              help="Only these methods: regularizers and resamplers (the recovery tasks), samplers (sampling).")
 @click.option("--prior", "priors", multiple=True, type=Choice(list(PRIORS)), help="Only these latent priors.")
 @click.option("--profile", default="quick", show_default=True, type=Choice(list(PROFILES)),
               help="quick: minutes on a CPU, smoke-level numbers; standard: the papers' protocols at a size one 2-core CPU "
@@ -115,20 +116,27 @@ def list_(kind: str | None, as_json: bool) -> None:
     """List the registered plugins (and the broken ones)."""
     from tabulate import tabulate
 
+    from ..kit.planning import dataset_prior
+
     registry = _registry()
     doc = registry.to_json()
+    for row in doc["datasets"]:
+        row["default_prior"] = dataset_prior(row["name"])
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         click.echo(json.dumps({k: doc[k] for k in kinds} | {"errors": doc["errors"]}, indent=2))
         return
     for k in kinds:
-        methods = any("requires" in r for r in doc[k])  # methods also say their prior and what --set can change
-        headers = ["name", *(["requires", "params"] if methods else []), "plugin", "summary"]
-        rows = [[r["name"], *([r["requires"], ", ".join(r["params"]) or "-"] if methods else []),
-                 f"{r['plugin']} {r['version']}", r["summary"]] for r in doc[k]]
+        columns = LIST_COLUMNS.get(k, ())  # what a kind declares beyond its name: priors, parameters, data
+        headers = ["name", *(header for header, _ in columns), "plugin", "summary"]
+        rows = [[r["name"], *(cell(r) for _, cell in columns), f"{r['plugin']} {r['version']}", r["summary"]]
+                for r in doc[k]]
         click.echo(f"{k}:")
-        click.echo(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none)")
+        click.echo(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) if rows else "  (none)")
         click.echo()
+        if k == "datasets" and rows:
+            click.echo(f"default prior: {DEFAULT_PRIOR_NOTE}")
+            click.echo()
         params = [[r["name"], name, _range(p), ", ".join(f"{v:g}" for v in p["grid"]), p["doc"] or "-"]
                   for r in doc[k] for name, p in r.get("hyperparameters", {}).items()]
         if params:
@@ -136,6 +144,24 @@ def list_(kind: str | None, as_json: bool) -> None:
             click.echo(tabulate(params, headers=[SINGULAR[k], "parameter", "range", "grid", "doc"], tablefmt="simple",
                                 disable_numparse=True))
             click.echo()
+
+
+def _params(row: dict) -> str:
+    return ", ".join(row["params"]) or "-"
+
+
+#: Per kind, the columns `lvrbench list` shows beyond name, plugin and summary: (header, the cell of a JSON row).
+LIST_COLUMNS = {
+    **dict.fromkeys(("regularizers", "resamplers", "samplers"), (("requires", lambda r: r["requires"]),
+                                                                 ("params", _params))),
+    "datasets": (("default prior", lambda r: r["default_prior"]),),
+    "generators": (("dataset", lambda r: r["dataset"]), ("prior", lambda r: r["prior"]),
+                   ("d_z", lambda r: str(r["latent_dim"])), ("family", lambda r: r["family"] or "- (no D)"),
+                   ("source", lambda r: r.get("source", ""))),
+}
+DEFAULT_PRIOR_NOTE = ("the base prior a family is trained with on the dataset when --prior is not given, the same in "
+                      "every profile (a family that cannot take it: N(0, 1), or its own, as GM-GAN's learned mixture); "
+                      "the recovery tasks run both priors.")
 
 
 def _range(param: dict) -> str:

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..api.contracts import Cost, SampleOutput, Sampler, SamplerContext, SamplerError, TrainedGAN
 from ..api.estimates import Estimate
-from ..base.errors import UsageError
+from ..base.errors import UsageError, one_line
+from ..base.guard import guarded
 from ..base.hashing import derive_seed
 
 if TYPE_CHECKING:
@@ -154,32 +157,119 @@ def density_ratio(sampler: Sampler, gan: TrainedGAN, held_out: Tensor | None, de
 
 # -- running a sampler ------------------------------------------------------------------------------------------
 
+#: What a sampler is told to draw from instead of a global RNG.
+DRAW_FROM_CTX = "draw every random number through ctx (ctx.latents, ctx.normal, ctx.uniform, ctx.integers)"
+
+
+class GlobalRNGs:
+    """The global random states a sampler must leave alone (torch's on the CPU and on the device, numpy's legacy one,
+    Python's), captured before it runs: comparing them after is exact and costs a few kilobytes of copying."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.saved = self._states()
+
+    def _states(self) -> dict[str, object]:
+        states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate()}
+        if self.device.type == "cuda":
+            states["torch.cuda"] = torch.cuda.get_rng_state(self.device)
+        return states
+
+    @staticmethod
+    def _same(a: object, b: object) -> bool:
+        if isinstance(a, Tensor):
+            return torch.equal(a, b)
+        if isinstance(a, np.ndarray):
+            return np.array_equal(a, b)
+        if isinstance(a, tuple):
+            return len(a) == len(b) and all(GlobalRNGs._same(x, y) for x, y in zip(a, b))
+        return a == b
+
+    def touched(self) -> list[str]:
+        """The global RNGs whose state moved since capture, each restored to what it was."""
+        now = self._states()
+        moved = [name for name in self.saved if not self._same(self.saved[name], now[name])]
+        restore = {"torch": torch.set_rng_state, "numpy": np.random.set_state, "random": random.setstate,
+                   "torch.cuda": lambda state: torch.cuda.set_rng_state(state, self.device)}
+        for name in moved:
+            restore[name](self.saved[name])
+        return moved
+
+
+def _reference(gan: TrainedGAN, device: torch.device) -> Tensor:
+    """G's output on one latent of its prior, drawn from a generator of its own: the shape and dtype every sample must
+    have (the dataset's), found without touching the sampler's draws or its counted cost."""
+    with torch.no_grad():
+        return gan.nets["G"](gan.prior.sample(1, torch.Generator().manual_seed(0), device))
+
+
+def output_problem(out: object, n: int, like: Tensor, latent_dim: int) -> str | None:
+    """What is wrong with a sampler's output (the part of its one-line failure after its name), or None: n finite
+    samples shaped and typed as `like` (one sample of G), latents [n, latent_dim] or None, Estimate stats, finite info."""
+    if not isinstance(out, SampleOutput):
+        return f"returned {type(out).__name__}, not a lvrbench.api.SampleOutput: return SampleOutput(samples, latents, stats)"
+    want = (n, *like.shape[1:])
+    if not isinstance(out.samples, Tensor):
+        return f"returned samples of type {type(out.samples).__name__}: return a tensor [n, ...] of {n} samples"
+    if tuple(out.samples.shape) != want:
+        return (f"returned samples of shape {list(out.samples.shape)}, not [n, *G's sample shape] = {list(want)}: "
+                f"return {n} samples shaped as G(z)")
+    if out.samples.dtype != like.dtype:
+        return f"returned {out.samples.dtype} samples, not G's {like.dtype}: return them in G's dtype"
+    if bad := int((~torch.isfinite(out.samples)).sum()):
+        return (f"returned {bad} non-finite values among its samples: return finite samples, or raise "
+                "lvrbench.api.SamplerError when it cannot")
+    if out.latents is not None:
+        if not isinstance(out.latents, Tensor) or tuple(out.latents.shape) != (n, latent_dim):
+            got = list(out.latents.shape) if isinstance(out.latents, Tensor) else type(out.latents).__name__
+            return f"returned latents {got}, not [n, d] = {[n, latent_dim]}: return each sample's latent, or None"
+        if not bool(torch.isfinite(out.latents).all()):
+            return "returned non-finite latents: return each sample's finite latent, or None"
+    if not isinstance(out.stats, dict) or not all(isinstance(v, Estimate) for v in out.stats.values()):
+        return "returned stats that are not lvrbench.api.Estimates: give each with its interval (e.g. wilson_interval)"
+    if not isinstance(out.info, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in out.info.values()):
+        return "returned info values that are not finite numbers: put plain finite numbers in info"
+    return None
+
+
 def run_sampler(sampler: Sampler, gan: TrainedGAN, n: int, params: dict[str, float], generator: torch.Generator,
                 device: torch.device, held_out: Tensor | None = None, cache: ArtifactCache | None = None,
                 batch: int = 500) -> SampleOutput:
     """n samples of `gan` by `sampler`, its parameters checked before any work, its cost counted and timed here.
 
-    Networks run in eval mode (batch norm must not couple samples). A refusal is a one-line UsageError; a sampler
-    that cannot finish raises SamplerError.
+    Networks run in eval mode (batch norm must not couple samples). A refusal (a parameter out of range, a prior the
+    sampler does not declare in `requires`, a generator without what it reads) is a one-line UsageError. Whatever goes
+    wrong inside `sample` is a one-line SamplerError naming the sampler, so its cell fails alone: it raised, it cannot
+    finish, it drew from a global RNG (torch's, numpy's or Python's: restored, then refused), or its output is not n
+    finite samples of G's shape and dtype with latents [n, d] or None (`output_problem`).
     """
     sampler.check_params(params)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UsageError(f"{sampler.name}: the number of samples must be a whole number >= 1, got {n!r}")
+    if not sampler.supports(gan.prior):
+        raise UsageError(sampler.unsupported([gan.prior.kind]))
     gan.nets.eval()
     ratio = density_ratio(sampler, gan, held_out, device, cache) if sampler.needs_ratio else None
     ctx = SamplerContext(generator, device, dict(params), gan, held_out, ratio, batch)
+    like = _reference(gan, device)
+    rngs = GlobalRNGs(device)
     start = time.perf_counter()
     with torch.no_grad():  # a sampler that follows gradients turns them on for its own steps
-        out = sampler.sample(gan, n, ctx)
+        ran = guarded(sampler.sample, gan, n, ctx)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    if not isinstance(out, SampleOutput) or not isinstance(out.samples, Tensor) or out.samples.shape[:1] != (n,):
-        got = tuple(out.samples.shape) if isinstance(out, SampleOutput) and isinstance(out.samples, Tensor) else type(out).__name__
-        raise SamplerError(f"sampler {sampler.name} returned {got}, not a SampleOutput of {n} samples")
-    if not all(isinstance(v, Estimate) for v in out.stats.values()) or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in out.info.values()):
-        raise SamplerError(f"sampler {sampler.name}: stats must be Estimates and info finite numbers")
+    if moved := rngs.touched():
+        raise SamplerError(f"sampler {sampler.name} drew from the global {' and '.join(moved)} RNG, so its numbers "
+                           f"depend on what ran before: {DRAW_FROM_CTX}")
+    if not ran.ok:
+        if isinstance(ran.error, (UsageError, SamplerError)):
+            raise ran.error
+        raise SamplerError(f"sampler {sampler.name} failed: {one_line(ran.error, 300)}")
+    out = ran.value
+    if problem := output_problem(out, n, like, gan.latent_dim):
+        raise SamplerError(f"sampler {sampler.name} {problem}")
     out.samples = out.samples.detach().cpu()
     out.latents = None if out.latents is None else out.latents.detach().cpu()
     out.cost = Cost(ctx.generator_evals, ctx.discriminator_evals, seconds)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("Axis", "Skip", "expand", "product", "cell_config", "jobs"), "grid"),
     **dict.fromkeys(("Generator", "generator_axes", "generators", "planned_datasets", "planned_seeds", "default_prior",
-                     "family_refusal", "generator_prior", "has_realness", "generator_config", "PAPER_PRIOR"), "planning"),
+                     "dataset_prior", "family_refusal", "generator_prior", "has_realness", "generator_config", "PAPER_PRIOR"), "planning"),
     **dict.fromkeys(("RecoveryTask", "PAPER_LRS", "SEEDS_TEXT", "CONFIG_FIELDS", "item_key", "setting_key",
                      "per_item_problem", "crossfit", "picked", "grid_section"), "recovery"),
     **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "protocol_line", "history_record",
@@ -81,8 +81,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from .grid import Axis, Skip, cell_config, expand, jobs, product  # noqa: F401
     from .pages import (SPEC_FIELDS, count_text, evaluator_lines, generator_label, group, is_pretrained,  # noqa: F401
                         mean_over_seeds, pretrained_lines, seedless, summarize, without_seed)
-    from .planning import (PAPER_PRIOR, Generator, default_prior, generator_axes, generator_config,  # noqa: F401
-                           generator_prior, generators, has_realness, planned_datasets, planned_seeds, family_refusal)
+    from .planning import (PAPER_PRIOR, Generator, dataset_prior, default_prior, family_refusal,  # noqa: F401
+                           generator_axes, generator_config, generator_prior, generators, has_realness,
+                           planned_datasets, planned_seeds)
     from .protocols import CLASSIFIER_TRAINING, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
     from .readers import IdxImageDataset, data_roots, download_with_torchvision, read_idx  # noqa: F401
     from .recovery import (CONFIG_FIELDS, PAPER_LRS, SEEDS_TEXT, RecoveryTask, crossfit, grid_section,  # noqa: F401

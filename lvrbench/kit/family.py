@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from ..api.contracts import CellOutcome, Environment, Job, Request, Task
+from ..api.contracts import CellOutcome, Environment, Job, Parametrised, Request, Task
 from ..api.fields import is_number
+from ..base.errors import UsageError
 from ..base.text import config_values, number_text
 from .figures import line_plot
 from .grid import Axis, Skip, cell_config, expand, jobs
 from .pages import SPEC_FIELDS, is_pretrained
-from .planning import (Generator, default_prior, generator_axes, generators, planned_datasets, planned_seeds,
-                       family_refusal)
+from .planning import (Generator, default_prior, family_refusal, generator_axes, generator_prior, generators,
+                       planned_datasets, planned_seeds)
 
 
 class FamilyTask(Task):
@@ -59,8 +60,10 @@ class FamilyTask(Task):
 
     def plan(self, request: Request) -> list[Job]:
         """A family named on the command line that cannot be run on a dataset or prior is refused here, before any
-        work; other families that cannot take them are skipped. A pretrained generator runs on the dataset it models.
-        One job per generator and seed holds its variants' cells."""
+        work; other families that cannot take them are skipped. So is a variant whose plugin (a sampler) declares in
+        `requires` priors the generator's prior does not satisfy: refused where the user named both, or named the
+        plugin and nothing else is left for it. A pretrained generator runs on the dataset it models. One job per
+        generator and seed holds its variants' cells."""
         variants = self.variants(request)
         if not variants:
             return []
@@ -74,14 +77,21 @@ class FamilyTask(Task):
                 settings[key] = self.settings(request, p["dataset"], p["generator"], p["seed"])
             return settings[key]
 
+        unsupported: dict[str, str] = {}  # a named variant's first prior refusal, in case nothing is left for it
+
         def skip(p: dict) -> Skip | None:
             generator, (method, _, plugin) = p["generator"], p["variant"]
             if not generator.pretrained:
                 why = family_refusal(generator.plugin, reg.get("datasets", p["dataset"]), generator.prior)
                 if why:  # the user asked for this family: say why it cannot run, before any work
                     return Skip(f"{self.name}: {why}", refuse=bool(request.families))
-            why = self.refuses(plugin, settings_of(p)["gan"])
             named = method in request.methods and generator.name in (*request.families, *request.generators)
+            if isinstance(plugin, Parametrised):
+                prior = generator_prior(reg, generator, settings_of(p)["gan"]["latent_dim"])
+                if not plugin.supports(prior):
+                    why = unsupported.setdefault(method, f"{self.name}: {plugin.unsupported([prior.kind])}")
+                    return Skip(why, refuse=named)
+            why = self.refuses(plugin, settings_of(p)["gan"])
             return Skip(f"{self.name}: {why}", refuse=named) if why else None
 
         axes = [
@@ -101,7 +111,11 @@ class FamilyTask(Task):
                                plugins={"dataset": reg.get("datasets", p["dataset"]), generator.role: generator.plugin,
                                         "method": plugin})
 
-        return jobs(self, request, expand(axes, skip), ("dataset", "generator", "seed"), cell,
+        points = list(expand(axes, skip))
+        for method in request.methods:
+            if method in unsupported and not any(p["variant"][0] == method for p in points):
+                raise UsageError(unsupported[method])
+        return jobs(self, request, points, ("dataset", "generator", "seed"), cell,
                     lambda p, n: f"{self.name} {p['dataset']} {p['generator'].name} {p['generator'].prior} seed={p['seed']}")
 
 

@@ -78,10 +78,16 @@ def planned_seeds(request: Request, dataset: str) -> tuple[int, ...]:
     return tuple(request.seeds) if request.seeds_given or not defaults else tuple(defaults)
 
 
+def dataset_prior(dataset: str) -> str:
+    """The base prior families are trained with on `dataset` when --prior is not given, in every profile: its paper's
+    (`PAPER_PRIOR`), else N(0, I)."""
+    return PAPER_PRIOR.get(dataset, DEFAULT_PRIOR)
+
+
 def default_prior(family: Family, dataset: str) -> str:
-    """The prior a family is run with on a dataset when --prior is not given: the dataset's paper prior where the
-    family takes it, else N(0, I) where it does, else the family's own first prior (GM-GAN's learned mixture)."""
-    for prior in (PAPER_PRIOR.get(dataset), DEFAULT_PRIOR):
+    """The prior a family is run with on a dataset when --prior is not given: the dataset's prior (`dataset_prior`)
+    where the family takes it, else N(0, I) where it does, else the family's own first prior (GM-GAN's learned mixture)."""
+    for prior in (dataset_prior(dataset), DEFAULT_PRIOR):
         if prior and prior in family.priors:
             return prior
     return family.priors[0]

@@ -19,7 +19,7 @@ import pluggy
 
 from ..api import hookspecs
 from ..api.contracts import (HOOKS, KIND_CLASSES, KINDS, METHOD_KINDS, NAME, RECOVERY_KINDS, SINGULAR, Method, Param,
-                             Parametrised, Plugin, Pretrained, Regularizer, Resampler, Sampler)
+                             Parametrised, Plugin, Pretrained, Regularizer, Resampler)
 from ..api.priors import PRIORS, REQUIREMENTS
 from ..base.errors import PluginError, UsageError, one_line, squash
 from ..base.guard import guarded
@@ -71,11 +71,23 @@ def unknown_name(what: str, name: str, choices: Iterable[str]) -> UsageError:
 class Registry:
     """Every loaded plugin by kind and name, plus the entry points that failed."""
 
-    def __init__(self, entries: list[Entry], errors: list[LoadError]):
+    def __init__(self, entries: list[Entry], errors: list[LoadError], strict: bool = False):
         self._by_kind: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for entry in entries:
             self._by_kind[entry.kind][entry.name] = entry
         self.errors = list(errors)
+        #: Whether a broken plugin is an error (LVRBENCH_STRICT_PLUGINS=1) rather than skipped with a warning.
+        self.strict = strict
+
+    def drop(self, kind: str, name: str, message: str) -> LoadError:
+        """Unregister a plugin found broken after loading (a generator whose weights do not load): it is reported and
+        skipped like one that failed to load, or, strictly, a PluginError."""
+        entry = self._by_kind[kind].pop(name)
+        error = LoadError(entry.entry_point, entry.distribution, entry.version, message)
+        if self.strict:
+            raise PluginError(error.line() + f" ({STRICT_VARIABLE}=1)")
+        self.errors.append(error)
+        return error
 
     def add(self, entry: Entry) -> None:
         """Register one more plugin (a --checkpoint's generator); a name already taken is a UsageError."""
@@ -149,7 +161,7 @@ class Registry:
             rows = []
             for e in self.entries(kind):
                 row = {"name": e.name, "plugin": e.distribution, "version": e.version, "summary": e.obj.summary}
-                if isinstance(e.obj, Method):
+                if isinstance(e.obj, Parametrised):
                     row["requires"] = e.obj.requires
                 if isinstance(e.obj, Parametrised):
                     row["params"] = {p.name: list(p.grid) for p in e.obj.params}
@@ -190,7 +202,7 @@ def _check_object(kind: str, obj: object) -> tuple[str, str | None]:
     revision = obj.revision
     if type(revision) is not int or revision < 1:
         return name, f"{name}: revision must be a positive integer, got {squash(repr(revision), 60)}"
-    if isinstance(obj, (Method, Sampler)) and obj.requires not in REQUIREMENTS:
+    if isinstance(obj, Parametrised) and obj.requires not in REQUIREMENTS:
         return name, f"{name}: requires={obj.requires!r} is not one of {', '.join(REQUIREMENTS)}"
     if problem := _signature_problem(obj):
         return name, problem
@@ -357,4 +369,4 @@ def load_registry(strict: bool | None = None, eps: Iterable[EntryPoint] | None =
                         continue
                     taken[space] = Entry(kind, name, obj, dist, version, ep.name)
                     entries.append(taken[space])
-    return Registry(entries, errors)
+    return Registry(entries, errors, strict)

@@ -156,3 +156,104 @@ def test_a_crafted_result_fails_the_check_not_the_process(run, tmp_path):
     del result["extra"]["centers"]  # mixture scores without their centres
     ResultStore(tmp_path / "lb").write(result)
     assert check(run["registry"], tmp_path / "lb")[0] == f"results/sampling/{result['id']}.json: extra.centers is missing"
+
+
+THIRD_PARTY = '''
+import torch
+
+from lvrbench.api import SampleOutput, Sampler, hookimpl
+
+
+class Plain(Sampler):
+    """G(z) from ctx's latents, as direct does."""
+
+    name = "plain"
+    needs_ratio = False
+
+    def sample(self, gan, n, ctx):
+        z = ctx.latents(n)
+        return SampleOutput(ctx.generate(z), z)
+
+
+class ExtraAxis(Plain):
+    """Returns its samples with an extra axis: [n, 1, 2] on a 2-D dataset."""
+
+    name = "extra-axis"
+
+    def sample(self, gan, n, ctx):
+        out = super().sample(gan, n, ctx)
+        return SampleOutput(out.samples.unsqueeze(1), out.latents)
+
+
+class GlobalDraw(Plain):
+    """Adds noise drawn from the global torch RNG."""
+
+    name = "global-draw"
+
+    def sample(self, gan, n, ctx):
+        out = super().sample(gan, n, ctx)
+        return SampleOutput(out.samples + 0.01 * torch.randn(out.samples.shape), out.latents)
+
+
+class NormalOnly(Plain):
+    """Defined for generators of the normal prior only."""
+
+    name = "normal-only"
+    requires = "normal"
+
+
+@hookimpl
+def lvrbench_samplers():
+    return [Plain(), ExtraAxis(), GlobalDraw(), NormalOnly()]
+'''
+
+
+@pytest.fixture
+def third_party(plugin_dist):
+    from lvrbench.run.registry import load_registry
+
+    plugin_dist("acme-samplers", {"acme_samplers": THIRD_PARTY}, {"samplers": "acme_samplers"})
+    return load_registry(strict=True)
+
+
+def test_a_samplers_bad_output_fails_its_cell_alone_naming_it(run, third_party, tmp_path):
+    """A sampler returning [n, 1, 2] on a 2-D dataset, or drawing from the global RNG, fails its own cell with its name;
+    direct's cell and a good sampler's, in the same job, are ok."""
+    opts = RunOptions(**{**run["opts"].__dict__, "families": ("vanilla",), "out": str(tmp_path / "lb"),
+                         "methods": ("direct", "plain", "extra-axis", "global-draw")})
+    assert run_command(third_party, opts) == 1
+    by_method = {r["config"]["method"]: r for r in results_of(tmp_path / "lb")}
+    assert {m: r["status"] for m, r in by_method.items()} == {"direct": "ok", "plain": "ok", "extra-axis": "failed",
+                                                              "global-draw": "failed"}
+    assert by_method["extra-axis"]["error"] == ("sampler extra-axis returned samples of shape [200, 1, 2], not "
+                                                "[n, *G's sample shape] = [200, 2]: return 200 samples shaped as G(z)")
+    assert by_method["global-draw"]["error"] == (
+        "sampler global-draw drew from the global torch RNG, so its numbers depend on what ran before: draw every random "
+        "number through ctx (ctx.latents, ctx.normal, ctx.uniform, ctx.integers)")
+    assert by_method["plain"]["metrics"]["fid"] == by_method["direct"]["metrics"]["fid"]  # the same samples as direct's
+
+
+def test_a_samplers_declared_priors_are_honoured_by_the_planner(third_party, tmp_path):
+    """ring8's generators are trained on the uniform prior (paper 003's), fashion-mnist's on the normal one: a sampler
+    that requires "normal" is skipped on the first, planned on the second, and refused in one line when named with what
+    cannot run it."""
+    store, task = ResultStore(tmp_path), [third_party.get("tasks", "sampling")]
+
+    def planned(**options) -> set[tuple[str, str, str]]:
+        plan = make_plan(task, PlanRequest(third_party, **options), store)
+        return {(c.config["dataset"], c.config["prior"], c.config["family"]) for c in plan.cells
+                if c.config["method"] == "normal-only"}
+
+    assert planned(datasets=("ring8",), families=("vanilla",), methods=("direct",)) == set()
+    assert planned(datasets=("ring8", "fashion-mnist"), families=("vanilla", "gm-gan")) == {
+        ("fashion-mnist", "normal", "vanilla")}  # not ring8's uniform prior, nor GM-GAN's learned mixture
+    assert planned(datasets=("ring8",), families=("vanilla",), priors=("normal",)) == {("ring8", "normal", "vanilla")}
+    for options, message in [
+        ({"families": ("vanilla",)}, "sampling: normal-only is defined for the normal prior, not the uniform prior"),
+        ({"priors": ("uniform",)}, "sampling: normal-only is defined for the normal prior, not the uniform prior"),
+        ({"datasets": ("fashion-mnist",), "families": ("gm-gan",)},
+         "sampling: normal-only is defined for the normal prior, not the gaussian-mixture prior"),
+    ]:
+        with pytest.raises(UsageError) as refused:
+            make_plan(task, PlanRequest(third_party, **{"datasets": ("ring8",), "methods": ("normal-only",), **options}), store)
+        assert str(refused.value) == message
