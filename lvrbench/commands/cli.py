@@ -178,16 +178,19 @@ def _range(param: dict) -> str:
               help="Trained networks [default: ~/.cache/lvrbench/artifacts]; an empty one retrains them too.")
 @click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY",
               help="Where dataset files are looked for first.")
-def verify(results: tuple[str, ...], device: str, cache_dir: str | None, data_dir: str | None) -> None:
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="PATH",
+              help="The weights of a --checkpoint generator the results name (its .toml beside them), as given to run.")
+def verify(results: tuple[str, ...], device: str, cache_dir: str | None, data_dir: str | None,
+           checkpoints: tuple[str, ...]) -> None:
     """Recompute result files' cells from their configs and say whether the numbers reproduce (exit 1 if not).
 
-    First checks, before any compute, that the installed versions and data digest are the recorded ones and that
-    the artifacts' keys are what the configs give. On the CPU numbers must be equal; on a GPU within the task's
-    tolerance.
+    First checks, before any compute, that the installed versions, data digest and pretrained weights are the
+    recorded ones and that the artifacts' keys are what the configs give. On the CPU numbers must be equal; on a GPU
+    within the task's tolerance.
     """
     from .verify import verify_command
 
-    sys.exit(verify_command(_registry(), results, device, cache_dir, data_dir))
+    sys.exit(verify_command(_registry(), results, device, cache_dir, data_dir, checkpoints))
 
 
 @cli.group()

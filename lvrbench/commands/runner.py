@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base.files import user_cache_dir
-from ..base.errors import UsageError
+from ..base.errors import PluginError, UsageError
 from ..run.harness import Plan, PlanRequest, make_plan
 from ..api.contracts import Task
 
@@ -92,18 +92,23 @@ def _check_names(registry: Registry, kind: str, names: tuple[str, ...]) -> None:
         registry.entry(kind, name)
 
 
-def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
-    """The pretrained generators --generator and --checkpoint name, each checkpoint registered as a generator; a
-    --dataset or --prior that a named generator contradicts is a UsageError (its weights are checked when planned)."""
+def register_checkpoints(registry: Registry, paths: tuple[str, ...]) -> list[str]:
+    """Register the generator of each `--checkpoint PATH` (its TOML and weights checked, one line each); their names."""
     from .. import __version__
     from ..run.pretrained import read_checkpoint
 
-    names = list(opts.generators)
-    for path in dict.fromkeys(opts.checkpoints):
+    names = []
+    for path in dict.fromkeys(paths):
         checkpoint = read_checkpoint(registry, path)
         registry.add(Entry("generators", checkpoint.name, checkpoint, BUILTIN_DISTRIBUTION, __version__, f"--checkpoint {path}"))
         names.append(checkpoint.name)
-    names = list(dict.fromkeys(names))
+    return names
+
+
+def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
+    """The pretrained generators --generator and --checkpoint name, each checkpoint registered as a generator; a
+    --dataset or --prior that a named generator contradicts is a UsageError (its weights are checked when planned)."""
+    names = list(dict.fromkeys([*opts.generators, *register_checkpoints(registry, opts.checkpoints)]))
     for name in names:
         gen = registry.get("generators", name)
         if opts.datasets and gen.dataset not in opts.datasets:
@@ -113,6 +118,16 @@ def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
             raise UsageError(f"--generator {name} draws its latents from the {gen.prior} prior, which --prior leaves out "
                              f"({', '.join(opts.priors)})")
     return tuple(names)
+
+
+def skip_broken_generators(registry: Registry, request: PlanRequest) -> None:
+    """Every registered generator joins the tasks' defaults when none is named: one whose weights do not load (or
+    do not fit its networks) is skipped with one warning line naming it, as a plugin that fails to load is."""
+    for name in registry.names("generators"):
+        try:
+            request.weights_digest(name)
+        except (UsageError, PluginError) as exc:
+            say(f"lvrbench: warning: skipped {registry.drop('generators', name, str(exc)).line()}")
 
 
 def select_tasks(registry: Registry, opts: RunOptions) -> list[Task]:
@@ -187,6 +202,8 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
                           data_dir=opts.data_dir, generators=generators, seeds_given=bool(opts.seeds))
     for name in generators:  # their weights, checked against their networks before any work
         request.weights_digest(name)
+    if not request.families and not generators:
+        skip_broken_generators(registry, request)
     known = set().union(*(registry.call(t, "parameters", request) for t in tasks))
     for name in request.overrides:
         if name not in known:

@@ -16,7 +16,8 @@ from ..api.contracts import Cell, Job, Task
 from ..base.errors import UsageError
 from ..base.progress import say
 from ..run.harness import execute_job, stale
-from ..run.registry import Registry
+from ..run.pretrained import load_pretrained
+from ..run.registry import BUILTIN_DISTRIBUTION, Registry
 from ..run.store import parse_result, validate_result
 
 @dataclass
@@ -41,6 +42,10 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     config = data["config"]
     task = registry.get("tasks", config["task"])
     if why := stale(config, registry):
+        if (config["code"].get("generator", {}).get("distribution") == BUILTIN_DISTRIBUTION
+                and config["family"] not in registry.names("generators")):  # a --checkpoint's generator: not a package
+            raise UsageError(f"{path}: {why}: its generator came from --checkpoint; give the same weights with "
+                             "--checkpoint PATH to verify it")
         raise UsageError(f"{path}: {why}; install the code that computed it to verify it")
     if "data" not in config:
         raise UsageError(f"{path}: config.data is missing: the result records no digest of its dataset")
@@ -50,6 +55,15 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     if digests[config["dataset"]] != config["data"]:
         raise UsageError(f"{path}: config.data is {config['data']!r} but the {config['dataset']} data here has digest "
                          f"{digests[config['dataset']]!r}")
+    settings = config.get("settings")
+    gan = settings.get("gan") if isinstance(settings, dict) else None
+    if isinstance(gan, dict) and "pretrained" in gan:  # the weights are a pretrained generator's identity: the ones it ran with, or no verify
+        if ("weights", gan["pretrained"]) not in digests:
+            digests[("weights", gan["pretrained"])] = load_pretrained(registry, registry.get("generators", gan["pretrained"]))[1]
+        if digests[("weights", gan["pretrained"])] != gan.get("weights"):
+            raise UsageError(f"{path}: config.settings.gan.weights is {gan.get('weights')!r} but generator "
+                             f"{gan['pretrained']}'s weights here have digest {digests[('weights', gan['pretrained'])]!r}: "
+                             "give the weights it was computed with")
     expected = registry.call(task, "artifact_keys", config)
     for name, artifact in sorted(data["artifacts"].items()):
         if name in expected and artifact.get("key") != expected[name]:
@@ -128,13 +142,15 @@ def verify_claims(claims: list[Claim], env) -> int:
 
 
 def verify_command(registry: Registry, paths: tuple[str, ...], device: str, cache_dir: str | None,
-                   data_dir: str | None) -> int:
-    """`lvrbench verify`: check every file, then recompute; exit 0 reproduced, 1 some numbers differ, 2 bad input."""
+                   data_dir: str | None, checkpoints: tuple[str, ...] = ()) -> int:
+    """`lvrbench verify`: check every file, then recompute; exit 0 reproduced, 1 some numbers differ, 2 bad input.
+    `checkpoints` are the --checkpoint files whose generators results name (registered as `run` registers them)."""
     from ..base.files import user_cache_dir
     from ..run.env import RunEnv
-    from .runner import check_writable, resolve_device
+    from .runner import check_writable, register_checkpoints, resolve_device
 
     torch_device = resolve_device(device)
+    register_checkpoints(registry, checkpoints)
     digests: dict = {}
     claims = [read_claim(registry, Path(p), data_dir, digests) for p in dict.fromkeys(paths)]
     cache = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"

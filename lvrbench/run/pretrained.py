@@ -40,8 +40,14 @@ CHECKPOINT_FIELDS: dict[str, tuple[type, bool, str]] = {
 LISTED_KEYS = 4
 
 
+#: What every refusal of a weights file ends with: how to write one lvrbench reads.
+SAVE_STATE_DICT = "save the weights alone: torch.save(model.state_dict(), PATH)"
+
+
 def read_state(path: Path, where: str) -> dict[str, torch.Tensor]:
     """The flat state dict in a weights file, read with `weights_only=True`: a pickled payload is refused, never run."""
+    import re
+
     import torch
 
     try:
@@ -51,8 +57,14 @@ def read_state(path: Path, where: str) -> dict[str, torch.Tensor]:
     except IsADirectoryError:
         raise UsageError(f"{where}: is a directory, not a weights file") from None
     except Exception as exc:  # weights_only refuses anything but tensors and plain containers, with an UnpicklingError
-        raise UsageError(f"{where}: not a state dict that torch.load(..., weights_only=True) reads "
-                         f"({one_line(exc, 160)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found and found.group(1).startswith("torch.nn.modules."):
+            raise UsageError(f"{where}: a pickled torch.nn.Module ({found.group(1)}), not a state dict: "
+                             f"{SAVE_STATE_DICT}") from None
+        if found:
+            raise UsageError(f"{where}: holds a pickled Python object ({found.group(1)}), which weights_only=True never "
+                             f"loads (unpickling it could run code): {SAVE_STATE_DICT}") from None
+        raise UsageError(f"{where}: not a file torch.save wrote ({one_line(exc, 120)}): {SAVE_STATE_DICT}") from None
     return flat_state(state, where)
 
 
@@ -61,7 +73,10 @@ def flat_state(state: Any, where: str) -> dict[str, torch.Tensor]:
     import torch
 
     if not isinstance(state, dict):
-        raise UsageError(f"{where}: holds a {type(state).__name__}, not a state dict")
+        raise UsageError(f"{where}: holds {_a(type(state).__name__)}, not a state dict: {SAVE_STATE_DICT}")
+    if isinstance(state.get("state_dict"), dict):  # what Lightning and many training scripts save
+        raise UsageError(f"{where}: a training checkpoint (keys {', '.join(map(str, state))}), not a state dict: save "
+                         "its weights alone: torch.save(checkpoint['state_dict'], PATH)")
     out: dict[str, torch.Tensor] = {}
 
     def walk(prefix: str, node: dict) -> None:
@@ -72,9 +87,14 @@ def flat_state(state: Any, where: str) -> dict[str, torch.Tensor]:
             elif isinstance(value, torch.Tensor):
                 out[name] = value
             else:
-                raise UsageError(f"{where}: {name} is a {type(value).__name__}, not a tensor")
+                raise UsageError(f"{where}: {name} is {_a(type(value).__name__)}, not a tensor: {SAVE_STATE_DICT}")
     walk("", state)
     return out
+
+
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article ("an int", "a list")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -121,10 +141,10 @@ def load_state(nets: nn.ModuleDict, state: dict[str, torch.Tensor], where: str, 
 
 
 def where_of(registry: Registry, gen: Pretrained, weights: Any) -> str:
-    """How messages name a generator's weights: the file, or the generator and its package."""
-    if isinstance(weights, (str, os.PathLike)):
+    """How messages name a generator's weights: a --checkpoint's file; a plugin's generator (and its file)."""
+    if isinstance(gen, Checkpoint):
         return str(weights)
-    return f"generator {gen.name} ({registry.provenance(gen)})"
+    return f"generator {gen.name}: {weights}" if isinstance(weights, (str, os.PathLike)) else f"generator {gen.name}"
 
 
 def load_pretrained(registry: Registry, gen: Pretrained) -> tuple[nn.ModuleDict, str]:

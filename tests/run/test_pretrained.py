@@ -102,6 +102,12 @@ def test_recovery_runs_on_the_installed_generators_without_training_them(install
     assert checked.returncode == 0, checked.stderr
     again = run_cli(*args, "--dry-run", pythonpath=installed)
     assert again.stdout.splitlines()[-1] == "4 cells: 4 done, 0 failed, 0 pending; 0 to compute"
+    # a reviewer with the package installed recomputes every cell bit for bit
+    paths = sorted(str(p) for p in (out / "results" / "recovery-synthetic").glob("*.json"))
+    verified = run_cli("verify", *paths, "--device", "cpu", "--cache-dir", str(tmp_path / "empty"), pythonpath=installed)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.splitlines() == [f"{p}: reproduces (6 metrics and every number in extra and artifacts, exactly, "
+                                            "on cpu)" for p in paths]
 
 
 def test_the_sampling_task_runs_on_the_installed_generators(installed, tmp_path):
@@ -285,7 +291,7 @@ def test_a_checkpoint_loads_into_lvrbench_networks_with_and_without_d(tmp_path):
     assert sorted(trained.nets) == ["D", "G"] and "log_density_ratio" in trained.family.capabilities
 
 
-def test_a_checkpoint_runs_through_the_cli(tmp_path):
+def test_a_checkpoint_runs_through_the_cli_and_verifies_with_its_weights_only(tmp_path):
     path = checkpoint(tmp_path, load_registry(strict=True), name="my-mlp")
     done = run_cli("run", "--task", "recovery-synthetic", "--checkpoint", str(path), "--method", "none",
                    "--out", str(tmp_path / "lb"), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu")
@@ -294,6 +300,25 @@ def test_a_checkpoint_runs_through_the_cli(tmp_path):
     assert result["status"] == "ok" and result["config"]["family"] == "my-mlp"
     assert result["config"]["code"]["generator"] == {"distribution": "lvrbench", "revision": 1}
     assert "| fashion-mnist | my-mlp (pretrained) | normal  | none " in (tmp_path / "lb" / "recovery-synthetic.md").read_text()
+    [file] = (tmp_path / "lb" / "results" / "recovery-synthetic").glob("*.json")
+    verify = ("verify", str(file), "--device", "cpu", "--cache-dir", str(tmp_path / "empty"))
+    done = run_cli(*verify, "--checkpoint", str(path))
+    assert (done.returncode, done.stdout) == (0, f"{file}: reproduces (6 metrics and every number in extra and "
+                                                 "artifacts, exactly, on cpu)\n"), done.stderr
+    verify = ("verify", str(file), "--device", "cpu", "--cache-dir", str(tmp_path / "never"))
+    unnamed = run_cli(*verify)
+    assert (unnamed.returncode, unnamed.stderr) == (2, f"lvrbench: error: {file}: its generator my-mlp is not installed: its "
+                                                       "generator came from --checkpoint; give the same weights with "
+                                                       "--checkpoint PATH to verify it\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = checkpoint(other, load_registry(strict=True), name="my-mlp", seed=1)
+    digest = result["config"]["settings"]["gan"]["weights"]
+    wrong = run_cli(*verify, "--checkpoint", str(changed))
+    assert wrong.returncode == 2 and wrong.stderr.startswith(
+        f"lvrbench: error: {file}: config.settings.gan.weights is {digest!r} but generator my-mlp's weights here have "
+        "digest '") and wrong.stderr.endswith("': give the weights it was computed with\n")
+    assert not (tmp_path / "never").exists()  # both refused before any compute
 
 
 def test_checkpoint_problems_are_one_line_errors_naming_the_file(tmp_path):
@@ -353,15 +378,42 @@ class Payload:
         return os.system, (f"touch {self.marker}",)
 
 
+SAVE = "save the weights alone: torch.save(model.state_dict(), PATH)"
+
+
 def test_a_pickled_payload_is_refused_never_run(tmp_path):
     reg = load_registry(strict=True)
     path = checkpoint(tmp_path, reg)
     marker = tmp_path / "ran"
     torch.save({"G.0.weight": Payload(marker)}, path)
-    message = refusal(reg, path)
-    assert message.startswith(f"{path}: not a state dict that torch.load(..., weights_only=True) reads "
-                              "(UnpicklingError: ") and "\n" not in message
+    assert refusal(reg, path) == (f"{path}: holds a pickled Python object (posix.system), which weights_only=True never "
+                                  f"loads (unpickling it could run code): {SAVE}")
     assert not marker.exists()
+
+
+def test_files_that_are_no_state_dict_say_how_to_save_one(tmp_path):
+    """A pickled module, a training checkpoint around the state dict, a non-tensor entry, a list: one line each, saying
+    what to save instead."""
+    from torch import nn
+
+    from lvrbench.api.networks import build_generator
+
+    reg = load_registry(strict=True)
+    path = checkpoint(tmp_path, reg)
+    state = torch.load(path, weights_only=True)
+    nets = nn.ModuleDict({"G": build_generator(reg.get("datasets", "fashion-mnist").info, 16, "mlp")})
+    for saved, message in [
+        (nets, f"{path}: a pickled torch.nn.Module (torch.nn.modules.container.ModuleDict), not a state dict: {SAVE}"),
+        ({"state_dict": state, "epoch": 3}, f"{path}: a training checkpoint (keys state_dict, epoch), not a state dict: "
+                                            "save its weights alone: torch.save(checkpoint['state_dict'], PATH)"),
+        ({**state, "step": 3}, f"{path}: step is an int, not a tensor: {SAVE}"),
+        ([state], f"{path}: holds a list, not a state dict: {SAVE}"),
+    ]:
+        torch.save(saved, path)
+        assert refusal(reg, path) == message
+    path.write_text("not weights")
+    message = refusal(reg, path)
+    assert message.startswith(f"{path}: not a file torch.save wrote (") and message.endswith(f"): {SAVE}")
 
 
 def test_the_identity_is_the_weights_digest_not_the_file(tmp_path):
@@ -427,3 +479,53 @@ def test_a_plugin_generator_that_breaks_its_contract_is_reported_and_skipped(plu
         "(entry point 'families')",
         "plugin entry point 'gens' (broken-gen 1.0): unsourced: source must say where it comes from (a URL, a paper): "
         "every page that reports it names it"]
+
+
+BROKEN_WEIGHTS = '''
+from pathlib import Path
+
+from torch import nn
+
+from lvrbench.api import Pretrained, build_generator, hookimpl
+
+
+class Pickled(Pretrained):
+    """A generator whose weights file is a pickled module, not a state dict."""
+
+    name, dataset, latent_dim, arch, source = "pickled", "fashion-mnist", 8, "mlp", "a test"
+
+    def build(self, data):
+        return nn.ModuleDict({"G": build_generator(data, 8, "mlp")})
+
+    def weights(self):
+        return Path(__file__).with_name("pickled.pt")
+
+
+@hookimpl
+def lvrbench_generators():
+    return [Pickled()]
+'''
+
+
+def test_a_generator_whose_weights_do_not_load_is_skipped_with_one_line_unless_named(plugin_dist, tmp_path):
+    """Unnamed, it would join every run's defaults: it is skipped with a warning naming it (as a plugin that fails to
+    load is) and the run goes on; named, it is bad input; under LVRBENCH_STRICT_PLUGINS=1, a plugin error."""
+    from torch import nn
+
+    from lvrbench.api.networks import build_generator
+
+    site = plugin_dist("broken-weights", {"broken_weights": BROKEN_WEIGHTS}, {"gens": "broken_weights"})
+    data = load_registry(strict=True).get("datasets", "fashion-mnist").info
+    torch.save(nn.ModuleDict({"G": build_generator(data, 8, "mlp")}), site / "pickled.pt")
+    why = (f"generator pickled: {site / 'pickled.pt'}: a pickled torch.nn.Module (torch.nn.modules.container.ModuleDict), "
+           f"not a state dict: {SAVE}")
+    args = ("run", "--task", "recovery-synthetic", "--method", "none", "--dry-run", "--out", str(tmp_path / "lb"))
+    done = run_cli(*args, pythonpath=site)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"lvrbench: warning: skipped plugin entry point 'gens' (broken-weights 1.0): {why}\n"
+    assert all(" pickled " not in line for line in done.stdout.splitlines())  # planned without it
+    named = run_cli(*args, "--generator", "pickled", pythonpath=site)
+    assert (named.returncode, named.stderr) == (2, f"lvrbench: error: {why}\n")
+    strict = run_cli(*args, pythonpath=site, env={"LVRBENCH_STRICT_PLUGINS": "1"})
+    assert (strict.returncode, strict.stderr) == (3, "lvrbench: plugin error: plugin entry point 'gens' (broken-weights "
+                                                     f"1.0): {why} (LVRBENCH_STRICT_PLUGINS=1)\n")
