@@ -12,6 +12,7 @@ from click.utils import PacifyFlushWrapper
 
 from ..base.errors import EXIT_PLUGIN, EXIT_USAGE, PluginError, UsageError, one_line, squash
 from ..api.contracts import KINDS, SINGULAR
+from ..api.networks import ARCHS
 from ..api.priors import PRIORS
 from ..base.identity import PROFILES
 
@@ -191,6 +192,26 @@ def verify(results: tuple[str, ...], device: str, cache_dir: str | None, data_di
     from .verify import verify_command
 
     sys.exit(verify_command(_registry(), results, device, cache_dir, data_dir, checkpoints))
+
+
+@cli.command(name="checkpoint-template")
+@click.option("--dataset", required=True, metavar="NAME", help="The registered dataset the generator models.")
+@click.option("--arch", required=True, type=Choice(list(ARCHS)), help="lvrbench's architecture of the networks.")
+@click.option("--latent-dim", type=click.IntRange(1), metavar="N",
+              help="The latent size d_z G was trained with [default: the standard profile's for the dataset].")
+@click.option("--prior", default="normal", show_default=True, type=Choice(list(PRIORS)), help="Its base prior.")
+@click.option("--family", metavar="NAME", help="The family whose losses trained D: the weights then hold every network "
+              "its build makes (default: G, and an optional encoder E).")
+def checkpoint_template(dataset: str, arch: str, latent_dim: int | None, prior: str, family: str | None) -> None:
+    """Print what a --checkpoint file must hold: each weight's key, shape and dtype (from building the networks), and
+    the TOML file beside it."""
+    from ..kit.protocols import GAN_TRAINING
+    from ..run.pretrained import checkpoint_template as template
+
+    registry = _registry()
+    data = registry.get("datasets", dataset)
+    click.echo(template(registry, dataset, arch, latent_dim or GAN_TRAINING[data.modality]["standard"]["latent_dim"],
+                        prior, family))
 
 
 @cli.group()

@@ -9,6 +9,7 @@ its package's version. `--checkpoint PATH` names weights of one of lvrbench's ow
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ CHECKPOINT_FIELDS: dict[str, tuple[type, bool, str]] = {
     "prior": (str, True, f"its base prior: {' or '.join(PRIORS)}"),
     "dataset": (str, True, "the registered dataset it models"),
     "source": (str, True, "where it comes from (a URL, a paper, a run): shown on every page"),
-    "family": (str, False, "the family whose losses trained its D (needed when the weights hold D or E)"),
+    "family": (str, False, "the family whose losses trained its D (needed when the weights hold a D)"),
     "name": (str, False, "its name on the command line and the pages (default: the weights file's stem)"),
 }
 #: How many key names a missing- or unexpected-keys message lists before it counts the rest.
@@ -218,6 +219,41 @@ def checkpoint_meta_path(path: Path) -> Path:
     return path.with_suffix(".toml")
 
 
+def checkpoint_template(registry: Registry, dataset: str, arch: str, latent_dim: int, prior: str = "normal",
+                        family: str | None = None) -> str:
+    """What a --checkpoint of lvrbench's `arch` networks on `dataset` holds, from building them as `run` builds them:
+    each weight's key, shape and dtype, then the TOML file beside it (every field, the optional ones commented out)."""
+    data = registry.get("datasets", dataset).info
+    fam = registry.get("families", family) if family else None
+    if fam is not None:
+        fam.check(data, prior)
+    if prior not in PRIORS:
+        raise UsageError(f"unknown prior {prior!r} (known: {', '.join(PRIORS)})")
+    if arch not in ARCHS:
+        raise UsageError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    networks = dict(fam.networks) if fam else {"G": "generator", "E": "encoder"}
+    meta = {"dataset": dataset, "prior": prior, "latent_dim": latent_dim, "arch": arch, "source": "", "family": family}
+    nets = Checkpoint("gen", Path("gen.pt"), meta, networks, fam).build(data)
+    optional = set() if fam else {"E"}  # without a family the weights hold G, and may hold an encoder E
+    rows = [(key, list(value.shape), str(value.dtype).removeprefix("torch."), key.split(".", 1)[0] in optional)
+            for key, value in nets.state_dict().items()]
+    width = max(len(key) for key, *_ in rows)
+    out = [f"# gen.pt: torch.save(nets.state_dict(), \"gen.pt\") of lvrbench's {arch} networks on {dataset} {data.shape}, "
+           f"latent_dim {latent_dim}, " + (f"as family {family} builds them ({', '.join(nets)})" if fam else
+                                           "no family: G, and an encoder E if it has one (marked optional)"),
+           "# ({\"G\": G.state_dict(), ...} works too); every key below, each tensor of this shape:"]
+    out += [f"{key:<{width}}  {str(shape):<14} {dtype}{'  (optional)' if opt else ''}" for key, shape, dtype, opt in rows]
+    out += ["", "# gen.toml, beside it (the same name with the suffix .toml):"]
+    values = {**meta, "family": family or "vanilla", "name": "gen"}
+    for key, (kind, required, what) in CHECKPOINT_FIELDS.items():
+        value = values[key] if kind is str else int(values[key])
+        line = f"{key} = {json.dumps(value) if kind is str else value}"
+        if not required and not (key == "family" and fam):
+            line = f"# {line}"
+        out.append(f"{line:<28}# {'required' if required else 'optional'}: {what}")
+    return "\n".join(out)
+
+
 def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
     """The checkpoint `--checkpoint given` names, its TOML file and weights checked (one UsageError line each)."""
     import tomllib
@@ -247,6 +283,8 @@ def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
             raise UsageError(f"{toml}: {key} must be a positive integer, got {value!r}")
         if kind is str and not isinstance(value, str):
             raise UsageError(f"{toml}: {key} must be a string, got {value!r}")
+        if kind is str and not value.strip():
+            raise UsageError(f"{toml}: {key} is empty ({CHECKPOINT_FIELDS[key][2]})")
     for key, choices in (("arch", ARCHS), ("prior", tuple(PRIORS))):
         if meta[key] not in choices:
             raise UsageError(f"{toml}: {key} must be {' or '.join(choices)}, got {meta[key]!r}")

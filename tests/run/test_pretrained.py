@@ -529,3 +529,60 @@ def test_a_generator_whose_weights_do_not_load_is_skipped_with_one_line_unless_n
     strict = run_cli(*args, pythonpath=site, env={"LVRBENCH_STRICT_PLUGINS": "1"})
     assert (strict.returncode, strict.stderr) == (3, "lvrbench: plugin error: plugin entry point 'gens' (broken-weights "
                                                      f"1.0): {why} (LVRBENCH_STRICT_PLUGINS=1)\n")
+
+
+@pytest.mark.parametrize("dataset, arch, family, prior", [("fashion-mnist", "mlp", None, "normal"),
+                                                          ("fashion-mnist", "dcgan", "vanilla", "uniform"),
+                                                          ("ring8", "mlp", "bigan", "uniform")])
+def test_the_checkpoint_template_is_what_read_checkpoint_reads(tmp_path, dataset, arch, family, prior):
+    """Its keys and shapes are the built networks' (G alone, E optional, without a family; the family's networks with
+    one); its TOML, with a source filled in, beside weights of exactly those keys, loads through --checkpoint."""
+    import tomllib
+
+    from torch import nn
+
+    from lvrbench.api.networks import build_encoder, build_generator
+    from lvrbench.run.pretrained import checkpoint_template
+
+    reg = load_registry(strict=True)
+    text = checkpoint_template(reg, dataset, arch, 12, prior, family)
+    keys, toml = text.split("\n\n# gen.toml")
+    rows = [line.split() for line in keys.splitlines() if not line.startswith("#")]
+    listed = {row[0]: (" ".join(row[1:]).removesuffix(" (optional)"), row[-1] == "(optional)") for row in rows}
+    data = reg.get("datasets", dataset).info
+    nets = reg.get("families", family).build(data, 12, arch) if family else nn.ModuleDict(
+        {"G": build_generator(data, 12, arch), "E": build_encoder(data, 12, arch)})
+    state = nets.state_dict()
+    assert listed == {k: (f"{list(v.shape)} {str(v.dtype).removeprefix('torch.')}", not family and k.startswith("E."))
+                      for k, v in state.items()}
+    meta = tomllib.loads(toml.split("\n", 1)[1])
+    assert meta == {"arch": arch, "latent_dim": 12, "prior": prior, "dataset": dataset, "source": "",
+                    **({"family": family} if family else {})}
+    (tmp_path / "gen.toml").write_text(toml.split("\n", 1)[1].replace('source = ""', 'source = "a test"'))
+    torch.save({k: v for k, v in state.items() if family or k.startswith("G.")}, tmp_path / "gen.pt")
+    gen = read_checkpoint(reg, str(tmp_path / "gen.pt"))
+    reg.add(Entry("generators", gen.name, gen, "lvrbench", __version__, "--checkpoint"))
+    loaded, _ = load_pretrained(reg, gen)
+    assert sorted(loaded) == sorted(nets if family else ["G"])
+
+
+def test_the_checkpoint_template_command_and_its_refusals(cli_here):
+    code, out, err = cli_here("checkpoint-template", "--dataset", "ring8", "--arch", "mlp")
+    assert code == 0 and err == ""
+    assert out.splitlines()[2] == "G.0.weight  [128, 16]      float32"  # the standard profile's d_z on points: 16
+    assert 'latent_dim = 16             # required: the latent size d_z G was trained with' in out
+    for args, message in [
+        (("--dataset", "ring8", "--arch", "dcgan"), "architecture 'dcgan' needs images whose sides are multiples of 4, not "
+                                                    "ring8 (2,)"),
+        (("--dataset", "ring8", "--arch", "mlp", "--family", "gm-gan", "--prior", "uniform"),
+         "family gm-gan is trained on the normal prior, not the uniform prior"),
+        (("--dataset", "fashion-mnst", "--arch", "mlp"), "unknown dataset 'fashion-mnst'; did you mean 'fashion-mnist'?"),
+    ]:
+        assert cli_here("checkpoint-template", *args) == (2, "", f"lvrbench: error: {message}\n")
+
+
+def test_an_empty_source_is_refused(tmp_path):
+    reg = load_registry(strict=True)
+    path = checkpoint(tmp_path, reg, toml=TOML.replace('"a test"', '" "'))
+    assert refusal(reg, path) == (f"{tmp_path / 'gen.toml'}: source is empty (where it comes from (a URL, a paper, a run): "
+                                  "shown on every page)")
