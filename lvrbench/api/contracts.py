@@ -734,6 +734,11 @@ class Task(Plugin):
         """The names `--method` may select in this task."""
         return set()
 
+    def accepts(self, data: Dataset) -> bool:
+        """Whether the task runs on dataset plugin `data` at all (e.g. labelled images only): when a named generator's
+        dataset is not one, the refusal says which tasks do run on it."""
+        return True
+
     def validate(self, result: dict) -> list[str]:
         """What is wrong with an ok result of this task for `render` (result files may come from pull requests)."""
         return []

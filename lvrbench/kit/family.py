@@ -30,10 +30,6 @@ class FamilyTask(Task):
     #: The datasets a profile runs.
     datasets: dict[str, tuple[str, ...]] = {}
 
-    def accepts(self, data: Any) -> bool:
-        """Whether the task runs on a dataset (make_plan reports a --dataset no task uses)."""
-        return True
-
     def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
         """A cell's settings: its generator's identity (`planning.generator_config`) and the task's protocol."""
         raise NotImplementedError

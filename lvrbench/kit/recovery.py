@@ -84,6 +84,10 @@ class RecoveryTask(Task):
     def parameters(self, request: Request) -> set[str]:
         return {"lr"} | {p.name for m in self.selected_methods(request) for p in m.params}
 
+    def accepts(self, data) -> bool:
+        """Recovery runs on labelled images (the evaluator of recovery-real is a classifier; both share the base)."""
+        return data.modality == "image" and bool(data.num_classes)
+
     def plan(self, request: Request) -> list[Job]:
         reg = request.registry
         methods = self.selected_methods(request)
@@ -111,11 +115,8 @@ class RecoveryTask(Task):
                             f"{generator.name} has no D (or no family whose losses read it)", refuse=named)
             return None
 
-        def labelled(dataset: str) -> bool:  # recovery needs labelled images
-            data = reg.get("datasets", dataset)
-            return data.modality == "image" and bool(data.num_classes)
-
-        axes = [Axis("dataset", lambda p: [d for d in planned_datasets(request, self.datasets[request.profile]) if labelled(d)]),
+        axes = [Axis("dataset", lambda p: [d for d in planned_datasets(request, self.datasets[request.profile])
+                                           if self.accepts(reg.get("datasets", d))]),
                 Axis("generator", lambda p: candidates(p["dataset"])),
                 Axis("method", lambda p: methods),
                 Axis("seed", lambda p: planned_seeds(request, p["dataset"])),

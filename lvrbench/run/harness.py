@@ -195,6 +195,21 @@ def _plugins_of(job: Job, registry: Any) -> list[Plugin]:
     return list(found.values())
 
 
+def _no_cell(task: Task, request: PlanRequest) -> str:
+    """Why a task the user named plans nothing: the datasets it was asked for (with --dataset, or as the datasets
+    named generators model) are none it runs on, and which tasks do run on them; else the usual suspects."""
+    reg = request.registry
+    asked = [(name, "which --dataset names") for name in request.datasets] or [
+        (reg.get("generators", name).dataset, f"which generator {name} models") for name in request.generators]
+    if asked and not any(reg.call(task, "accepts", reg.get("datasets", d)) for d, _ in asked):
+        data, which = reg.get("datasets", asked[0][0]), asked[0][1]
+        others = [t for t in reg.names("tasks") if reg.call(reg.get("tasks", t), "accepts", data)]
+        return (f"task {task.name} does not run on {data.name} ({data.modality}), {which}; the tasks that do: "
+                f"{', '.join(others) or 'none'}")
+    return (f"task {task.name} has no cell for these options (a dataset, family, prior or method it cannot use?); "
+            "see `lvrbench list`")
+
+
 @dataclass
 class Plan:
     """Every job of a run, with the status of each cell."""
@@ -228,8 +243,7 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
             raise UsageError(f"task {task.name} has no profile {request.profile!r} (it has: {', '.join(task.profiles)})")
         planned = request.registry.call(task, "plan", request)
         if explicit and not planned:
-            raise UsageError(f"task {task.name} has no cell for these options (a dataset, family, prior or method it "
-                             "cannot use?); see `lvrbench list`")
+            raise UsageError(_no_cell(task, request))
         for job in planned:
             for cell in job.cells:
                 if cell.id in seen:

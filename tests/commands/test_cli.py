@@ -129,7 +129,8 @@ REFUSALS = {
     "unsupported-prior-resampler": (RUN + ["--task", "recovery-synthetic", "--method", "boundary", "--prior", "normal"],
                                     "boundary is defined for the uniform prior, not the normal prior"),
     "points-dataset-for-recovery": (RUN + RR + ["--method", "none", "--dataset", "ring8"],
-                                    "task recovery-real has no cell for these options (a dataset, family, prior or method it cannot use?)"),
+                                    "task recovery-real does not run on ring8 (points), which --dataset names; the tasks "
+                                    "that do: generation, mode-coverage, reconstruction, sampling"),
     "set-twice": (RUN + RR + ["--set", "lr=0.1", "--set", "lr=0.2"],
                   "--set lr is given twice; list every value in one --set lr=V1,V2"),
     "empty-out": (RUN + RR + ["--out", ""], "--out: empty path"),

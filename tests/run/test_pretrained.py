@@ -165,8 +165,11 @@ def test_generation_and_reconstruction_plan_it_on_its_own_dataset_and_mode_cover
         ("generation", "fashion-mnist", "tiny-fmnist-g", "normal"),
         ("reconstruction", "fashion-mnist", "tiny-fmnist-g", "normal")]
     assert all(c.config["settings"]["gan"]["pretrained"] == "tiny-fmnist-g" for c in plan.cells)
-    with pytest.raises(UsageError, match="^task mode-coverage has no cell for these options"):
+    with pytest.raises(UsageError) as refused:
         make_plan(tasks[2:], PlanRequest(example, generators=("tiny-fmnist-g",)), store, explicit=True)
+    assert str(refused.value) == ("task mode-coverage does not run on fashion-mnist (image), which generator tiny-fmnist-g "
+                                  "models; the tasks that do: generation, reconstruction, recovery-real, "
+                                  "recovery-synthetic, sampling")
     # unnamed, a registered generator joins the task's defaults; --family alone leaves it out
     defaults = make_plan(tasks[:1], PlanRequest(example), store)
     assert {"tiny-fmnist", "tiny-fmnist-g", "vanilla"} <= {c.config["family"] for c in defaults.cells}
@@ -250,13 +253,14 @@ TOML = 'arch = "mlp"\nlatent_dim = 16\nprior = "normal"\ndataset = "fashion-mnis
 
 
 def checkpoint(tmp_path: Path, registry, toml: str = TOML, family: str | None = None, latent_dim: int = 16,
-               seed: int = 0, name: str = "gen") -> Path:
+               seed: int = 0, name: str = "gen", dataset: str = "fashion-mnist") -> Path:
     """lvrbench's mlp networks (G, and the family's D) with seeded weights, saved as NAME.pt beside NAME.toml."""
     from torch import nn
 
     from lvrbench.api.networks import build_generator
 
-    data = registry.get("datasets", "fashion-mnist").info
+    toml = toml.replace("fashion-mnist", dataset)
+    data = registry.get("datasets", dataset).info
     nets = (registry.get("families", family).build(data, latent_dim, "mlp") if family
             else nn.ModuleDict({"G": build_generator(data, latent_dim, "mlp")}))
     init_parameters(nets, torch.Generator().manual_seed(seed))
@@ -319,6 +323,14 @@ def test_a_checkpoint_runs_through_the_cli_and_verifies_with_its_weights_only(tm
         f"lvrbench: error: {file}: config.settings.gan.weights is {digest!r} but generator my-mlp's weights here have "
         "digest '") and wrong.stderr.endswith("': give the weights it was computed with\n")
     assert not (tmp_path / "never").exists()  # both refused before any compute
+
+
+def test_a_task_that_does_not_take_a_checkpoints_dataset_says_which_tasks_do(tmp_path):
+    path = checkpoint(tmp_path, load_registry(strict=True), dataset="ring8")
+    done = run_cli("run", "--task", "recovery-synthetic", "--checkpoint", str(path), "--dry-run", "--out", str(tmp_path / "lb"))
+    assert (done.returncode, done.stderr) == (2, "lvrbench: error: task recovery-synthetic does not run on ring8 (points), "
+                                                 "which generator gen models; the tasks that do: generation, "
+                                                 "mode-coverage, reconstruction, sampling\n")
 
 
 def test_checkpoint_problems_are_one_line_errors_naming_the_file(tmp_path):

@@ -541,6 +541,13 @@ def lvrbench_datasets():
     return []
 ''', "implements unknown hook 'lvrbench_regularisers'; did you mean 'lvrbench_regularizers'?"),
     ('''
+from lvrbench.api import hookimpl
+
+@hookimpl
+def lvrbench_sampler():  # the singular: the hooks are named for their kind, plural
+    return []
+''', "implements unknown hook 'lvrbench_sampler'; did you mean 'lvrbench_samplers'?"),
+    ('''
 """A module with no hook at all."""
 VALUE = 1
 ''', "implements no lvrbench hook"),
@@ -550,7 +557,7 @@ from lvrbench.api import Regularizer
 def lvrbench_regularizers():  # the @hookimpl decorator is missing
     return []
 ''', "implements no lvrbench hook"),
-], ids=["unknown-hook", "misspelt-hook", "no-hook", "undecorated"])
+], ids=["unknown-hook", "misspelt-hook", "singular-hook", "no-hook", "undecorated"])
 def test_unknown_or_missing_hooks_are_one_line(plugin_dist, source, message):
     mod, dist = f"lvrt_hook_{uid()}", f"acme-hook-{uid()}"
     plugin_dist(dist, {mod: source}, {"hooks": mod})
