@@ -7,8 +7,10 @@ Stale, and so removable, is exactly:
   metadata. Each of these would be trained again rather than used. Besides the core's kinds, a folder's entries
   count only where their metadata names that folder's kind and their key (a plugin's artifacts, e.g. calibrators);
 - a temporary file a killed writer left (a dot-file ending .tmp), in the cache or under a root's results/;
-- with `--results`: a result file computed by another revision of the core (config.code.core) under a root's
-  results/; the tables leave those out already. Invalid result files are never removed: `leaderboard check` reports them.
+- with `--results`: a result file under a root's results/ that the tables leave out already because other code
+  computed it: another revision of the core (config.code.core) or of an installed plugin, and a failed cell of a
+  plugin that is not installed (its ok cells are kept: installing the plugin shows them again). Invalid result files
+  are never removed: `leaderboard check` reports them.
 Anything else (other folders in the cache, files that are not artifacts) is left alone. Links are never followed.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.identity import PROFILES
-from ..run.harness import core_revisions
+from ..run.harness import NOT_INSTALLED, core_revisions, stale
 from ..run.store import parse_result
 
 #: The artifact kinds the core caches, and the config keys whose values must be the installed ones to be used.
@@ -119,8 +121,9 @@ def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256)
     return None
 
 
-def result_items(root: Path) -> list[Item]:
-    """Result files of other lvrbench versions and temporary files under `root`/results/<task>/ (links never followed)."""
+def result_items(root: Path, registry) -> list[Item]:
+    """Result files under `root`/results/<task>/, each with why other code computed it (`_result_problem`), and
+    temporary files (links never followed)."""
     items = []
     for folder in _files(root / "results"):
         for path in _files(folder):
@@ -130,12 +133,22 @@ def result_items(root: Path) -> list[Item]:
             elif path.suffix == ".json" and path.is_file():
                 try:
                     data = parse_result(path.read_text())
-                    core = data["config"]["code"]["core"]
-                except (OSError, ValueError, TypeError, KeyError):
+                    problem = _result_problem(data, registry)
+                except (OSError, ValueError, TypeError, KeyError, AttributeError):
                     continue  # invalid: `leaderboard check` reports it; never removed here
-                items.append(Item(rel, [path], _size([path]),
-                                  None if core == core_revisions() else "a result of another revision of the core"))
+                items.append(Item(rel, [path], _size([path]), problem))
     return items
+
+
+def _result_problem(result: dict, registry) -> str | None:
+    """Why the tables leave a result out and `--results` removes it, or None (kept): another revision of the core or of
+    an installed plugin; a failed cell of a plugin that is not installed (an ok one is kept for when it is)."""
+    if result["config"]["code"]["core"] != core_revisions():
+        return "a result of another revision of the core"
+    why = stale(result["config"], registry)
+    if why is None or (why.endswith(NOT_INSTALLED) and result["status"] != "failed"):
+        return None
+    return f"a failed cell: {why}" if why.endswith(NOT_INSTALLED) else f"a result {why}"
 
 
 def size_text(n: int) -> str:
@@ -146,8 +159,9 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-def _items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list[Item], list[tuple[Path, Item]]]:
-    """(the cache's artifact items, (root, item) of the roots' results): --out roots, or the default ones that exist."""
+def _items(cache_dir: str | None, out: tuple[str, ...], load_registry) -> tuple[list[Item], list[tuple[Path, Item]]]:
+    """(the cache's artifact items, (root, item) of the roots' results): --out roots, or the default ones that exist;
+    `load_registry()` gives the installed plugins results are judged against."""
     from ..base.files import user_cache_dir
     from ..base.errors import UsageError
     from .runner import default_root
@@ -157,27 +171,28 @@ def _items(cache_dir: str | None, out: tuple[str, ...]) -> tuple[list[Item], lis
         if not root.is_dir():
             raise UsageError(f"--out {root}: no such directory")
     folder = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
-    return artifact_items(folder), [(root, item) for root in roots for item in result_items(root)]
+    registry = load_registry() if roots else None
+    return artifact_items(folder), [(root, item) for root in roots for item in result_items(root, registry)]
 
 
-def list_command(cache_dir: str | None, out: tuple[str, ...]) -> None:
+def list_command(cache_dir: str | None, out: tuple[str, ...], load_registry) -> None:
     """`lvrbench cache list`: every artifact and every stale result file, then the totals."""
     from tabulate import tabulate
 
-    artifacts, results = _items(cache_dir, out)
+    artifacts, results = _items(cache_dir, out, load_registry)
     rows = [[i.name, size_text(i.size), i.stale or "current"] for i in artifacts]
     rows += [[f"{root}/{i.name}", size_text(i.size), i.stale] for root, i in results if i.stale]
     print(tabulate(rows, headers=["what", "size", "status"], tablefmt="simple") if rows else "nothing cached")
     stale, old = [i for i in artifacts if i.stale], [i for _, i in results if i.stale]
     print(f"{len(artifacts)} cached, {size_text(sum(i.size for i in artifacts))}; stale: {len(stale)} "
-          f"({size_text(sum(i.size for i in stale))}); result files of other core revisions or temporary: {len(old)} "
+          f"({size_text(sum(i.size for i in stale))}); result files of other code or temporary: {len(old)} "
           f"({size_text(sum(i.size for i in old))}) of {len(results)}")
 
 
 def prune_command(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool, load_registry) -> None:
-    """`lvrbench cache prune`: remove what is stale (results of other core revisions only `with_results`, their pages then
-    rebuilt), one line each, and say how much it frees. `load_registry()` is called only when pages are rebuilt."""
-    artifacts, results = _items(cache_dir, out)
+    """`lvrbench cache prune`: remove what is stale (results of other code only `with_results`, their pages then
+    rebuilt), one line each, and say how much it frees. `load_registry()` gives the installed plugins."""
+    artifacts, results = _items(cache_dir, out, load_registry)
     doomed: list[tuple[Path | None, Item]] = [(None, i) for i in artifacts if i.stale]
     doomed += [(root, i) for root, i in results if i.stale and (with_results or i.stale == TEMPORARY)]
     for root, item in doomed:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import sys
@@ -320,21 +321,23 @@ def cache_list(cache_dir: str | None, out: tuple[str, ...]) -> None:
     """List cached artifacts and result files, each current or why it is stale, with the space they take."""
     from .cache import list_command
 
-    list_command(cache_dir, out)
+    list_command(cache_dir, out, functools.cache(_registry))
 
 
 @cache.command()
 @_CACHE_DIR
 @_RESULT_ROOTS
 @click.option("--results", "with_results", is_flag=True,
-              help="Also remove result files of other core revisions from the roots (and rebuild their pages).")
+              help="Also remove the result files the pages leave out: of other core or plugin revisions, and failed cells of "
+                   "plugins not installed (and rebuild their pages).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 def prune(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_run: bool) -> None:
     """Remove stale artifacts (another core version or revision, damaged, or not the recorded weights), killed
-    writers' temporary files, and with --results the result files of other core revisions; say what it frees."""
+    writers' temporary files, and with --results the result files the pages leave out (other core or plugin
+    revisions, failed cells of plugins no longer installed); say what it frees."""
     from .cache import prune_command
 
-    prune_command(cache_dir, out, with_results, dry_run, _registry)
+    prune_command(cache_dir, out, with_results, dry_run, functools.cache(_registry))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,10 @@ ROLES = {"task": (("tasks",), "task"), "dataset": (("datasets",), "dataset"), "f
          "generator": (("generators",), "family"), "method": (("regularizers", "resamplers", "samplers"), "method")}
 
 
+#: How `stale` ends when a plugin the cell names is not installed at all (rather than installed at another revision).
+NOT_INSTALLED = "is not installed"
+
+
 def stale(config: dict, registry: Any) -> str | None:
     """Why a result's cell was computed by other code than the installed (None: by this code): another core
     revision, a plugin of another revision or distribution, or one that is not installed. Tables show only cells of
@@ -50,7 +54,7 @@ def stale(config: dict, registry: Any) -> str | None:
         name = config.get(field)
         found = [registry.get(kind, name) for kind in kinds if name in registry.names(kind)]
         if not found:
-            return f"its {role} {name} is not installed"
+            return f"its {role} {name} {NOT_INSTALLED}"
         if registry.identity(found[0]) != recorded:
             return f"computed by {role} {name} revision {recorded.get('revision')} of {recorded.get('distribution')}"
     return None

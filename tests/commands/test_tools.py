@@ -100,3 +100,38 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     assert not old_path.exists() and kept.exists()
     assert "other revisions of the code" not in (root / "recovery-real.md").read_text()  # its page rebuilt
     assert cli_here("leaderboard", "check", "--out", str(root))[0] == 0
+
+
+def test_prune_results_removes_what_pages_leave_out_but_keeps_an_uninstalled_plugins_numbers(registry, tmp_path, cli_here):
+    """A failed cell of a plugin that is no longer installed, and a result of another revision of an installed plugin,
+    are left off the pages and removed by `cache prune --results`; an ok result of an uninstalled plugin is kept, so
+    installing its package shows it again."""
+    from lvrbench.api.contracts import Cell, CellOutcome
+    from lvrbench.run.harness import to_result
+
+    def result(method: str, code: dict, failed: bool = False) -> dict:
+        r = ok_result()
+        r["config"].update(method=method, seed=int(failed))  # a failed cell of the same method: another seed
+        r["config"]["code"]["method"] = code
+        r["id"] = cell_id(r["config"])
+        return to_result(Cell(r["config"]), CellOutcome(error="sampler gone failed: boom"), {}) if failed else r
+
+    root, store = tmp_path / "root", ResultStore(tmp_path / "root")
+    installed = {"distribution": "lvrbench", "revision": registry.get("regularizers", "bhattacharyya").revision}
+    kept = [store.write(result("bhattacharyya", installed)), store.write(result("gone", {"distribution": "acme", "revision": 1}))]
+    failed = store.write(result("gone", {"distribution": "acme", "revision": 1}, failed=True))
+    older = store.write(result("bhattacharyya", {**installed, "revision": installed["revision"] + 1}))
+    build(registry, root)
+    assert "_3 result files computed by other revisions of the code are not shown" in (root / "recovery-real.md").read_text()
+    code, out, err = cli_here("cache", "list", "--cache-dir", str(tmp_path / "cache"), "--out", str(root))
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("result files of other code or temporary: 2 (" + size_text(
+        failed.stat().st_size + older.stat().st_size) + ") of 4")
+    code, out, err = cli_here("cache", "prune", "--results", "--cache-dir", str(tmp_path / "cache"), "--out", str(root))
+    assert code == 0, err
+    assert sorted(out.splitlines()[:2]) == sorted([
+        f"removed {root}/{failed.relative_to(root)} (a failed cell: its method gone is not installed)",
+        f"removed {root}/{older.relative_to(root)} (a result computed by method bhattacharyya revision "
+        f"{installed['revision'] + 1} of lvrbench)"])
+    assert all(p.exists() for p in kept) and not failed.exists() and not older.exists()
+    assert "_1 result files computed by other revisions of the code are not shown" in (root / "recovery-real.md").read_text()
