@@ -1,0 +1,1 @@
+"""An example lvrbench plugin package that ships a post-hoc sampler (see CONTRIBUTING.md)."""
