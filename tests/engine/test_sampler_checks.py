@@ -113,3 +113,17 @@ def test_the_shape_probe_takes_no_draw_of_the_sampler_and_no_counted_evaluation(
     g = gen(3)
     assert torch.equal(out.samples, torch.cat([NormalPrior().with_dim(2).sample(b, g) for b in (20, 20, 10)]))
     assert (out.cost.generator_evals, out.cost.discriminator_evals) == (N, 0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_draw_from_the_devices_global_rng_is_caught_on_a_gpu():
+    def make(ctx, n):
+        torch.randn(3, device=ctx.device)
+        return good(ctx, n)
+
+    gan = points_gan()
+    gan.nets.to("cuda")
+    with pytest.raises(SamplerError) as caught:
+        run_sampler(Returns("global", make), gan, N, {}, gen(0), torch.device("cuda"))
+    assert str(caught.value).startswith("sampler global drew from the global torch.cuda RNG, so its numbers depend on ")
+    assert run_sampler(Returns("good", good), gan, N, {}, gen(0), torch.device("cuda")).samples.device.type == "cpu"
