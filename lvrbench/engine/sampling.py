@@ -179,10 +179,8 @@ class GlobalRNGs:
     def _same(a: object, b: object) -> bool:
         if isinstance(a, Tensor):
             return torch.equal(a, b)
-        if isinstance(a, np.ndarray):
-            return np.array_equal(a, b)
-        if isinstance(a, tuple):
-            return len(a) == len(b) and all(GlobalRNGs._same(x, y) for x, y in zip(a, b))
+        if isinstance(a, tuple) and len(a) > 1 and isinstance(a[1], np.ndarray):  # numpy's: (name, keys, pos, ...)
+            return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
         return a == b
 
     def touched(self) -> list[str]:
