@@ -86,6 +86,25 @@ def pip_install(package: Path, tmp_path_factory) -> Path:
     return target
 
 
+def run_own_suite(package: Path, installed: Path, tmp_path: Path, kinds: tuple[str, ...], own: int = 0) -> None:
+    """An example package's own `tests/` under plain pytest with the package installed (`installed`, a pip_install
+    target): every test passes, the kit's checks of `kinds` and of its entry point run (plus `own` tests of its own),
+    and every other check of the kit is skipped, one skip each."""
+    import re
+    import shutil
+
+    from lvrbench.testing.conformance import CHECKS
+
+    tests = shutil.copytree(package / "tests", tmp_path / "tests")
+    env = {**os.environ, "PYTHONPATH": f"{installed}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    ran = {check for kind in (*kinds, "entry points") for check in CHECKS[kind]}
+    others = {check for checks in CHECKS.values() for check in checks} - ran
+    assert re.search(rf"\b{len(ran) + own} passed, {len(others)} skipped\b", done.stdout), done.stdout[-500:]
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, pythonpath: Path | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess:
     """`lvrbench ARGS` in a fresh interpreter; returns the completed process (text stdout/stderr)."""

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, pip_install, run_cli
+from conftest import REPO, pip_install, run_cli, run_own_suite
 
 pytestmark = pytest.mark.slow  # end to end: pip-installs the example, trains a ring8 generator through the CLI
 
@@ -35,16 +30,7 @@ def test_the_conformance_kit_passes_on_it(installed):
 
 
 def test_its_own_suite_runs_its_closed_forms_and_the_kit(installed, tmp_path):
-    tests = shutil.copytree(EXAMPLE / "tests", tmp_path / "tests")
-    env = {**os.environ, "PYTHONPATH": f"{installed}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    from lvrbench.testing.conformance import CHECKS
-
-    ran = set(CHECKS["samplers"]) | set(CHECKS["entry points"])
-    skipped = {check for checks in CHECKS.values() for check in checks} - ran
-    assert re.search(rf"\b{8 + len(ran)} passed, {len(skipped)} skipped\b", done.stdout), done.stdout[-500:]
+    run_own_suite(EXAMPLE, installed, tmp_path, ("samplers",), own=8)  # tests/test_truncation.py: 8 closed-form checks
 
 
 def test_it_is_listed_with_the_prior_it_requires(installed):

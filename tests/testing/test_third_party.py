@@ -2,16 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import pip_install, REPO, run_cli
+from conftest import pip_install, REPO, run_cli, run_own_suite
 
 pytestmark = pytest.mark.slow  # end to end: pip-installs the example package and runs it through the CLI
 
@@ -76,14 +71,5 @@ def test_the_conformance_kit_passes_on_it(installed):
 
 
 def test_its_own_suite_runs_the_kit(installed, tmp_path):
-    """The example's tests/plugins/test_conformance.py: what an author's suite holds to run the kit under plain pytest."""
-    tests = shutil.copytree(EXAMPLE / "tests", tmp_path / "tests")
-    env = {**os.environ, "PYTHONPATH": f"{installed}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    from lvrbench.testing.conformance import CHECKS
-
-    ran = set(CHECKS["regularizers"]) | set(CHECKS["entry points"])  # the kl-gaussian regularizer and its entry point
-    others = {check for checks in CHECKS.values() for check in checks} - ran  # one skip each: no such plugin there
-    assert re.search(rf"\b{len(ran)} passed, {len(others)} skipped\b", done.stdout), done.stdout[-500:]
+    """The example's tests/test_conformance.py: what an author's suite holds to run the kit under plain pytest."""
+    run_own_suite(EXAMPLE, installed, tmp_path, ("regularizers",))
