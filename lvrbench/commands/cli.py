@@ -13,7 +13,6 @@ from click.utils import PacifyFlushWrapper
 
 from ..base.errors import EXIT_PLUGIN, EXIT_USAGE, PluginError, UsageError, one_line, squash
 from ..api.contracts import KINDS, SINGULAR
-from ..api.networks import ARCHS
 from ..api.priors import PRIORS
 from ..base.identity import PROFILES
 
@@ -197,7 +196,7 @@ def verify(results: tuple[str, ...], device: str, cache_dir: str | None, data_di
 
 @cli.command(name="checkpoint-template")
 @click.option("--dataset", required=True, metavar="NAME", help="The registered dataset the generator models.")
-@click.option("--arch", required=True, type=Choice(list(ARCHS)), help="lvrbench's architecture of the networks.")
+@click.option("--arch", required=True, metavar="mlp|dcgan", help="lvrbench's architecture of the networks.")
 @click.option("--latent-dim", type=click.IntRange(1), metavar="N",
               help="The latent size d_z G was trained with [default: the standard profile's for the dataset].")
 @click.option("--prior", default="normal", show_default=True, type=Choice(list(PRIORS)), help="Its base prior.")

@@ -589,6 +589,7 @@ def test_the_checkpoint_template_command_and_its_refusals(cli_here):
         (("--dataset", "ring8", "--arch", "mlp", "--family", "gm-gan", "--prior", "uniform"),
          "family gm-gan is trained on the normal prior, not the uniform prior"),
         (("--dataset", "fashion-mnst", "--arch", "mlp"), "unknown dataset 'fashion-mnst'; did you mean 'fashion-mnist'?"),
+        (("--dataset", "ring8", "--arch", "resnet"), "unknown architecture 'resnet' (known: mlp, dcgan)"),
     ]:
         assert cli_here("checkpoint-template", *args) == (2, "", f"lvrbench: error: {message}\n")
 
