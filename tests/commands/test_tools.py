@@ -135,3 +135,26 @@ def test_prune_results_removes_what_pages_leave_out_but_keeps_an_uninstalled_plu
         f"{installed['revision'] + 1} of lvrbench)"])
     assert all(p.exists() for p in kept) and not failed.exists() and not older.exists()
     assert "_1 result files computed by other revisions of the code are not shown" in (root / "recovery-real.md").read_text()
+
+
+def test_list_shows_samplers_requires_and_each_datasets_default_prior(cli_here):
+    code, out, err = cli_here("list", "--kind", "samplers")
+    assert code == 0, err
+    assert re.match(r"^name +requires +params +plugin +summary$", out.splitlines()[1])
+    assert re.match(r"^drs +any +burn_in, gamma, percentile, max_attempts +lvrbench ", next(
+        line for line in out.splitlines() if line.startswith("drs ")))
+    code, out, err = cli_here("list", "--kind", "datasets")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[3:7]}
+    assert rows == {"fashion-mnist": "normal", "grid25": "normal", "mnist": "normal", "ring8": "uniform"}
+    assert out.splitlines()[-2] == (
+        "default prior: the base prior a family is trained with on the dataset when --prior is not given, the same in "
+        "every profile (a family that cannot take it: N(0, 1), or its own, as GM-GAN's learned mixture); the recovery "
+        "tasks run both priors.")
+    doc = json.loads(cli_here("list", "--kind", "datasets", "--json")[1])
+    assert {r["name"]: r["default_prior"] for r in doc["datasets"]} == rows
+
+
+def test_run_help_says_method_selects_samplers_too(cli_here):
+    code, out, _ = cli_here("run", "--help")
+    assert code == 0
+    assert "Only these methods: regularizers and resamplers (the recovery tasks), samplers (sampling)." in " ".join(out.split())

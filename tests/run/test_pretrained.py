@@ -70,6 +70,9 @@ def test_the_installed_generators_are_listed_with_what_they_declare(installed):
         "dataset": "fashion-mnist", "prior": "normal", "latent_dim": 8, "family": "vanilla", "networks": ["D", "G"],
         "source": None}
     assert rows["tiny-fmnist-g"]["family"] is None and rows["tiny-fmnist-g"]["networks"] == ["G"]
+    text = run_cli("list", "--kind", "generators", pythonpath=installed).stdout.splitlines()
+    assert text[1].split() == ["name", "dataset", "prior", "d_z", "family", "source", "plugin", "summary"]
+    assert text[4].startswith("tiny-fmnist-g  fashion-mnist  normal   8      - (no D)  lvrbench_example_generator/train.py: ")
 
 
 def test_recovery_runs_on_the_installed_generators_without_training_them(installed, tmp_path):
