@@ -30,7 +30,8 @@ class Claim:
 
 
 def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: dict) -> Claim:
-    """A result file checked for verification (see the module docstring); anything wrong is a one-line UsageError."""
+    """A result file checked for verification (see the module docstring); anything wrong is a one-line UsageError.
+    `digests` memoises what is read once per run: each dataset's digest, and ("weights", name) a generator's."""
     try:
         data = parse_result(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -55,15 +56,14 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
     if digests[config["dataset"]] != config["data"]:
         raise UsageError(f"{path}: config.data is {config['data']!r} but the {config['dataset']} data here has digest "
                          f"{digests[config['dataset']]!r}")
-    settings = config.get("settings")
-    gan = settings.get("gan") if isinstance(settings, dict) else None
-    if isinstance(gan, dict) and "pretrained" in gan:  # the weights are a pretrained generator's identity: the ones it ran with, or no verify
-        if ("weights", gan["pretrained"]) not in digests:
-            digests[("weights", gan["pretrained"])] = load_pretrained(registry, registry.get("generators", gan["pretrained"]))[1]
-        if digests[("weights", gan["pretrained"])] != gan.get("weights"):
-            raise UsageError(f"{path}: config.settings.gan.weights is {gan.get('weights')!r} but generator "
-                             f"{gan['pretrained']}'s weights here have digest {digests[('weights', gan['pretrained'])]!r}: "
-                             "give the weights it was computed with")
+    gan = config["settings"].get("gan") if isinstance(config.get("settings"), dict) else None
+    if isinstance(gan, dict) and "pretrained" in gan:  # a pretrained generator is its weights: the ones it ran with
+        name, key = gan["pretrained"], ("weights", gan["pretrained"])
+        if key not in digests:
+            digests[key] = load_pretrained(registry, registry.get("generators", name))[1]
+        if digests[key] != gan.get("weights"):
+            raise UsageError(f"{path}: config.settings.gan.weights is {gan.get('weights')!r} but generator {name}'s "
+                             f"weights here have digest {digests[key]!r}: give the weights it was computed with")
     expected = registry.call(task, "artifact_keys", config)
     for name, artifact in sorted(data["artifacts"].items()):
         if name in expected and artifact.get("key") != expected[name]:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("Axis", "Skip", "expand", "product", "cell_config", "jobs"), "grid"),
     **dict.fromkeys(("Generator", "generator_axes", "generators", "planned_datasets", "planned_seeds", "default_prior",
-                     "dataset_prior", "family_refusal", "generator_prior", "has_realness", "generator_config", "PAPER_PRIOR"), "planning"),
+                     "dataset_prior", "family_refusal", "generator_prior", "has_realness", "generator_config",
+                     "PAPER_PRIOR"), "planning"),
     **dict.fromkeys(("RecoveryTask", "PAPER_LRS", "SEEDS_TEXT", "CONFIG_FIELDS", "item_key", "setting_key",
                      "per_item_problem", "crossfit", "picked", "grid_section"), "recovery"),
     **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "protocol_line", "history_record",
