@@ -7,7 +7,7 @@ import torch
 from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
 from lvrbench.kit import (CLASSIFIER_TRAINING, GAN_PROTOCOL, FamilyTask, Generator, Scorer, curve_drawer,
                           evaluator_lines, evaluator_spec, gan_fields, gan_spec, generator_config, generator_label,
-                          group, headlines, history_problem, history_record, is_pretrained, mixtures, payload_problem,
+                          group, headlines, history_problem, history_record, is_pretrained, link, mixtures, payload_problem,
                           pretrained_lines, protocol_line, samples_drawer, summarize, table, without_seed)
 
 
@@ -107,19 +107,19 @@ class Generation(FamilyTask):
                 first = cells[0]
                 c = first["config"]
                 name = f"{dataset}-{c['family']}-{c['prior']}-{first['id']}"
-                link = page.figure(name, self._drawer(first, dataset))
+                samples = page.figure(name, self._drawer(first, dataset))
                 if is_pretrained(c):
                     curve = "-"  # never trained here
                 else:
                     drawer = curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses")
-                    curve = f"[losses]({page.figure(f'{name}-curve', drawer)})"
+                    curve = link("losses", page.figure(f"{name}-curve", drawer))
                 m = [r["metrics"] for r in cells]
                 row = [generator_label(c), c["prior"], summarize([x["fid"] for x in m], 4),
                        summarize([x["precision"] for x in m]),
                        summarize([x["recall"] for x in m])]
                 if points:
                     row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
-                body.append(row + [f"[seed {c['seed']}]({link})", curve])
+                body.append(row + [link(f"seed {c['seed']}", samples), curve])
                 for metric in LABELS:
                     ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
             out += [table(body, headers), ""]

@@ -6,7 +6,7 @@ import torch
 
 from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
 from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, gan_fields, gan_spec, generator_config, generator_label,
-                          group, mixtures, payload_problem, pretrained_lines, protocol_line, scatter, table,
+                          group, link, mixtures, payload_problem, pretrained_lines, protocol_line, scatter, table,
                           without_seed)
 
 
@@ -62,10 +62,10 @@ class ModeCoverage(FamilyTask):
                 c = first["config"]
                 samples, centers = first["extra"]["samples"], first["extra"]["centers"]
                 title = f"{c['family']} on {dataset}: {first['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
-                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}",
+                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}",
                                    lambda path, s=samples, k=centers, t=title: scatter(s, k, path, t))
                 body.append([generator_label(c), c["prior"], *mixtures.cells(cells), " ".join(map(str, first["extra"]["per_mode"])),
-                             f"[seed {c['seed']}]({link})"])
+                             link(f"seed {c['seed']}", figure)])
             out += [table(body, ["family", "prior", *mixtures.HEADERS, "per mode (seed shown)", "scatter"]), ""]
         return "\n".join(out)
 

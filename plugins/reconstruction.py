@@ -27,7 +27,7 @@ from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, T
                           build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
                           items_generator)
 from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, FamilyTask, Generator, encode_images, encode_points, fmt_number,
-                          frozen, gan_fields, gan_spec, generator_config, generator_label, group, headlines,
+                          frozen, gan_fields, gan_spec, generator_config, generator_label, group, headlines, link,
                           number_text, payload_problem, pretrained_lines, protocol_line, samples_drawer, summarize,
                           table, without_seed)
 
@@ -197,7 +197,7 @@ class Reconstruction(FamilyTask):
             for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
                 first = cells[0]
                 c = first["config"]
-                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))
+                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))
                 m = [r["metrics"] for r in cells]
                 if len(cells) == 1:
                     runs = first["extra"]["post_hoc_runs"]
@@ -207,7 +207,7 @@ class Reconstruction(FamilyTask):
                     post = summarize([x["post_hoc"] for x in m])
                 ad = [x["ad_hoc"] for x in m if "ad_hoc" in x]
                 body.append([generator_label(c), c["prior"], f"{len(first['extra']['post_hoc_runs'])}", post,
-                             summarize(ad) if len(ad) == len(m) else "-", f"[seed {c['seed']}]({link})"])
+                             summarize(ad) if len(ad) == len(m) else "-", link(f"seed {c['seed']}", figure)])
                 for metric in ours:
                     if all(metric in x for x in m):
                         ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)

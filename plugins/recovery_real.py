@@ -173,7 +173,7 @@ def crossfit_accuracy(best: dict[int, dict]) -> float:
 
 def cell_text(hparams: dict) -> str:
     """A chosen cell's hyper-parameters, marked as `none` when it is a regularizer's weight 0."""
-    return hparams_text(hparams) + (" (= `none`)" if hparams.get("weight") == 0 else "")
+    return hparams_text(hparams) + (" (= none)" if hparams.get("weight") == 0 else "")
 
 
 def chosen_text(best: dict[int, dict]) -> str:

@@ -17,7 +17,7 @@ from lvrbench.api import (METRIC, CellOutcome, Environment, Job, Request, Sample
                           paired_proportion_difference)
 from lvrbench.kit import (CALIBRATED, CLASSIFIER_TRAINING, EXACT, GAN_PROTOCOL, FamilyTask, Generator, Scored, Scorer,
                           evaluator_lines, evaluator_spec, fid_difference_bootstrap, fmt_number, gan_fields, gan_spec,
-                          generator_config, generator_label, group, headlines, hparams_text, mixtures,
+                          generator_config, generator_label, group, headlines, hparams_text, link, mixtures,
                           paired_modes_difference, payload_problem, pretrained_lines, protocol_line, quality_cost_plot,
                           run_sampler, samples_drawer, summarize, table, without_seed)
 
@@ -246,18 +246,18 @@ class Sampling(FamilyTask):
                 row += [summarize([x["acceptance"] for x in m], 3, 100) if all("acceptance" in x for x in m) else "-"]
                 cost = [r["extra"]["cost"] for r in members]
                 row += [fmt_number(sum(k[key] for k in cost) / len(cost)) for key in COST_KEYS]
-                link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
-                body.append(row + [f"[seed {c['seed']}]({link})"])
+                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
+                body.append(row + [link(f"seed {c['seed']}", figure)])
                 evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
                 if c["method"] != "direct" and evals > 0:  # a log axis: a result claiming no cost is left out
                     d = m[0][_versus("fid")]
                     plot.setdefault(c["method"], []).append((evals, d["value"], d["low"], d["high"]))
             out += [table(body, headers), ""]
             if plot:
-                link = page.figure(f"{dataset}-quality-cost", lambda path, p=plot, d=dataset: quality_cost_plot(
+                plotted = page.figure(f"{dataset}-quality-cost", lambda path, p=plot, d=dataset: quality_cost_plot(
                     p, path, f"samplers on {d}: FID change against cost", "G + D evaluations per 1000 samples",
                     "Δ FID vs direct (lower is better)"))
-                out += [f"![quality against cost on {dataset}]({link})", "",
+                out += [f"![quality against cost on {dataset}]({plotted})", "",
                         "Each point is one family's sampler cell (first seed): its paired FID difference with direct "
                         "and its 95% interval, against the evaluations it spent per 1000 samples (direct spends 1000 "
                         "generator evaluations).", ""]

@@ -1,6 +1,7 @@
 """Shared fixtures: real plugin distributions on sys.path, the CLI in a subprocess."""
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import subprocess
@@ -139,19 +140,26 @@ def cli_here(capsys, monkeypatch):
     return call
 
 
-def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
-    """A recovery-real or recovery-synthetic cell config of this lvrbench version, shaped as the task plans it."""
-    from lvrbench.run.harness import core_revisions
+@functools.cache
+def planning_registry():
+    """The installed plugins, loaded once for the helpers below (the `registry` fixture serves tests)."""
+    from lvrbench.run.registry import load_registry
 
-    gan = {"family": "lsgan", "dataset": "fashion-mnist", "prior": "normal", "seed": seed, "arch": "mlp",
-           "latent_dim": 16, "train": {"epochs": 3, "batch_size": 128, "lr": 3e-4, "betas": [0.5, 0.999]}}
-    if task == "recovery-real":
-        protocol = {"evaluator": {"epochs": 1}, "n_images": n, "steps": 100, "init": "zeros", "diff": "l1"}
-    else:
-        protocol = {"n_latents": n, "steps": 500, "init": "prior", "diff": "l2"}
-    return {"task": task, "profile": "quick", "dataset": "fashion-mnist", "family": "lsgan", "prior": "normal",
-            "method": method, "hparams": hparams, "seed": seed, "settings": {"gan": gan, **protocol, **settings},
-            "code": {"core": core_revisions()}}
+    return load_registry(strict=True)
+
+
+def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
+    """A recovery-real or recovery-synthetic cell config as the installed planner gives it (quick profile, LSGAN on
+    Fashion-MNIST under N(0, 1)); an `n` other than the profile's 64 images or latents, or `settings`, replace those
+    settings, making a crafted config the planner does not produce (`leaderboard check` refuses it)."""
+    from lvrbench.run.harness import PlanRequest
+
+    registry = planning_registry()
+    request = PlanRequest(registry, "quick", datasets=("fashion-mnist",), families=("lsgan",), methods=(method,),
+                          priors=("normal",), seeds=(seed,), overrides={k: (v,) for k, v in hparams.items()})
+    (config,) = [cell.config for job in registry.get("tasks", task).plan(request) for cell in job.cells]
+    config["settings"].update({"n_images" if task == "recovery-real" else "n_latents": n}, **settings)
+    return config
 
 
 def ok_result() -> dict:
@@ -172,4 +180,12 @@ def real_outcome(correct: list[int], l1: list[float] | None = None):
 
     return CellOutcome(metrics={"accuracy": proportion(torch.tensor(correct)).to_dict(), "l1": est(0.1, len(correct))},
                        extra={"correct": list(correct), "l1": l1 or [0.1] * len(correct)},
-                       artifacts={"evaluator": {"key": "k", "test_accuracy": est(0.9, 100)}})
+                       artifacts={"evaluator": {"key": evaluator_key(), "test_accuracy": est(0.9, 100)}})
+
+
+@functools.cache
+def evaluator_key() -> str:
+    """The key of the classifier every planned quick recovery-real cell on Fashion-MNIST names (one spec for all)."""
+    from lvrbench.base.identity import artifact_keys
+
+    return artifact_keys(recovery_config("recovery-real", "none", {"lr": 0.01}))["evaluator"]

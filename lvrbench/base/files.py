@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -19,10 +20,14 @@ def user_cache_dir() -> Path:
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`.
 
-    The rename replaces a symbolic link at `path` rather than writing through it.
+    The rename replaces a symbolic link at `path` rather than writing through it. An OSError (a full disk, a
+    permission) names `path`, the file the user asked for, never the temporary one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     try:
         write(tmp)
@@ -30,10 +35,20 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         _sync(tmp)  # on disk before the rename: a power cut leaves the old file or the new one, never an empty one
         os.replace(tmp, path)
         _sync(path.parent)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:  # a full disk names the file being written, not tmp
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def move_into(source: Path, path: Path) -> None:
+    """Move a finished file over `path` in one rename (the two on one file system), synced as `atomic_write` does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _sync(source)
+    os.replace(source, path)
+    _sync(path.parent)
 
 
 def _sync(path: str | Path) -> None:
@@ -67,6 +82,38 @@ def write_json_atomic(path: Path, data: dict) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write UTF-8 text so that a reader never sees half a file (markdown pages)."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+#: The largest result file lvrbench reads: far beyond any task's (the published standard results are under 250 kB),
+#: far below what would exhaust memory.
+MAX_RESULT_BYTES = 64 * 2**20
+
+
+def read_limited(path: str | Path, limit: int = MAX_RESULT_BYTES) -> bytes:
+    """The bytes of the regular file at `path`, of at most `limit` bytes; anything else (a FIFO, a device such as
+    /dev/zero, a folder, a larger file) is a ValueError saying what it is, found before reading it (a FIFO never blocks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file" + (" (a folder)" if stat.S_ISDIR(info.st_mode) else ""))
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes, more than the {limit} a result may have")
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):  # a growing file stops too
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ValueError(f"more than the {limit} bytes a result may have")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def path_text(path: str | Path) -> str:
+    """A file name on one line of output: characters that are not printable (a newline in a name) as Python escapes
+    them ("\\n"), so that no name can split or fake a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
 
 
 def path_problem(root: Path, rel: str) -> tuple[str, str] | None:

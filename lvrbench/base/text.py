@@ -1,7 +1,14 @@
-"""Text on a page from values that may come from anywhere: numbers as tables write them, config values as inert code,
-GitHub markdown tables, the protocol line a page states from its results' configs."""
+"""Text on a page from values that may come from anywhere: numbers as tables write them, any other value as inert text,
+GitHub markdown tables, the protocol line a page states from its results' configs.
+
+Results come from pull requests: every string a page prints from one (an error, provenance, a source, a name, a
+setting) goes through `inert`, which escapes it for markdown and HTML, so no result can add a tag, a link, an image or
+a table cell to a page. Markdown a task composes itself (a link to one of its figures) is marked `Markdown`; `table`
+prints every other cell through `inert`.
+"""
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 from tabulate import tabulate
@@ -36,12 +43,49 @@ def config_values(results: Iterable[dict], path: str) -> list:
     return out
 
 
+class Markdown(str):
+    """Markdown a task composes itself (never text from a result): `inert` and `table` print it as it is."""
+
+
+#: What `inert` escapes: HTML's three specials as entities; each markdown construct that can make a tag, link, image,
+#: autolink, code span, emphasis, strike-through, math or table cell by a backslash (CommonMark's escape of ASCII
+#: punctuation); GitHub's extended autolinks ("www.", "x://"); and an e-mail address, which cmark-gfm links whatever
+#: is escaped, by a zero-width space before its "@" (what ends its local part).
+#: Brackets stay readable ("0.5 [0.4, 0.6]"): only a bracket that closes into a link is escaped.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "&#8203;@"}
+_ESCAPED = re.compile(r"[\\`*_~|$]|\](?=[(\[:])|(?<=[Ww]{3})\.|:(?=//)")
+#: ... and what opens a block at the start of a line: a heading, a list item, a setext underline.
+_OPENING = re.compile(r"^(?=#{1,6}(?:\s|$)|[+-](?:\s|$)|=+$|-+$)|(?<=^\d)[.)](?=\s|$)|(?<=^\d\d)[.)](?=\s|$)"
+                      r"|(?<=^\d\d\d)[.)](?=\s|$)")
+
+
+def inert(value: object) -> str:
+    """`value` as text a page prints inertly: on one line, escaped for markdown and HTML (see `_ESCAPED`); `Markdown`
+    a task composed passes unchanged. The one escape every page path uses for what comes from a result."""
+    return _escape(value, _OPENING)
+
+
+def _escape(value: object, opening: re.Pattern | None) -> str:
+    """`inert`; a table cell, never at the start of a line, leaves what opens a line (`opening` None: "-" stays "-")."""
+    if isinstance(value, Markdown):
+        return str(value)
+    text = " ".join(str(value).split())
+    text = _ESCAPED.sub(lambda m: "\\" + m.group(), re.sub(r"[&<>@]", lambda m: _ENTITIES[m.group()], text))
+    return opening.sub(lambda m: "\\" + m.group(), text) if opening else text
+
+
+def link(label: object, target: str) -> Markdown:
+    """A markdown link to one of the page's own files (`Page.figure`'s relative paths), its label inert."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", target) or ".." in target.split("/"):
+        raise ValueError(f"{target!r} is not a relative path inside the leaderboard root")
+    return Markdown(f"[{inert(label)}]({target})")
+
+
 def value_text(value: object) -> str:
-    """A config value in a page's prose: numbers as tables write them, anything else as one-line code (results are data)."""
+    """A config value in a page's prose: numbers as tables write them, anything else as inert text (results are data)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return number_text(value) if isinstance(value, float) else str(value)
-    text = value if isinstance(value, str) else canonical_json(value)
-    return "`" + " ".join(text.split()).replace("`", "'") + "`"
+    return inert(value if isinstance(value, str) else canonical_json(value))
 
 
 def values_text(values: Sequence) -> str:
@@ -83,12 +127,14 @@ def hparams_text(hparams: dict, skip: Sequence[str] = ()) -> str:
     return ", ".join(f"{k}={number_text(v)}" for k, v in sorted(hparams.items()) if k not in skip) or "-"
 
 
-def _cell(value) -> str:
-    # Result files may come from pull requests: a '|' or a newline must not break the table.
-    return " ".join(str(value).split()).replace("|", "\\|")
+def _cell(value: object) -> str:
+    """A table cell: `inert` text, or a task's `Markdown` on one line with its '|' escaped (it cannot end the cell)."""
+    if isinstance(value, Markdown):
+        return " ".join(value.split()).replace("|", "\\|")
+    return _escape(value, None)
 
 
 def table(rows: list[list], headers: Sequence[str]) -> str:
-    """A GitHub markdown table; cells are flattened to one line with '|' escaped (results are data)."""
+    """A GitHub markdown table of inert cells (`Markdown` cells as the task composed them); headers are the task's."""
     return tabulate([[_cell(v) for v in row] for row in rows], headers=list(headers), tablefmt="github",
                     disable_numparse=True)

@@ -252,21 +252,26 @@ def build(out: str | None) -> None:
 
 @leaderboard.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: each leaderboards/<profile>/ that exists].")
-@click.option("--against", metavar="REF", help="Also list what the results do against this git revision: new cells "
-              "pass; a changed or deleted cell, another profile or lvrbench version, a dirty tree fail.")
-def check(out: str | None, against: str | None) -> None:
-    """Fail when a result file is invalid or a markdown file is not what `build` would write."""
-    from ..report.pages import check as check_root
+@click.option("--against", metavar="REF", help="Also say what the results do against this git revision: new cells "
+              "pass; a changed or deleted cell, another profile or code revision, a dirty tree fail.")
+@click.option("--verbose", is_flag=True, help="With --against, list every new file (by default: counts per task).")
+@click.option("--data-dir", envvar="LVRBENCH_DATA_DIR", show_envvar=True, callback=_existing_dir, metavar="DIRECTORY",
+              help="Where dataset files are looked for first (cells are planned again to be checked).")
+def check(out: str | None, against: str | None, verbose: bool, data_dir: str | None) -> None:
+    """Fail when a result file is invalid or not the cell the installed planner produces, when a page or figure is
+    not what `build` would write, or when the root holds anything else."""
+    from ..base.files import path_text
+    from ..report.check import check as check_root
 
     registry = _registry()
     roots = _roots(out)
-    problems = [f"{root}/{p}" for root in roots for p in check_root(registry, root)]
+    problems = [f"{root}/{p}" for root in roots for p in check_root(registry, root, data_dir)]
     if against is not None:
         from ..report.review import review_roots
 
-        problems += review_roots(roots, against, registry)
+        problems += review_roots(roots, against, registry, verbose)
     for p in problems:
-        click.echo(f"lvrbench: {p}", err=True)
+        click.echo(f"lvrbench: {path_text(p)}", err=True)
     if problems:
         sys.exit(1)
     click.echo("leaderboards match their results")

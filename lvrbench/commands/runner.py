@@ -152,31 +152,47 @@ def print_plan(plan: Plan, force: bool) -> None:
           f"{todo} to compute")
 
 
-def check_writable(path: Path, option: str, create: bool = True) -> None:
-    """Refuse, before any work, a directory that cannot be written; with create=False, touch nothing."""
-    if not create:
-        try:
-            existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-            writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-        except OSError as exc:
-            raise UsageError(f"{option} {path}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
-        if not writable:
-            raise UsageError(f"{option} {path}: cannot write there ({existing} is not a writable directory)")
-        return
+#: What a probe writes: a block, so that a full disk is found before the work (creating an empty file can succeed there).
+PROBE_BYTES = 4096
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a directory that cannot be written (read-only, not ours, a full disk, a file in the
+    way): a block is written to a temporary file in it, or in its nearest existing parent, and removed. Nothing is
+    created: a refused command leaves no folder behind, and a run creates its folders when it writes into them."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
+        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists() or p.is_symlink())
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise UsageError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: cannot write there ({existing} is not a directory)")
+    try:
+        with tempfile.TemporaryFile(dir=existing) as probe:
+            probe.write(b"\0" * PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
     except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot write there ({type(exc).__name__}: {exc.strerror or exc})") from None
+        where = "" if existing == path.absolute() else f"{existing}: "
+        raise UsageError(f"{option} {path}: cannot write there ({where}{exc.strerror or exc})") from None
 
 
-def check_outputs(root: Path, tasks: list[str], create: bool = True) -> None:
-    """Refuse, before any work, a leaderboard root where the results or pages of `tasks` cannot be written."""
-    check_writable(root, "--out", create)
-    check_writable(root / "results", "--out", create)
-    for task in tasks:  # a file in each place a run writes: links and things in the way are refused
+def check_cache(cache_dir: Path, option: str = "--cache-dir") -> None:
+    """Refuse, before any work, an artifact cache where a trained network could not be saved: the folder and each
+    kind's folder in it (generators/, evaluators/, a plugin's), so a permission or a full disk never costs a training."""
+    check_writable(cache_dir, option)
+    if cache_dir.is_dir():
+        for folder in sorted(p for p in cache_dir.iterdir() if p.is_dir()):
+            check_writable(folder, option)
+
+
+def check_outputs(root: Path, tasks: list[str]) -> None:
+    """Refuse, before any work, a leaderboard root where the results or pages of `tasks` cannot be written: links and
+    things in the way, and each folder a run writes (the root, results/, results/<task>/, images/<task>/) writable."""
+    for task in tasks:
         for rel in (f"results/{task}/cell.json", f"images/{task}/figure.png", f"{task}.md"):
             refuse_target(root, rel)
+    for folder in (root, root / "results", *(root / kind / task for task in tasks for kind in ("results", "images"))):
+        check_writable(folder, "--out")
 
 
 def run_command(registry: Registry, opts: RunOptions) -> int:
@@ -228,12 +244,11 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
     jobs = plan.pending_jobs(opts.force)
     cache_dir = Path(opts.cache_dir) if opts.cache_dir else user_cache_dir() / "artifacts"
     outputs = sorted({c.task for c in plan.cells})
+    check_outputs(root, outputs)
     if opts.dry_run:
-        check_outputs(root, outputs, create=False)
         print_plan(plan, opts.force)
         return 0
-    check_writable(cache_dir, "--cache-dir")
-    check_outputs(root, outputs)
+    check_cache(cache_dir)
 
     from ..run.env import RunEnv
     from ..run.executors import Executor, InProcessExecutor

@@ -1,10 +1,11 @@
 """`lvrbench verify`: recompute result files' cells from their recorded configs and say whether the numbers reproduce.
 
-Before any compute every file is checked: it is a valid ok result of an installed task, the installed code has the
-revisions its config records (config.code), the dataset's digest is its config.data, and the keys of the artifacts
-it names are the ones its config gives. Then each cell is computed again: its metrics, extra and artifacts (what
-the pages read) must be equal, bit for bit on the CPU; where either side ran on a GPU, numbers within the task's
-`gpu_tolerance`.
+Before any compute every file is checked: it is a regular file of bounded size holding a valid ok result of an
+installed task, the installed code has the revisions its config records (config.code), and its config is the cell the
+installed planner produces for it, field for field (the dataset's digest, every setting: no config can make `verify`
+train beyond what its profile trains), with the artifact keys that config gives. Then each cell is computed again: its
+metrics, extra and artifacts (what the pages read) must be equal, bit for bit on the CPU; where either side ran on a
+GPU, numbers within the task's `gpu_tolerance`.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 from ..api.contracts import Cell, Job, Task
 from ..base.errors import UsageError
 from ..base.progress import say
+from ..base.files import read_limited
 from ..run.harness import execute_job, stale
 from ..run.pretrained import load_pretrained
 from ..run.registry import BUILTIN_DISTRIBUTION, Registry
+from ..run.replan import unplanned
 from ..run.store import parse_result, validate_result
+
 
 @dataclass
 class Claim:
@@ -30,11 +34,12 @@ class Claim:
 
 
 def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: dict) -> Claim:
-    """A result file checked for verification (see the module docstring); anything wrong is a one-line UsageError.
-    `digests` memoises what is read once per run: each dataset's digest, and ("weights", name) a generator's."""
+    """A result file checked for verification (see the module docstring; `read_claims` then re-plans them all);
+    anything wrong is a one-line UsageError. `digests` memoises what is read once per run: each dataset's digest, and
+    ("weights", name) a generator's."""
     try:
-        data = parse_result(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        data = parse_result(read_limited(path).decode())
+    except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable result file ({getattr(exc, 'strerror', None) or exc})") from None
     if problems := validate_result(data):
         raise UsageError(f"{path}: not a valid result: {'; '.join(problems)}")
@@ -64,12 +69,19 @@ def read_claim(registry: Registry, path: Path, data_dir: str | None, digests: di
         if digests[key] != gan.get("weights"):
             raise UsageError(f"{path}: config.settings.gan.weights is {gan.get('weights')!r} but generator {name}'s "
                              f"weights here have digest {digests[key]!r}: give the weights it was computed with")
-    expected = registry.call(task, "artifact_keys", config)
-    for name, artifact in sorted(data["artifacts"].items()):
-        if name in expected and artifact.get("key") != expected[name]:
-            raise UsageError(f"{path}: artifacts.{name}.key is {artifact.get('key')!r} but its config gives "
-                             f"{expected[name]!r}")
     return Claim(path, data, task)
+
+
+def read_claims(registry: Registry, paths: list[Path], data_dir: str | None) -> list[Claim]:
+    """Every file read as a claim, then re-planned: a result whose config is not the cell the installed planner produces
+    (or whose artifact keys are not its config's) is refused before any compute, so no config makes `verify` train
+    or compute beyond what its profile plans."""
+    digests: dict = {}
+    claims = [read_claim(registry, path, data_dir, digests) for path in paths]
+    for claim, why in zip(claims, unplanned(registry, [c.result for c in claims], data_dir)):
+        if why:
+            raise UsageError(f"{claim.path}: {why}; nothing was computed")
+    return claims
 
 
 def differences(recorded: object, recomputed: object, tolerance: dict | None, path: str = "",
@@ -147,12 +159,11 @@ def verify_command(registry: Registry, paths: tuple[str, ...], device: str, cach
     `checkpoints` are the --checkpoint files whose generators results name (registered as `run` registers them)."""
     from ..base.files import user_cache_dir
     from ..run.env import RunEnv
-    from .runner import check_writable, register_checkpoints, resolve_device
+    from .runner import check_cache, register_checkpoints, resolve_device
 
     torch_device = resolve_device(device)
     register_checkpoints(registry, checkpoints)
-    digests: dict = {}
-    claims = [read_claim(registry, Path(p), data_dir, digests) for p in dict.fromkeys(paths)]
+    claims = read_claims(registry, [Path(p) for p in dict.fromkeys(paths)], data_dir)
     cache = Path(cache_dir) if cache_dir else user_cache_dir() / "artifacts"
-    check_writable(cache, "--cache-dir")
+    check_cache(cache)
     return verify_claims(claims, RunEnv(registry, torch_device, cache, data_dir))

@@ -35,7 +35,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "mean_over_seeds", "group", "seedless",
                      "without_seed", "SPEC_FIELDS", "is_pretrained", "generator_label", "pretrained_lines"), "pages"),
     **dict.fromkeys(("fmt_number", "fmt_estimate", "number_text", "value_text", "values_text", "config_values",
-                     "grid_text", "protocol_text", "hparams_text", "table"), "lvrbench.base.text"),
+                     "grid_text", "protocol_text", "hparams_text", "table", "inert", "link", "Markdown"), "lvrbench.base.text"),
     **dict.fromkeys(("gan_spec", "pretrained_spec", "evaluator_spec", "family_of"), "lvrbench.engine.specs"),
     **dict.fromkeys(("recover", "frozen", "validate_grid"), "lvrbench.engine.recovery"),
     **dict.fromkeys(("train_gan", "TrainSettings", "resolve_training"), "lvrbench.engine.training"),
@@ -66,8 +66,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on first use
-    from ..base.text import (config_values, fmt_estimate, fmt_number, grid_text, hparams_text,  # noqa: F401
-                             number_text, protocol_text, table, value_text, values_text)
+    from ..base.text import (Markdown, config_values, fmt_estimate, fmt_number, grid_text, hparams_text,  # noqa: F401
+                             inert, link, number_text, protocol_text, table, value_text, values_text)
     from ..engine.artifacts import ArtifactCache  # noqa: F401
     from ..engine.evaluator import Evaluator  # noqa: F401
     from ..engine.recovery import frozen, recover, validate_grid  # noqa: F401

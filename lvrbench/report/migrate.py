@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import UsageError
-from ..base.files import inside, write_json_atomic
+from ..base.files import inside, read_limited, write_json_atomic
 from ..base.hashing import canonical_json
 from ..base.identity import artifact_keys, cell_id
 from ..run.replan import replan
@@ -52,7 +52,7 @@ def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: boo
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            data = parse_result(path.read_text())
+            data = parse_result(read_limited(path).decode())
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "plugins" in data["config"]:

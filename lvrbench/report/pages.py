@@ -7,7 +7,6 @@ profiles' (each in its own root), and quick-profile output lives in its own root
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Callable, Iterable
 
 from ..base.errors import UsageError, one_line
 from ..base.guard import guarded
-from ..base.files import atomic_write, inside, path_problem, refuse, write_text_atomic
+from ..base.files import inside, move_into, path_problem, refuse, write_text_atomic
+from ..base.identity import PROFILES
 from ..base.progress import count
 from ..base.text import hparams_text, table
 from ..run.harness import stale
@@ -31,6 +31,8 @@ FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step co
 STANDARD_NOTE = ("Profile `standard`: the papers' protocols at a size one 2-core CPU computes in under two hours "
                  "(smaller networks, fewer epochs, images and steps than the papers; the protocol line states them), "
                  "so that anyone can reproduce and extend these tables without a GPU.")
+#: The prefix of the folder `build` draws a root's figures in, inside the root (removed when it ends).
+SCRATCH = ".lvrbench-build-"
 PROFILE_NOTES = {"quick": QUICK_BANNER, "standard": STANDARD_NOTE, "full": FULL_NOTE}
 INTERVALS = (
     "Every number carries its uncertainty: `value [low, high]` is a 95% interval, Wilson's score interval for a "
@@ -61,6 +63,8 @@ class Page:
         for rel, draw in self.figures.items():
             try:
                 draw(scratch / rel)
+            except OSError as exc:  # a full disk: the file it was drawing is the one that cannot be written
+                problems.append(f"{rel}: cannot be written ({exc.strerror or one_line(exc)})")
             except Exception as exc:  # results are data from anywhere: a bad payload is a problem, not a crash
                 problems.append(f"{rel}: cannot be drawn ({one_line(exc)})")
         return problems
@@ -74,10 +78,12 @@ def refusal(root: Path, problems: list[str]) -> UsageError:
 
 def root_problems(registry, root: Path, profile: str | None = None) -> list[str]:
     """What stops `root` from being built (or run into with `profile`): invalid results, unknown tasks, mixed profiles."""
-    return _load(registry, root, profile)[1]
+    return load(registry, root, profile)[1]
 
 
-def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+def load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+    """The valid results of `root` by task (the installed code's and others'), and one problem line per invalid file,
+    unknown task or mixed profile (with `profile`, a root holding another)."""
     results, problems = ResultStore(root).load()
     by_task: dict[str, list[dict]] = defaultdict(list)
     for r in results:
@@ -94,7 +100,10 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
         else:
             by_task[name].append(r)
     held = sorted({r["config"]["profile"] for r in results})
-    if len(held) > 1:
+    if root.name in PROFILES and held and held != [root.name]:
+        problems.append(f"holds {' and '.join(held)}-profile results; a root named {root.name}/ holds {root.name}-profile "
+                        "results only: profiles never mix")
+    elif len(held) > 1:
         problems.append(f"holds results of profiles {' and '.join(held)}; profiles never mix: keep each in its "
                         "own leaderboard root (--out)")
     elif profile and held and held != [profile]:
@@ -105,7 +114,13 @@ def _load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, l
 
 def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
     """The markdown every task's results produce, their figures, and the problems found on the way."""
-    by_task, problems = _load(registry, root)
+    return render_loaded(registry, root, *load(registry, root))
+
+
+def render_loaded(registry, root: Path, by_task: dict[str, list[dict]], problems: list[str]
+                  ) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
+    """`render` of results already `load`ed."""
+    problems = list(problems)
     if problems:
         return {}, {}, problems
     profile = next(r["config"]["profile"] for rows in by_task.values() for r in rows) if by_task else None
@@ -183,16 +198,27 @@ def build(registry, root: Path) -> list[Path]:
     if problems:
         raise refusal(root, problems)
     figures = [rel for page in pages.values() for rel in page.figures]
+    files_by_name = {path.name: text for path, text in files.items()}
     for rel in [path.name for path in files] + figures:  # refuse a link anywhere before writing anything
         refuse_target(root, rel)
-    with tempfile.TemporaryDirectory() as scratch:
+    # drawn beside the root's files (on their file system: a full disk names the root's file, and each figure moves
+    # into place in one rename); a killed build leaves this dot-folder, which `check` reports
+    try:
+        drawing = tempfile.TemporaryDirectory(dir=root, prefix=SCRATCH)
+    except OSError as exc:
+        raise UsageError(f"{root}: cannot be written ({exc.strerror or exc})") from None
+    with drawing as scratch:
         problems = [p for page in pages.values() for p in page.draw(Path(scratch))]
         if problems:
             raise refusal(root, problems)
-        for rel in figures:  # figures first: a page is never written before the figures it links
-            atomic_write(root / rel, lambda tmp, rel=rel: shutil.copyfile(Path(scratch) / rel, tmp))
-        for path, text in files.items():
-            write_text_atomic(path, text)
+        for rel in [*figures, *(path.name for path in files)]:  # figures first: no page links a figure not yet there
+            try:
+                if rel in files_by_name:
+                    write_text_atomic(root / rel, files_by_name[rel])
+                else:
+                    move_into(Path(scratch) / rel, root / rel)
+            except OSError as exc:
+                raise UsageError(f"{root / rel}: cannot be written ({exc.strerror or exc})") from None
     for path in _orphan_figures(registry, root, figures):
         path.unlink()  # generated files no table links any more (a renamed or removed cell)
     return sorted(files)
@@ -211,47 +237,3 @@ def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
             if rel not in keep and path.is_file() and not path.is_symlink():
                 orphans.append(path)
     return orphans
-
-
-def check(registry, root: Path) -> list[str]:
-    """Every way `root` differs from what `build` would write (or what stops it), plus invalid result files."""
-    from ..kit.figures import png_problem
-
-    files, pages, problems = render(registry, root)
-    rendered = not problems
-
-    def writable(rel: str) -> bool:
-        problem = _target_problem(root, rel)
-        line = problem and f"{problem[0]}: {problem[1]}"
-        if line and line not in problems:  # a linked folder is one line, not one per figure in it
-            problems.append(line)
-        return not problem
-
-    for path, text in sorted(files.items()):
-        if not writable(path.name):
-            continue
-        if not path.exists():
-            problems.append(f"{path.name}: missing (run `lvrbench leaderboard build`)")
-            continue
-        try:
-            same = path.read_bytes() == text.encode("utf-8")  # bytes: undecodable text or other line ends differ too
-        except OSError as exc:
-            problems.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
-            continue
-        if not same:
-            problems.append(f"{path.name}: differs from what `lvrbench leaderboard build` writes")
-    for page in pages.values():
-        for rel in page.figures:
-            if not writable(rel):
-                continue
-            if not (root / rel).exists():
-                problems.append(f"{rel}: linked figure is missing")
-            elif problem := png_problem(root / rel):
-                problems.append(f"{rel}: {problem} (run `lvrbench leaderboard build`)")
-    if rendered:  # with a result problem nothing was rendered: every figure and page would look unbacked
-        linked = [rel for page in pages.values() for rel in page.figures]
-        problems += [f"{p.relative_to(root)}: no leaderboard links to it (run `lvrbench leaderboard build`)"
-                     for p in _orphan_figures(registry, root, linked)]
-        problems += [f"{path.relative_to(root)}: no results back this leaderboard" for path in sorted(root.glob("*.md"))
-                     if path not in files and path.stem in registry.names("tasks")]
-    return problems

@@ -16,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..base.errors import UsageError
+from ..base.files import read_limited
+from ..base.identity import PROFILES
 from ..run.harness import stale
 from ..run.store import parse_result
 
@@ -96,7 +98,10 @@ def current_files(root: Path) -> dict[str, bytes]:
             elif path.is_dir():
                 pending.append(path)
             elif path.is_file():
-                out[rel] = path.read_bytes()
+                try:
+                    out[rel] = read_limited(path)
+                except (OSError, ValueError) as exc:  # never equal to a published file's bytes
+                    out[rel] = f"unreadable: {exc}".encode()
     return out
 
 
@@ -117,7 +122,8 @@ def _profiles(files: dict[str, bytes]) -> set[str]:
 def review(root: Path, ref: str, registry: Any) -> Review:
     """What the working tree's results and archive do against revision `ref` (see the module docstring)."""
     base, now = base_files(root, ref), current_files(root)
-    profiles = _profiles({k: v for k, v in base.items() if k.startswith("results/")})
+    # a root named for a profile holds that profile only; another holds the profile its base holds
+    profiles = {root.name} if root.name in PROFILES else _profiles({k: v for k, v in base.items() if k.startswith("results/")})
     archive = {path.split("/", 2)[2]: text for path, text in now.items() if path.startswith("archive/") and path.count("/") >= 2}
     out = Review()
     for rel in sorted(base.keys() - now.keys()):
@@ -160,15 +166,23 @@ def review(root: Path, ref: str, registry: Any) -> Review:
     return out
 
 
-def review_roots(roots: list[Path], against: str, registry: Any) -> list[str]:
-    """`leaderboard check --against`: print each root's new files and counts; return the refused files under their root."""
+def review_roots(roots: list[Path], against: str, registry: Any, verbose: bool = False) -> list[str]:
+    """`leaderboard check --against`: print what each root's results do (new files counted per task, or listed with
+    `verbose`); return the refused files under their root."""
+    from ..base.files import path_text
     from ..base.progress import count
 
     refused = []
     for root in roots:
         found = review(root, against, registry)
+        per_task: dict[str, int] = {}
         for rel in found.new:
-            print(f"new {root}/{rel}")
+            per_task[rel.split("/")[1]] = per_task.get(rel.split("/")[1], 0) + 1
+            if verbose:
+                print(f"new {path_text(root / rel)}")
+        if not verbose:
+            for task, n in sorted(per_task.items()):
+                print(f"{path_text(root / 'results' / task)}: {count(n, 'new file')}")
         print(f"{root}/results against {against}: {count(len(found.new), 'new file')}, {found.unchanged} unchanged, "
               f"{found.archived} moved to archive/, {len(found.refused)} refused")
         refused += [f"{root}/{line}" for line in found.refused]

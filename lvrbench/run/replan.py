@@ -56,19 +56,55 @@ def replan(registry: Any, configs: Iterable[dict], data_dir: str | None = None,
     shared: dict = {}
     out: list[Planned | None] = [None] * len(configs)
     same = match or (lambda planned, given: canonical_json(planned["hparams"]) == canonical_json(given["hparams"]))
-    for members in groups.values():
+    pending = list(groups.values())
+    while pending:
+        members = pending.pop()
         first = configs[members[0]]
         try:
             task = registry.get("tasks", first["task"])
             request = _request(registry, first, [configs[i]["hparams"] for i in members], shared, data_dir)
             planned = [c.config for job in registry.call(task, "plan", request) for c in job.cells]
         except (UsageError, PluginError) as exc:
-            for i in members:
-                out[i] = Planned(None, f"the planner refuses its cell ({one_line(exc, 200)})")
+            if len(members) > 1:  # one member's values may be what the planner refuses: never blame the others
+                pending += [[i] for i in members]
+                continue
+            out[members[0]] = Planned(None, f"the planner refuses its cell ({one_line(exc, 200)})")
             continue
         for i in members:
             found = [p for p in planned if same(p, configs[i])]
             out[i] = Planned(found[0]) if found else Planned(None, "the planner has no cell with its hyper-parameters")
+    return out
+
+
+def _same_numbers(planned: dict, given: dict) -> bool:
+    """Whether two configs' hyper-parameters are the same numbers (1 and 1.0, 0.0 and -0.0 alike: which of them the
+    result wrote is for `first_difference` to name)."""
+    return planned["hparams"].keys() == given["hparams"].keys() and all(
+        planned["hparams"][k] == given["hparams"][k] for k in planned["hparams"])
+
+
+def unplanned(registry: Any, results: list[dict], data_dir: str | None = None) -> list[str | None]:
+    """Per result (a valid document of the installed code), why it is not what the installed planner produces for its
+    cell, in one line, or None: its config is the planned one, field for field (the first that differs is named with
+    both values), and each artifact it names records the key that config gives.
+
+    What `leaderboard check` and `verify` refuse before anything reads the result's numbers: a config can never make
+    a page show, or `verify` compute, anything the profile does not plan."""
+    planned = replan(registry, [r["config"] for r in results], data_dir, _same_numbers)
+    out: list[str | None] = []
+    for result, found in zip(results, planned):
+        config = result["config"]
+        if found.config is None:
+            out.append(f"not a cell the installed planner produces: {found.why}")
+        elif difference := first_difference(config, found.config):
+            out.append(f"not the cell the installed planner produces: {difference}")
+        else:
+            expected = registry.call(registry.get("tasks", config["task"]), "artifact_keys", config)
+            named = result.get("artifacts") if isinstance(result.get("artifacts"), dict) else {}
+            wrong = [(k, a.get("key") if isinstance(a, dict) else None) for k, a in sorted(named.items())
+                     if k in expected and (not isinstance(a, dict) or a.get("key") != expected[k])]
+            out.append(f"artifacts.{wrong[0][0]}.key is {_short(wrong[0][1])} but its config gives {_short(expected[wrong[0][0]])}"
+                       if wrong else None)
     return out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.fields import is_number, metric_problem
-from ..base.files import inside, write_json_atomic
+from ..base.files import inside, path_text, read_limited, write_json_atomic
 from ..base.identity import cell_id
 
 SCHEMA = 1
@@ -171,7 +171,8 @@ def validate_result(data: Any) -> list[str]:
 
 
 def _listing(folder: Path) -> list[Path]:
-    """A folder's entries, sorted, without dot-files (a killed writer's temporary file is not a result)."""
+    """A folder's entries, sorted, without dot-files (a killed writer's temporary file is not a result: `run` resumes
+    beside it; `leaderboard check` reports every dot-file)."""
     return sorted(p for p in folder.glob("*") if not p.name.startswith("."))
 
 
@@ -192,7 +193,7 @@ class ResultStore:
         if any(p.is_symlink() for p in (self.dir, path.parent, path)) or not path.is_file():
             return "pending"
         try:
-            data = parse_result(path.read_text())
+            data = parse_result(read_limited(path).decode())
         except (OSError, ValueError):
             return "pending"
         if validate_result(data):
@@ -212,23 +213,26 @@ class ResultStore:
         results, problems, paths = [], [], []
         for folder in _listing(self.dir):
             if folder.is_symlink():
-                problems.append(f"{folder.relative_to(self.root)}: {LINK_REFUSED}")
+                problems.append(f"{path_text(folder.relative_to(self.root))}: {LINK_REFUSED}")
             elif folder.is_dir():
                 for path in _listing(folder):
                     if path.suffix == ".json":
                         paths.append(path)
                     else:
-                        problems.append(f"{path.relative_to(self.root)}: {STRAY}")
+                        problems.append(f"{path_text(path.relative_to(self.root))}: {STRAY}")
             else:
-                problems.append(f"{folder.relative_to(self.root)}: {STRAY}")
+                problems.append(f"{path_text(folder.relative_to(self.root))}: {STRAY}")
         for path in paths:
-            rel = path.relative_to(self.root)
+            rel = path_text(path.relative_to(self.root))
             if path.is_symlink() or not path.is_file():
                 problems.append(f"{rel}: not a regular file (links are refused)")
                 continue
             try:
-                data = parse_result(path.read_text())
-            except (OSError, ValueError) as exc:
+                data = parse_result(read_limited(path).decode())
+            except OSError as exc:
+                problems.append(f"{rel}: cannot be read ({exc.strerror or exc})")
+                continue
+            except ValueError as exc:
                 problems.append(f"{rel}: not valid JSON ({exc})")
                 continue
             errors = validate_result(data)

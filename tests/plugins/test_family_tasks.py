@@ -162,7 +162,7 @@ def test_validate_rejects_crafted_results_with_the_problem_line(runs, task, path
 
 
 def test_a_crafted_result_fails_the_leaderboard_check_not_the_process(runs, tmp_path):
-    from lvrbench.report.pages import check
+    from lvrbench.report.check import check
 
     root = tmp_path / "lb"
     result = next(r for r in results_of(runs["root"], "reconstruction") if r["config"]["dataset"] == "ring8")

@@ -45,7 +45,7 @@ def run(tmp_path_factory, registry):
 
 
 def test_every_sampler_runs_on_every_family_and_the_page_checks(run):
-    from lvrbench.report.pages import check
+    from lvrbench.report.check import check
 
     root, registry = run["root"], run["registry"]
     assert run["code"] == 0
@@ -150,7 +150,7 @@ def test_improvement_verdicts_beside_paper_004_on_hand_made_differences():
 
 
 def test_a_crafted_result_fails_the_check_not_the_process(run, tmp_path):
-    from lvrbench.report.pages import check
+    from lvrbench.report.check import check
 
     result = copy.deepcopy(next(r for r in results_of(run["root"]) if r["config"]["method"] == "ddls"))
     del result["extra"]["centers"]  # mixture scores without their centres

@@ -10,7 +10,8 @@ import pytest
 from conftest import ok_result, run_cli
 
 from lvrbench.base.errors import UsageError
-from lvrbench.report.pages import build, check
+from lvrbench.report.pages import build
+from lvrbench.report.check import check
 from lvrbench.run.store import MAX_DEPTH, ResultStore, too_deep, validate_result
 
 LINK = "is a link; leaderboards are never written through links"
@@ -162,11 +163,12 @@ def test_a_linked_task_folder_is_one_problem_and_is_never_written_through(regist
 
 
 def test_files_that_are_not_results_under_results_are_reported(registry, built):
-    """A pull request cannot slip unread files into results/; a killed writer's dot-file is not reported."""
+    """A pull request cannot slip unread files into results/; a killed writer's dot-file is reported as what it is."""
     (built / "results" / "stray.json").write_text("{}")
     (built / "results" / "recovery-real" / "x.JSON").write_text("garbage")
     (built / "results" / "recovery-real" / "sub").mkdir()
-    (built / "results" / "recovery-real" / ".0123.json.abc.tmp").write_text("half a fi")
+    (built / "results" / "recovery-real" / ".0123456789abcdef.json.k2_x9q0a.tmp").write_text("half a fi")
     stray = "is not a result file: results/ holds only results/<task>/<cell id>.json"
     assert check(registry, built) == [f"results/recovery-real/sub: {stray}", f"results/recovery-real/x.JSON: {stray}",
-                                      f"results/stray.json: {stray}"]
+                                      f"results/stray.json: {stray}", "results/recovery-real/.0123456789abcdef.json."
+                                      "k2_x9q0a.tmp: left by a killed writer: remove it"]

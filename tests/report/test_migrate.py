@@ -12,7 +12,8 @@ from conftest import REPO, run_cli
 from lvrbench.base.errors import UsageError
 from lvrbench.base.identity import cell_id
 from lvrbench.report.migrate import identity_free, migrate
-from lvrbench.report.pages import build, check
+from lvrbench.report.pages import build
+from lvrbench.report.check import check
 from lvrbench.run.harness import PlanRequest
 from lvrbench.run.store import ResultStore
 

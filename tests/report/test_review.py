@@ -49,8 +49,10 @@ def test_a_new_cell_is_fine_and_an_unchanged_root_has_nothing_to_say(registry, r
     assert (found.new, found.refused, found.unchanged) == ([str(added.relative_to(root))], [], 1)
     code, out, err = cli_here("leaderboard", "check", "--out", str(root), "--against", repo["base"])
     assert code == 0, err
-    assert out.splitlines() == [f"new {added}", f"{root}/results against {repo['base']}: 1 new file, 1 unchanged, "
-                                           "0 moved to archive/, 0 refused", "leaderboards match their results"]
+    assert out.splitlines() == [f"{root}/results/recovery-real: 1 new file", f"{root}/results against {repo['base']}: "
+                                "1 new file, 1 unchanged, 0 moved to archive/, 0 refused", "leaderboards match their results"]
+    code, out, err = cli_here("leaderboard", "check", "--out", str(root), "--against", repo["base"], "--verbose")
+    assert (code, out.splitlines()[0]) == (0, f"new {added}")
 
 
 def test_a_changed_or_deleted_cell_is_refused_with_its_file_named(registry, repo, cli_here):

@@ -13,7 +13,8 @@ from lvrbench.run.harness import to_result
 from lvrbench.base.hashing import canonical_json, derive_seed
 from lvrbench.base.text import fmt_estimate
 from lvrbench.kit.pages import summarize
-from lvrbench.report.pages import _orphan_figures, build, check
+from lvrbench.report.check import check
+from lvrbench.report.pages import _orphan_figures, build
 from lvrbench.base.identity import cell_id
 from lvrbench.run.store import ResultStore, validate_result
 
