@@ -47,15 +47,15 @@ class Markdown(str):
     """Markdown a task composes itself (never text from a result): `inert` and `table` print it as it is."""
 
 
-#: What `inert` escapes: HTML's three specials as entities; each markdown construct that can make a tag, link, image,
-#: autolink, code span, emphasis, strike-through, math or table cell by a backslash (CommonMark's escape of ASCII
-#: punctuation); GitHub's extended autolinks ("www.", "x://"); and an e-mail address, which cmark-gfm links whatever
-#: is escaped, by a zero-width space before its "@" (what ends its local part).
-#: Brackets stay readable ("0.5 [0.4, 0.6]"): only a bracket that closes into a link is escaped.
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "&#8203;@"}
+#: What `inert` escapes: what opens an HTML tag, comment or entity ("<" before a letter, "/", "!" or "?"; "&" before
+#: a letter or "#") as an entity; each markdown construct that can make a link, image, code span, emphasis,
+#: strike-through, math or table cell by a backslash (CommonMark's escape of ASCII punctuation); GitHub's extended
+#: autolinks ("www.", "x://"); and an e-mail address, which cmark-gfm links whatever is escaped, by a zero-width space
+#: before its "@" (what ends its local part). What reads as prose stays as it is: "a < b", "0.5 [0.4, 0.6]".
+_ENTITIES = re.compile(r"&(?=[#A-Za-z])|<(?=[A-Za-z/!?])|@")
 _ESCAPED = re.compile(r"[\\`*_~|$]|\](?=[(\[:])|(?<=[Ww]{3})\.|:(?=//)")
-#: ... and what opens a block at the start of a line: a heading, a list item, a setext underline.
-_OPENING = re.compile(r"^(?=#{1,6}(?:\s|$)|[+-](?:\s|$)|=+$|-+$)|(?<=^\d)[.)](?=\s|$)|(?<=^\d\d)[.)](?=\s|$)"
+#: ... and what opens a block at the start of a line: a heading, a quote, a list item, a setext underline.
+_OPENING = re.compile(r"^(?=#{1,6}(?:\s|$)|>|[+-](?:\s|$)|=+$|-+$)|(?<=^\d)[.)](?=\s|$)|(?<=^\d\d)[.)](?=\s|$)"
                       r"|(?<=^\d\d\d)[.)](?=\s|$)")
 
 
@@ -70,7 +70,8 @@ def _escape(value: object, opening: re.Pattern | None) -> str:
     if isinstance(value, Markdown):
         return str(value)
     text = " ".join(str(value).split())
-    text = _ESCAPED.sub(lambda m: "\\" + m.group(), re.sub(r"[&<>@]", lambda m: _ENTITIES[m.group()], text))
+    text = _ENTITIES.sub(lambda m: {"&": "&amp;", "<": "&lt;", "@": "&#8203;@"}[m.group()], text)
+    text = _ESCAPED.sub(lambda m: "\\" + m.group(), text)
     return opening.sub(lambda m: "\\" + m.group(), text) if opening else text
 
 

@@ -135,7 +135,7 @@ REFUSALS = {
                   "--set lr is given twice; list every value in one --set lr=V1,V2"),
     "empty-out": (RUN + RR + ["--out", ""], "--out: empty path"),
     "out-under-a-file-dry-run": (RUN + RR + ["--out", "{tmp}/a-file/out"],
-                                 "--out {tmp}/a-file/out: cannot write there ({tmp}/a-file is not a writable directory)"),
+                                 "--out {tmp}/a-file/out: cannot write there ({tmp}/a-file is not a directory)"),
     "out-results-in-the-way": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/blocked"],
                                "{tmp}/blocked: results/generation: is not a result file: results/ holds only results/<task>/<cell id>.json"),
     "out-page-is-a-link": (RUN + ["--task", "generation", "--dataset", "ring8", "--out", "{tmp}/linked"],
@@ -156,7 +156,7 @@ REFUSALS = {
                          "--device cuda: no CUDA device is available here (use --device cpu or auto)"),
     "pasted-megabyte": (RUN + ["--task", "x" * 100_000], re.compile(r"^lvrbench: error: unknown task 'x{900,}\.\.\.$")),
     "cache-dir-under-a-file": (["run", "--task", "generation", "--dataset", "ring8", "--cache-dir", "{tmp}/a-file/cache"],
-                               "--cache-dir {tmp}/a-file/cache: cannot write there (NotADirectoryError: Not a directory)"),
+                               "--cache-dir {tmp}/a-file/cache: cannot write there ({tmp}/a-file is not a directory)"),
     "method-of-another-task": (RUN + ["--task", "generation", "--method", "bhattacharyya"],
                                "lvrbench: error: bhattacharyya is not a method of task generation (its methods: direct)"),
 }

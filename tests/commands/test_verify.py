@@ -13,7 +13,7 @@ from lvrbench.api.contracts import CellOutcome
 from lvrbench.run.harness import PlanRequest, to_result
 from lvrbench.base.identity import cell_id
 from lvrbench.run.store import ResultStore
-from lvrbench.commands.verify import differences, read_claim
+from lvrbench.commands.verify import differences, read_claims
 
 ARGS = ["--task", "mode-coverage", "--dataset", "ring8", "--family", "vanilla"]
 
@@ -43,7 +43,7 @@ def claimed(registry, tmp_path: Path, edit=None, **outcome) -> Path:
 
 
 def test_a_result_whose_inputs_match_is_accepted_before_any_compute(registry, tmp_path):
-    claim = read_claim(registry, claimed(registry, tmp_path), None, {})
+    (claim,) = read_claims(registry, [claimed(registry, tmp_path)], None)
     assert claim.task.name == "mode-coverage" and claim.result["artifacts"]["generator"]["key"] == \
         claim.task.artifact_keys(claim.result["config"])["generator"]
 
@@ -56,9 +56,10 @@ def test_a_result_whose_inputs_match_is_accepted_before_any_compute(registry, tm
     (lambda r: r["config"].update(family="gone"),
      "its family gone is not installed; install the code that computed it to verify it"),
     (lambda r: r["config"].update(data="0" * 16),
-     "config.data is '0000000000000000' but the ring8 data here has digest '{data}'"),
+     'not the cell the installed planner produces: data is "0000000000000000", the planner gives "{data}"; '
+     "nothing was computed"),
     (lambda r: r["artifacts"]["generator"].update(key="0" * 16),
-     "artifacts.generator.key is '0000000000000000' but its config gives '{key}'"),
+     'artifacts.generator.key is "0000000000000000" but its config gives "{key}"; nothing was computed'),
     (lambda r: r.update(status="failed", error="boom"), "a failed cell (boom); there are no numbers to reproduce"),
 ])
 def test_revisions_data_and_artifact_keys_are_checked_in_one_line(registry, tmp_path, edit, message):
@@ -66,7 +67,7 @@ def test_revisions_data_and_artifact_keys_are_checked_in_one_line(registry, tmp_
     path = claimed(registry, tmp_path, edit)
     expected = message.format(data=config["data"], key=registry.get("tasks", "mode-coverage").artifact_keys(config)["generator"])
     with pytest.raises(UsageError) as caught:
-        read_claim(registry, path, None, {})
+        read_claims(registry, [path], None)
     assert str(caught.value) == f"{path}: {expected}"
 
 
@@ -130,7 +131,7 @@ def test_a_wrong_artifact_key_is_refused_before_any_compute(computed, tmp_path):
     bad.write_text(json.dumps(result))
     cache = tmp_path / "never-made"
     done = run_cli("verify", str(computed["path"]), str(bad), env={"LVRBENCH_CACHE_DIR": str(cache)})
-    assert done.returncode == 2 and done.stderr.startswith(f"lvrbench: error: {bad}: artifacts.generator.key is '0000000000000000'")
+    assert done.returncode == 2 and done.stderr.startswith(f'lvrbench: error: {bad}: artifacts.generator.key is "0000000000000000"')
     assert len(done.stderr.splitlines()) == 1 and done.stdout == "" and not cache.exists()
     assert ResultStore(computed["path"].parents[2]).status("mode-coverage", computed["path"].stem) == "done"
 

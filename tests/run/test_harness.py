@@ -220,7 +220,9 @@ def test_tables_show_the_installed_codes_cells_only_and_say_how_many_are_not_sho
     assert ("_1 result files computed by other revisions of the code are not shown: numbers are compared within one "
             "revision of the code that computes them; `lvrbench run` recomputes their cells._") in page
     assert "0.250" in page and "0.750" not in page
-    assert check(registry, tmp_path) == []
+    # the old cell is neither validated nor re-planned (no installed code plans it); the crafted 4-image one is refused
+    assert check(registry, tmp_path) == [f"results/recovery-real/{new['id']}.json: not the cell the installed planner "
+                                         "produces: settings.n_images is 4, the planner gives 64"]
 
 
 def test_values_that_round_alike_stay_apart_in_tables(registry, tmp_path):
