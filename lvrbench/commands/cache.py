@@ -1,32 +1,40 @@
 """`lvrbench cache list|prune`: what the artifact cache and the leaderboard roots hold that this version cannot use.
 
-Stale, and so removable, is exactly:
-- an artifact under --cache-dir whose config names other revisions of the code that made it than the installed
-  code's (generators/: the training loop, networks and priors; evaluators/: the classifier); one whose metadata is unreadable,
-  lacks a field or the weights' sha256, or whose weights are missing or are not the recorded ones; weights without
-  metadata. Each of these would be trained again rather than used. Besides the core's kinds, a folder's entries
-  count only where their metadata names that folder's kind and their key (a plugin's artifacts, e.g. calibrators);
-- a temporary file a killed writer left (a dot-file ending .tmp), in the cache or under a root's results/;
-- with `--results`: a result file under a root's results/ that the tables leave out already because other code
-  computed it: another revision of the core (config.code.core) or of an installed plugin, and a failed cell of a
-  plugin that is not installed (its ok cells are kept: installing the plugin shows them again). Invalid result files
-  are never removed: `leaderboard check` reports them.
-Anything else (other folders in the cache, files that are not artifacts) is left alone. Links are never followed.
+Only what is provably lvrbench's is ever removed. In the cache, an artifact is a `<key>.pt` / `<key>.json` pair whose
+name is an artifact key (16 hex digits) and whose metadata, when it is there, names that folder's kind and that key, as
+`ArtifactCache` writes it; anything else (a `mymodel.pt`, a `notes.json`, a `config.json`, another folder's files) is
+left alone and not even listed. Stale, and so removable, is exactly:
+- an artifact whose config names other revisions of the code that made it than the installed code's (generators/:
+  the training loop, networks and priors; evaluators/: the classifier); one whose weights are missing or are not
+  the recorded ones; key-named weights without metadata (what a writer killed between the two files leaves). Each
+  of these would be trained again rather than used;
+- a temporary file a killed writer left (`.<name>.<8 characters>.tmp`, as `atomic_write` names it), in the cache or
+  under a root's results/;
+- with `--results`: a valid result file (what `leaderboard check` accepts: the schema, stored under its own id) that
+  the tables leave out already because other code computed it: another revision of the core (config.code.core) or of
+  an installed plugin, and a failed cell of a plugin that is not installed (its ok cells are kept: installing the
+  plugin shows them again). A result that `check` calls invalid is never removed: `leaderboard check` reports it.
+Links are never followed.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.identity import PROFILES
+from ..base.files import read_limited
 from ..run.harness import NOT_INSTALLED, core_revisions, stale
-from ..run.store import parse_result
+from ..run.store import parse_result, validate_result
 
 #: The artifact kinds the core caches, and the config keys whose values must be the installed ones to be used.
 ARTIFACT_KINDS = ("generators", "evaluators")
 META_KEYS = ("key", "kind", "config", "metrics", "provenance", "sha256")
 TEMPORARY = "a killed writer's temporary file"
+#: An artifact's file name (its key, `artifact_key`'s 16 hex digits) and a killed `atomic_write`'s temporary file.
+KEY_NAME = re.compile(r"[0-9a-f]{16}\.(pt|json)")
+TEMPORARY_NAME = re.compile(r"\.(?P<name>[^/]+)\.[a-z0-9_]{8}\.tmp")
 
 
 @dataclass
@@ -57,8 +65,10 @@ def _size(paths: list[Path]) -> int:
     return sum(p.lstat().st_size for p in paths)
 
 
-def _temporary(path: Path) -> bool:
-    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file() and not path.is_symlink()
+def _temporary(path: Path, named=KEY_NAME) -> bool:
+    """Whether `path` is the temporary file a killed `atomic_write` left for a file of a name `named` matches."""
+    found = TEMPORARY_NAME.fullmatch(path.name)
+    return bool(found and named.fullmatch(found["name"])) and path.is_file() and not path.is_symlink()
 
 
 def _files(folder: Path) -> list[Path]:
@@ -66,22 +76,21 @@ def _files(folder: Path) -> list[Path]:
 
 
 def artifact_items(cache_dir: Path) -> list[Item]:
-    """Every artifact and temporary file in `cache_dir`, with why it is stale.
-
-    The core's kinds (ARTIFACT_KINDS) are read whole; in another folder (a plugin's kind, e.g. a sampler's
-    calibrators) only entries whose metadata names that kind and key are artifacts: anything else there is left alone.
-    """
+    """Every artifact and killed writer's temporary file in `cache_dir`, with why it is stale: key-named files whose
+    metadata names their folder's kind and key (in a core kind's folder, key-named weights without metadata too);
+    anything else is not lvrbench's to list or remove."""
     from ..engine.artifacts import file_sha256
 
     wanted, items = revisions(), []
     folders = [f for f in sorted(cache_dir.iterdir()) if f.is_dir() and not f.is_symlink()] if cache_dir.is_dir() else []
     for folder in folders:
         kind, files = folder.name, _files(folder)
-        keys = sorted({p.stem for p in files if p.suffix in (".pt", ".json") and not p.name.startswith(".")})
-        if kind not in ARTIFACT_KINDS:
-            keys = [key for key in keys if _names_itself(folder / f"{key}.json", kind, key)]
-            if not keys:
-                continue
+        keys = sorted({p.stem for p in files if KEY_NAME.fullmatch(p.name)})
+        # an artifact's metadata names its kind and key; key-named weights alone are the core's kinds' only
+        keys = [key for key in keys if _names_itself(folder / f"{key}.json", kind, key)
+                or kind in ARTIFACT_KINDS and not (folder / f"{key}.json").exists()]
+        if kind not in ARTIFACT_KINDS and not keys:
+            continue
         items += [Item(f"{kind}/{p.name}", [p], _size([p]), TEMPORARY) for p in files if _temporary(p)]
         for key in keys:
             weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
@@ -93,8 +102,10 @@ def artifact_items(cache_dir: Path) -> list[Item]:
 
 def _names_itself(meta_path: Path, kind: str, key: str) -> bool:
     """Whether `meta_path` is an artifact's metadata of this kind and key (what ArtifactCache writes)."""
+    if meta_path.is_symlink():
+        return False
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(read_limited(meta_path))
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and meta.get("kind") == kind and meta.get("key") == key
@@ -106,7 +117,7 @@ def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256)
     if not weights.is_file() or weights.is_symlink():
         return "metadata without weights"
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(read_limited(meta_path))
     except (OSError, ValueError) as exc:
         return f"unreadable metadata ({type(exc).__name__})"
     missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
@@ -122,21 +133,22 @@ def _artifact_problem(weights: Path, meta_path: Path, wanted: dict, file_sha256)
 
 
 def result_items(root: Path, registry) -> list[Item]:
-    """Result files under `root`/results/<task>/, each with why other code computed it (`_result_problem`), and
-    temporary files (links never followed)."""
+    """Valid result files under `root`/results/<task>/, each with why other code computed it (`_result_problem`), and
+    killed writers' temporary files there (links never followed). Invalid results are not items: nothing removes them."""
     items = []
     for folder in _files(root / "results"):
         for path in _files(folder):
             rel = str(path.relative_to(root))
-            if _temporary(path):
+            if _temporary(path, re.compile(r"[0-9a-f]{16}\.json")):
                 items.append(Item(rel, [path], _size([path]), TEMPORARY))
             elif path.suffix == ".json" and path.is_file():
                 try:
-                    data = parse_result(path.read_text())
-                    problem = _result_problem(data, registry)
-                except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                    data = parse_result(read_limited(path).decode())
+                except (OSError, ValueError):
+                    continue
+                if validate_result(data) or path.name != f"{data['id']}.json" or folder.name != data["config"]["task"]:
                     continue  # invalid: `leaderboard check` reports it; never removed here
-                items.append(Item(rel, [path], _size([path]), problem))
+                items.append(Item(rel, [path], _size([path]), _result_problem(data, registry)))
     return items
 
 

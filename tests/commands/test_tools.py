@@ -58,15 +58,20 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     orphan = cache / "generators" / ("f" * 16 + ".pt")
     orphan.write_bytes(b"o" * 10)
     stale["generators/" + "f" * 16] = ([orphan], "weights without metadata")
-    tmp = cache / "generators" / ".abc.pt.x1.tmp"
+    tmp = cache / "generators" / f".{'c' * 16}.pt.k2_x9q0a.tmp"  # as atomic_write names it
     tmp.write_bytes(b"t" * 5)
-    stale["generators/.abc.pt.x1.tmp"] = ([tmp], "a killed writer's temporary file")
+    stale[f"generators/.{'c' * 16}.pt.k2_x9q0a.tmp"] = ([tmp], "a killed writer's temporary file")
     mine = cache / "mine" / "notes.json"  # not an artifact: left alone, even named like one
     mine.parent.mkdir()
     mine.write_text("{}")
-    current += artifact(cache, "calibrators", "g" * 16)  # a plugin's kind, with no core version of its own: current
-    stale["calibrators/" + "h" * 16] = (artifact(cache, "calibrators", "h" * 16), "its weights are not the ones its metadata records (sha256)")
-    stale["calibrators/" + "h" * 16][0][0].write_bytes(b"y" * 1000)
+    # files that are not lvrbench's artifacts, in its own folders: never listed, never removed
+    theirs = [cache / "generators" / "mymodel.pt", cache / "generators" / "notes.json", cache / "evaluators" / "config.json",
+              cache / "generators" / ".notes.tmp", cache / "evaluators" / ("9" * 16 + ".json")]
+    for path in theirs:
+        path.write_text('{"kind": "generators"}')
+    current += artifact(cache, "calibrators", "1" * 16)  # a plugin's kind, with no core version of its own: current
+    stale["calibrators/" + "2" * 16] = (artifact(cache, "calibrators", "2" * 16), "its weights are not the ones its metadata records (sha256)")
+    stale["calibrators/" + "2" * 16][0][0].write_bytes(b"y" * 1000)
     store = ResultStore(root)
     kept = store.write(ok_result())
     old = ok_result()
@@ -74,6 +79,10 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     old["id"] = cell_id(old["config"])
     old_path = store.write(old)
     build(registry, root)
+    invalid = json.loads(json.dumps(old))  # of another revision too, but not a valid result: `check` reports it
+    invalid["metrics"]["accuracy"]["low"] = 2.0
+    invalid_path = root / "results" / "recovery-real" / f"{'e' * 16}.json"
+    invalid_path.write_text(json.dumps(invalid))
     assert "_1 result files computed by other revisions of the code are not shown" in (root / "recovery-real.md").read_text()
 
     code, out, err = cli_here("cache", "list", "--cache-dir", str(cache), "--out", str(root))
@@ -94,10 +103,15 @@ def test_cache_prune_removes_exactly_what_is_stale_and_says_how_much_it_frees(re
     assert not any(p.exists() for paths, _ in stale.values() for p in paths)
     assert all(p.exists() for p in current) and mine.exists() and old_path.exists()  # results stay without --results
 
+    code, out, err = cli_here("cache", "prune", "--results", "--dry-run", "--cache-dir", str(cache), "--out", str(root))
+    assert code == 0 and out.splitlines() == [f"would remove {root}/{old_path.relative_to(root)} (a result of another "
+                                              "revision of the core)", f"would free {size_text(old_path.stat().st_size)} (1 entry)"]
+    invalid_path.unlink()  # (a root holding it could not have its pages rebuilt)
     code, out, err = cli_here("cache", "prune", "--results", "--cache-dir", str(cache), "--out", str(root))
     assert code == 0, err
     assert out.splitlines()[0] == f"removed {root}/{old_path.relative_to(root)} (a result of another revision of the core)"
     assert not old_path.exists() and kept.exists()
+    assert all(p.exists() for p in theirs) and not any(str(p.name) in out for p in theirs)
     assert "other revisions of the code" not in (root / "recovery-real.md").read_text()  # its page rebuilt
     assert cli_here("leaderboard", "check", "--out", str(root))[0] == 0
 
