@@ -31,6 +31,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _save(state: dict, path: str) -> None:
+    """torch.save through a Python file: a full disk is an OSError naming the file, not torch's internal RuntimeError."""
+    with open(path, "wb") as f:
+        torch.save(state, f)
+
+
 class ArtifactCache:
     """A directory of trained modules: <root>/<kind>/<hash>.pt (weights) + <hash>.json (key, kind, config,
     metrics, the weights' sha256, provenance). Weights whose sha256 is not the recorded one are retrained, never read."""
@@ -68,7 +74,7 @@ class ArtifactCache:
         started = time.perf_counter()
         with torch.enable_grad():  # training needs gradients whatever the caller's mode
             metrics = train(module)
-        atomic_write(weights, lambda tmp: torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
+        atomic_write(weights, lambda tmp: _save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp))
         meta = {"key": key, "kind": kind, "config": config, "metrics": metrics, "sha256": file_sha256(weights),
                 "provenance": provenance(device, time.perf_counter() - started)}
         write_json_atomic(meta_path, meta)

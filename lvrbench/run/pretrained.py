@@ -299,6 +299,10 @@ def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
             except UsageError as exc:
                 raise UsageError(f"{toml}: {exc}") from None
     state = read_state(path, str(path))
+    first = state.get("G.0.weight")  # both architectures open with a Linear(latent_dim, ...): compared before building
+    if first is not None and first.dim() == 2 and first.shape[1] != meta["latent_dim"]:
+        raise UsageError(f"{toml}: latent_dim is {meta['latent_dim']}, but the first layer of G in {path} (G.0.weight, "
+                         f"shape {list(first.shape)}) takes {first.shape[1]}")
     present = sorted({k.split(".", 1)[0] for k in state})
     if meta.get("family"):
         networks = dict(registry.get("families", meta["family"]).networks)

@@ -348,8 +348,8 @@ def test_checkpoint_problems_are_one_line_errors_naming_the_file(tmp_path):
         (TOML.replace('fashion-mnist', 'fashion-mnst'), f"{toml}: unknown dataset 'fashion-mnst'; did you mean 'fashion-mnist'?"),
         (TOML + "family = 'vanilla'\n", f"{path}: missing keys D.1.weight, D.1.bias, D.3.weight, D.3.bias (and 2 more) "
                                         "(the networks G, D of gen's mlp with latent_dim 16 on fashion-mnist (1, 28, 28))"),
-        (TOML.replace('16', '10'), f"{path}: G.0.weight has shape [256, 16], but gen's mlp with latent_dim 10 on "
-                                   "fashion-mnist (1, 28, 28) expects [256, 10]"),
+        (TOML.replace('16', '10'), f"{toml}: latent_dim is 10, but the first layer of G in {path} (G.0.weight, shape "
+                                   "[256, 16]) takes 16"),
         (TOML.replace('fashion-mnist', 'ring8'), f"{path}: G.0.weight has shape [256, 16], but gen's mlp with latent_dim "
                                                  "16 on ring8 (2,) expects [128, 16]"),
         ("arch = [", None),
@@ -360,6 +360,14 @@ def test_checkpoint_problems_are_one_line_errors_naming_the_file(tmp_path):
             assert got.startswith(f"{toml}: not valid TOML (TOMLDecodeError: ") and "\n" not in got
         else:
             assert got == message
+    # a latent size that would cost gigabytes to build is refused from the weights' first layer, before any network
+    import resource
+
+    toml.write_text(TOML.replace('16', '4000000'))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert refusal(reg, path) == (f"{toml}: latent_dim is 4000000, but the first layer of G in {path} (G.0.weight, "
+                                  "shape [256, 16]) takes 16")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB: nothing near the 4 GB a G costs
     toml.unlink()
     assert refusal(reg, path) == (f"--checkpoint {path}: no {toml} beside it (it says arch, latent_dim, prior, dataset, "
                                   "source; see CONTRIBUTING.md)")
