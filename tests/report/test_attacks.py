@@ -295,6 +295,17 @@ def test_a_read_only_folder_a_run_writes_is_refused_before_any_work(tmp_path, wh
     assert not list((tmp_path / "lb" / "results" / "mode-coverage").iterdir())
 
 
+def test_a_full_disk_is_refused_before_any_training(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = namespaced(f"mount -t tmpfs -o size=64k tmpfs {disk} && mkdir {disk}/generators && "
+                      f"head -c 1000000 /dev/zero > {disk}/filler 2>/dev/null; "
+                      f"$LVRBENCH run {RING} --out {tmp_path}/lb --cache-dir {disk}")
+    assert (done.returncode, done.stderr) == (2, f"lvrbench: error: --cache-dir {disk}: cannot write there (No space left "
+                                                 "on device)\n")
+    assert not (tmp_path / "lb").exists()
+
+
 def test_a_full_disk_during_build_names_the_roots_file(registry, built, tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
