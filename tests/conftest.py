@@ -189,3 +189,24 @@ def evaluator_key() -> str:
     from lvrbench.base.identity import artifact_keys
 
     return artifact_keys(recovery_config("recovery-real", "none", {"lr": 0.01}))["evaluator"]
+
+
+@pytest.fixture
+def built(registry, tmp_path) -> Path:
+    """A root with one recovery-real result, built: its page and the one figure the page links; `check` finds nothing."""
+    from lvrbench.report.check import check
+    from lvrbench.report.pages import build
+    from lvrbench.run.store import ResultStore
+
+    root = tmp_path / "root"
+    ResultStore(root).write(ok_result())
+    build(registry, root)
+    assert check(registry, root) == []
+    return root
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in `repo` as a test user; its stdout."""
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+

@@ -49,11 +49,12 @@ class Markdown(str):
 
 #: What `inert` escapes: what opens an HTML tag, comment or entity ("<" before a letter, "/", "!" or "?"; "&" before
 #: a letter or "#") as an entity; each markdown construct that can make a link, image, code span, emphasis,
-#: strike-through, math or table cell by a backslash (CommonMark's escape of ASCII punctuation); GitHub's extended
+#: strike-through, math or table cell by a backslash (CommonMark's escape of ASCII punctuation; "_" inside a word
+#: ("x86_64", "burn_in") opens no emphasis and stays); GitHub's extended
 #: autolinks ("www.", "x://"); and an e-mail address, which cmark-gfm links whatever is escaped, by a zero-width space
 #: before its "@" (what ends its local part). What reads as prose stays as it is: "a < b", "0.5 [0.4, 0.6]".
 _ENTITIES = re.compile(r"&(?=[#A-Za-z])|<(?=[A-Za-z/!?])|@")
-_ESCAPED = re.compile(r"[\\`*_~|$]|\](?=[(\[:])|(?<=[Ww]{3})\.|:(?=//)")
+_ESCAPED = re.compile(r"[\\`*~|$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\](?=[(\[:])|(?<=[Ww]{3})\.|:(?=//)")
 #: ... and what opens a block at the start of a line: a heading, a quote, a list item, a setext underline.
 _OPENING = re.compile(r"^(?=#{1,6}(?:\s|$)|>|[+-](?:\s|$)|=+$|-+$)|(?<=^\d)[.)](?=\s|$)|(?<=^\d\d)[.)](?=\s|$)"
                       r"|(?<=^\d\d\d)[.)](?=\s|$)")

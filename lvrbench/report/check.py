@@ -20,7 +20,7 @@ from typing import Any
 from ..base.files import path_text
 from ..run.harness import stale
 from ..run.replan import unplanned
-from .pages import SCRATCH, _target_problem, load, render_loaded
+from .pages import SCRATCH, target_problem, load, render_loaded
 
 #: What `build` writes and the migration keeps, besides results/ (which `ResultStore.load` checks) and the pages.
 ARCHIVED = re.compile(r"archive/[^/.][^/]*/results/[^/.][^/]*/[^/.][^/]*\.json")
@@ -44,7 +44,7 @@ def check(registry: Any, root: Path, data_dir: str | None = None) -> list[str]:
                  for r, why in zip(current, unplanned(registry, current, data_dir)) if why]
 
     def writable(rel: str) -> bool:
-        problem = _target_problem(root, rel)
+        problem = target_problem(root, rel)
         line = problem and f"{path_text(problem[0])}: {problem[1]}"
         if line and line not in problems:  # a linked folder is one line, not one per figure in it
             problems.append(line)
@@ -115,13 +115,13 @@ def _unbuilt(root: Path, pages: set[str], linked: set[str] | None, tasks: set[st
             if depth == 0 and (rel in pages or rel in ("images", "archive")):
                 if inside:
                     pending.append((Path(entry.path), rel + "/"))
-                continue  # a page, or a link where a page or folder goes: `_target_problem` reports it
+                continue  # a page, or a link where a page or folder goes: `target_problem` reports it
             if top == "images" and depth == 1 and entry.name in tasks:
                 if inside:
                     pending.append((Path(entry.path), rel + "/"))
                 continue
             if top == "images" and depth == 2 and linked is not None and rel in linked:
-                continue  # a linked figure: `_target_problem` reports a link or a folder there
+                continue  # a linked figure: `target_problem` reports a link or a folder there
             if top == "images" and depth == 2 and rel.endswith(".png") and not link and not is_dir:
                 if linked is not None:
                     out.append(f"{path_text(rel)}: no leaderboard links to it {BUILD}")

@@ -1,4 +1,4 @@
-"""Leaderboards: markdown (and figures) generated from result JSON, and the check that they match.
+"""Leaderboards: markdown (and figures) generated from result JSON (`report.check` says whether a root matches).
 
 A leaderboard root holds `results/<task>/*.json`; `build` writes `<root>/<task>.md` and figures
 under `<root>/images/<task>/`. One root holds one profile: published tables are the `standard` and `full`
@@ -179,7 +179,7 @@ def _provenance_rows(results: list[dict]) -> list[list]:
     return [[*k, n] for k, n in sorted(counts.items())]
 
 
-def _target_problem(root: Path, rel: str) -> tuple[str, str] | None:
+def target_problem(root: Path, rel: str) -> tuple[str, str] | None:
     """Why `build` must not write the file root/rel: (the part of `rel` at fault, what is wrong with it), or None."""
     problem = path_problem(root, rel)
     if not problem and (root / rel).exists() and not (root / rel).is_file():
@@ -189,7 +189,7 @@ def _target_problem(root: Path, rel: str) -> tuple[str, str] | None:
 
 def refuse_target(root: Path, rel: str) -> None:
     """A one-line UsageError when `build` (or a run) must not write the file root/rel."""
-    refuse(root, _target_problem(root, rel))
+    refuse(root, target_problem(root, rel))
 
 
 def build(registry, root: Path) -> list[Path]:

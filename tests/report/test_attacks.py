@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, ok_result, recovery_config
+from conftest import REPO, git, ok_result, recovery_config
 
 from lvrbench.api.contracts import Cell, CellOutcome
 from lvrbench.base.identity import cell_id
@@ -167,15 +167,6 @@ def test_pretrained_sources_and_names_are_inert(registry):
 
 # -- 3. a root holds exactly what `build` writes ----------------------------------------------------------------------
 
-@pytest.fixture
-def built(registry, tmp_path) -> Path:
-    root = tmp_path / "root"
-    ResultStore(root).write(ok_result())
-    build(registry, root)
-    assert check(registry, root) == []
-    return root
-
-
 def test_anything_build_does_not_write_is_reported(registry, built, tmp_path):
     import pickle
 
@@ -243,11 +234,6 @@ def test_a_file_name_with_a_newline_is_one_line_of_check(registry, built, cli):
 
 
 # -- 4. a root named for a profile holds that profile only ------------------------------------------------------------
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
 
 def test_quick_results_in_a_new_full_root_are_refused(registry, tmp_path, cli_here):
     repo = tmp_path / "repo"

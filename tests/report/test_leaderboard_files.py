@@ -18,16 +18,6 @@ LINK = "is a link; leaderboards are never written through links"
 RESULT_LINK = "is a link (links are refused)"
 
 
-@pytest.fixture
-def built(registry, tmp_path) -> Path:
-    """A root with one recovery-real result, built: its page and the one figure the page links."""
-    root = tmp_path / "root"
-    ResultStore(root).write(ok_result())
-    build(registry, root)
-    assert check(registry, root) == []
-    return root
-
-
 def figure(root: Path) -> str:
     (png,) = (root / "images" / "recovery-real").glob("*.png")
     return str(png.relative_to(root))

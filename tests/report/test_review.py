@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import real_outcome, recovery_config
+from conftest import git, real_outcome, recovery_config
 
 from lvrbench.base.errors import UsageError
 from lvrbench.api.contracts import Cell
@@ -15,11 +13,6 @@ from lvrbench.run.harness import to_result
 from lvrbench.report.pages import build
 from lvrbench.run.store import ResultStore
 from lvrbench.report.review import review
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def result(weight: float, provenance: dict | None = None, **config) -> dict:

@@ -97,8 +97,8 @@ def test_recovery_runs_on_the_installed_generators_without_training_them(install
     page = (out / "recovery-synthetic.md").read_text()
     assert "| fashion-mnist | tiny-fmnist (pretrained)   | normal  | none " in page
     assert ("Pretrained generators (benchmarked as they are, never trained here; their rows say `(pretrained)`): "
-            "`tiny-fmnist` from `lvrbench_example_generator/train.py: lvrbench's training loop, vanilla GAN losses, "
-            "10 epochs, seed 0` (`lvrbench-example-generator` revision 1, `mlp 8-64-784`, d_z = 8, weights `") in page
+            "tiny-fmnist from lvrbench_example_generator/train.py: lvrbench's training loop, vanilla GAN losses, "
+            "10 epochs, seed 0 (lvrbench-example-generator revision 1, mlp 8-64-784, d_z = 8, weights ") in page
     assert ("Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not the one "
             "described here, and never trained by lvrbench: for them a seed sets only the evaluated items") in page
     checked = run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed)
