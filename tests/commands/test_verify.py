@@ -56,8 +56,7 @@ def test_a_result_whose_inputs_match_is_accepted_before_any_compute(registry, tm
     (lambda r: r["config"].update(family="gone"),
      "its family gone is not installed; install the code that computed it to verify it"),
     (lambda r: r["config"].update(data="0" * 16),
-     'not the cell the installed planner produces: data is "0000000000000000", the planner gives "{data}"; '
-     "nothing was computed"),
+     "config.data is '0000000000000000' but the ring8 data here has digest '{data}'"),
     (lambda r: r["artifacts"]["generator"].update(key="0" * 16),
      'artifacts.generator.key is "0000000000000000" but its config gives "{key}"; nothing was computed'),
     (lambda r: r.update(status="failed", error="boom"), "a failed cell (boom); there are no numbers to reproduce"),
