@@ -58,7 +58,7 @@ def failed_path(path: Path) -> Path:
 
 def fs_now(directory: Path) -> float:
     """The file system's current time: the mtime of a file created in `directory` (the server's clock on NFS)."""
-    fd, name = tempfile.mkstemp(dir=directory, prefix=".clock.")
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".clock.", suffix=".tmp")
     try:
         return os.fstat(fd).st_mtime
     finally:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from lvrbench.run import claims
+from lvrbench.base import claims
 
 #: A worker process: waits for the go file, then needs the artifact; `build` counts itself and takes a while.
 WORKER = r"""
 import os, sys, time
 from pathlib import Path
-from lvrbench.run.claims import ArtifactFailed, build_once
+from lvrbench.base.claims import ArtifactFailed, build_once
 root, name, fail = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "fail"
 artifact = root / "artifact.pt"
 while not (root / "go").exists():
@@ -191,7 +191,7 @@ def test_waiting_is_bounded(tmp_path):
 TAKEOVER_RACE = r"""
 import json, multiprocessing as mp, os, sys, tempfile, time
 from pathlib import Path
-from lvrbench.run import claims
+from lvrbench.base import claims
 
 def worker(root, q):
     root = Path(root)
