@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import threads
+
 #: What `git_dirty` leaves out: the leaderboards are data that runs write, not the code that computed them.
 NOT_CODE = ("leaderboards",)
 _HERE = Path(__file__).resolve().parent
@@ -45,14 +47,16 @@ def device_name(device: Any) -> str:
 
 
 def provenance(device: Any, wall_time: float, job_time: float | None = None, versions: dict | None = None) -> dict:
-    """Where and how a result or artifact was computed: versions, commit, device, wall times, date."""
+    """Where and how a result or artifact was computed: versions, commit, device, the threads it computed with and
+    the CPU code path (what `verify` compares before it asks for equal bits), wall times, date."""
     import torch
 
     from .. import __version__
 
     return {
         "lvrbench": __version__, **({"versions": versions} if versions else {}), **git_state(), "torch": torch.__version__,
-        "python": platform.python_version(), "device": device_name(device),
+        "python": platform.python_version(), "device": device_name(device), "threads": threads.current(),
+        "cpu_code_path": threads.cpu_code_path(),
         "wall_time_s": round(wall_time, 3), **({} if job_time is None else {"job_wall_time_s": round(job_time, 3)}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

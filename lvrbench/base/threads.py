@@ -35,7 +35,9 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Iterator
 
 #: Threads each job computes with. One: the same bits on every machine (see the module docstring).
 THREADS_PER_JOB = 1
@@ -62,25 +64,50 @@ def environment(threads: int = THREADS_PER_JOB) -> dict[str, str]:
             "OMP_WAIT_POLICY": WAIT_POLICY, "KMP_BLOCKTIME": "0"}
 
 
+def prepare(threads: int = THREADS_PER_JOB) -> None:
+    """Put the policy's variables in this process's environment, importing nothing: what the command line does first,
+    so that torch, loaded later, starts with `threads` threads and OpenMP's passive wait, and the processes it starts
+    (a pool's workers, Ray's local nodes) inherit both."""
+    global _policy_before_torch
+    if _policy_before_torch is None:  # the first call decides: libgomp reads its environment once, when torch loads
+        _policy_before_torch = "torch" not in sys.modules or _inherited()
+    os.environ.update(environment(threads))
+
+
 def apply(threads: int = THREADS_PER_JOB) -> dict[str, Any]:
     """Put this process under the policy: the environment variables, then torch's thread counts; returns `current()`.
 
     The thread count always takes effect. The OpenMP variables do only when torch was not imported yet: call this
     first thing in a worker, or start the worker with `environment(threads)` (see the module docstring).
     """
-    global _policy_before_torch
-    before = "torch" not in sys.modules
-    os.environ.update(environment(threads))
+    prepare(threads)
     import torch
 
-    if _policy_before_torch is None:  # the first call decides: libgomp read its environment once
-        _policy_before_torch = before or _inherited()
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # set already, or inter-op work has started: only once per process
         pass
     return current()
+
+
+@contextmanager
+def policy(threads: int = THREADS_PER_JOB) -> Iterator[dict[str, Any]]:
+    """`apply(threads)` for the block, then torch's thread count and the variables as they were: how a caller that
+    computes in its own process (the in-process executor, `verify`, a test) keeps the policy without changing its
+    process for good. Yields `current()`."""
+    import torch
+
+    saved_threads, saved_env = torch.get_num_threads(), {k: os.environ.get(k) for k in environment(threads)}
+    try:
+        yield apply(threads)
+    finally:
+        torch.set_num_threads(saved_threads)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _inherited() -> bool:
@@ -149,7 +176,13 @@ def cpu_code_path() -> dict[str, Any]:
     oneDNN versions and the parallel backend as torch reports them, the CPU model, its vector extensions (MKL and
     oneDNN pick kernels by them, beyond torch's capability) and the architecture. Two results
     whose code paths are equal must agree bit for bit under the thread policy; otherwise only within tolerance.
+    Read once per process.
     """
+    return dict(_code_path())
+
+
+@lru_cache(maxsize=1)
+def _code_path() -> tuple[tuple[str, Any], ...]:
     import platform
 
     import torch
@@ -159,7 +192,7 @@ def cpu_code_path() -> dict[str, Any]:
     mkl = _config_line(show, r"Math Kernel Library Version ([\d.]+)") if torch.backends.mkl.is_available() else None
     model, flags = cpu_info()
     build = _config_line(show, r"Math Kernel Library Version [^\s]+-Product Build (\d+)")
-    return {
+    return tuple({
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "mkl": f"{mkl} ({build})" if mkl and build else mkl,
         "onednn": _config_line(show, r"MKL-DNN v([\d.]+)") if torch.backends.mkldnn.is_available() else None,
@@ -168,4 +201,4 @@ def cpu_code_path() -> dict[str, Any]:
         "cpu": model,
         "vector_flags": " ".join(flags),
         "machine": platform.machine(),
-    }
+    }.items())

@@ -15,6 +15,7 @@ from ..base.errors import EXIT_PLUGIN, EXIT_USAGE, PluginError, UsageError, one_
 from ..api.contracts import KINDS, SINGULAR
 from ..api.priors import PRIORS
 from ..base.identity import PROFILES
+from ..base import threads
 
 
 #: Errors echo what the user typed; a pasted megabyte must still be one readable line.
@@ -345,7 +346,11 @@ def prune(cache_dir: str | None, out: tuple[str, ...], with_results: bool, dry_r
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
+    """Entry point: bad input is one line on stderr and exit code 2, never a traceback.
+
+    First of all, before anything imports torch, the thread policy's variables (`lvrbench.base.threads`): OpenMP
+    reads them once, when torch loads, and every process a run starts inherits them."""
+    threads.prepare()
     if not (sys.argv[1:] if argv is None else argv):
         click.echo(cli.get_help(click.Context(cli, info_name="lvrbench")))
         sys.exit(0)

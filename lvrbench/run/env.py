@@ -29,12 +29,14 @@ class RunEnv:
     device: torch.device
     cache_dir: Path
     data_dir: str | None = None
+    #: The run this process computes for: an artifact whose training failed in it fails every job that needs it.
+    run_id: str | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def cache(self) -> ArtifactCache:
         """The trained-network cache under --cache-dir."""
-        return ArtifactCache(self.cache_dir)
+        return ArtifactCache(self.cache_dir, self.run_id)
 
     def _once(self, key: tuple, make):
         if key not in self._memo:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import pytest
 import torch
 
 import lvrbench
 import lvrbench.run.env as env_module
-from lvrbench.engine.artifacts import file_sha256
+from lvrbench.engine.artifacts import ArtifactCache, file_sha256
 from lvrbench.run.env import RunEnv
 
 RING = {"family": "lsgan", "dataset": "ring8", "prior": "normal", "seed": 0, "arch": "mlp", "latent_dim": 4,
@@ -158,3 +159,47 @@ def test_initialisation_never_falls_back_to_the_global_rng():
 
     with pytest.raises(TypeError, match="cannot initialise Means from a seeded generator: give it an init_parameters_from"):
         init_parameters(nn.Sequential(nn.Linear(2, 2), Means()), torch.Generator())
+
+
+#: A process that needs the RING generator from a cold cache once the go file appears, counting the trainings it runs.
+RACER = r"""
+import hashlib, json, sys, time
+from pathlib import Path
+import torch
+import lvrbench.run.env as env_module
+from lvrbench.run.env import RunEnv
+from lvrbench.run.registry import load_registry
+root, spec = Path(sys.argv[1]), json.loads(sys.argv[2])
+real = env_module.train_gan
+def counted(*args, **kwargs):
+    with open(root / "trainings", "a") as f:
+        f.write("trained\n")
+    return real(*args, **kwargs)
+env_module.train_gan = counted
+registry = load_registry()
+while not (root / "go").exists():
+    time.sleep(0.005)
+gan = RunEnv(registry, torch.device("cpu"), root / "cache", run_id="race").gan(spec)
+state = gan.nets.state_dict()
+print(hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_racing_on_one_cold_artifact_train_it_once(tmp_path):
+    """Two real processes need the same missing generator at once: one trains it under its claim, the other waits and
+    loads the very weights, and no claim is left behind."""
+    import subprocess
+    import sys
+
+    spec = {**RING, "train": {**RING["train"], "epochs": 8}}  # a few seconds of training: the two surely overlap
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), json.dumps(spec)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(3)  # both have loaded torch and the registry
+    (tmp_path / "go").touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert (tmp_path / "trainings").read_text() == "trained\n"
+    assert outs[0][0] == outs[1][0]  # the waiter loaded the weights the builder trained
+    key = ArtifactCache.key(spec)
+    assert sorted(p.name for p in (tmp_path / "cache" / "generators").iterdir()) == [f"{key}.json", f"{key}.pt"]
