@@ -1,3 +1,4 @@
 from .commands.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process imports the driver's main module
+    main()

@@ -21,7 +21,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys((
         "NAME", "Param", "Plugin", "Parametrised", "Method", "PAPER_WEIGHTS", "RecoveryContext", "Regularizer",
         "ResampleContext", "Resampler", "Batch", "Family", "AdversarialFamily", "TrainedGAN", "Dataset",
-        "SamplerError", "Cost", "SampleOutput", "SamplerContext", "Sampler", "Pretrained", "Cell", "Job",
+        "SamplerError", "Cost", "SampleOutput", "SamplerContext", "Sampler", "Pretrained", "Cell", "Job", "Artifact",
         "CellOutcome", "Registry", "Request", "Environment", "Page", "Task", "Kind", "TABLE", "KINDS", "KIND_CLASSES",
         "HOOKS", "SINGULAR", "METHOD_KINDS", "RECOVERY_KINDS"), "contracts"),
     **dict.fromkeys(("DataInfo", "MODALITIES"), "datainfo"),
@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from ..base.errors import UsageError  # noqa: F401
     from ..base.hashing import canonical_json, derive_seed  # noqa: F401
     from .contracts import (HOOKS, KIND_CLASSES, KINDS, METHOD_KINDS, NAME, PAPER_WEIGHTS, RECOVERY_KINDS,  # noqa: F401
-                            SINGULAR, TABLE, AdversarialFamily, Batch, Cell, CellOutcome, Cost, Dataset, Environment,
+                            SINGULAR, TABLE, AdversarialFamily, Artifact, Batch, Cell, CellOutcome, Cost, Dataset, Environment,
                             Family, Job, Kind, Method, Page, Param, Parametrised, Plugin, Pretrained, RecoveryContext,
                             Registry, Regularizer, Request, ResampleContext, Resampler, SampleOutput, Sampler,
                             SamplerContext, SamplerError, Task, TrainedGAN)

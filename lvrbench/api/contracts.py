@@ -609,6 +609,36 @@ class Job:
     cells: list[Cell]
 
 
+@dataclass(frozen=True, eq=False)
+class Artifact:
+    """A trained network jobs need: a generator (`kind` "generators", `spec` a `gan_spec`) or a classifier
+    ("evaluators", an `evaluator_spec`). A run builds each once, before the jobs that need it, however many do."""
+
+    kind: str
+    spec: dict
+
+    def __post_init__(self) -> None:
+        from ..base.identity import BUILT
+
+        if self.kind not in BUILT:
+            raise ValueError(f"an artifact's kind is one of {', '.join(BUILT)}, not {self.kind!r}")
+
+    @property
+    def key(self) -> str:
+        """Its cache key: the hash of its spec."""
+        from ..base.identity import artifact_key
+
+        return artifact_key(self.spec)
+
+    def label(self) -> str:
+        """The artifact in words, for progress lines: "generator lsgan fashion-mnist normal seed=0", "classifier
+        fashion-mnist"."""
+        s = self.spec
+        if self.kind == "evaluators":
+            return f"classifier {s.get('dataset')}"
+        return f"generator {s.get('family')} {s.get('dataset')} {s.get('prior')} seed={s.get('seed')}"
+
+
 @dataclass
 class CellOutcome:
     """What a task computed for one cell: metrics ({value, low, high, n} estimates), extra data its page reads, the
@@ -765,6 +795,22 @@ class Task(Plugin):
         from ..base.identity import artifact_keys
 
         return artifact_keys(config)
+
+    # -- what a run's graph reads ---------------------------------------------------------------------
+    def artifacts(self, job: Job) -> list[Artifact]:
+        """The trained networks `job` needs (`Environment.gan` and `.evaluator` would train them): a run builds each
+        once, under a claim on the cache, before the jobs that need it, so that parallel workers never wait for one
+        another's training nor train twice. The default reads each cell's `settings.gan` (a pretrained generator is
+        loaded, never built) and `settings.evaluator`, the specs `lvrbench.kit.gan_spec` and `evaluator_spec` give;
+        a task that asks `env` for other specs declares them here."""
+        from ..base.identity import artifacts_needed
+
+        found: dict[tuple[str, str], Artifact] = {}
+        for cell in job.cells:
+            for kind, spec in artifacts_needed(cell.config):
+                artifact = Artifact(kind, spec)
+                found.setdefault((kind, artifact.key), artifact)
+        return list(found.values())
 
 
 @dataclass(frozen=True)

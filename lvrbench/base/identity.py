@@ -42,3 +42,20 @@ def artifact_keys(config: Any) -> dict[str, str]:
     if "evaluator" in settings:
         keys["evaluator"] = evaluator_key(settings["evaluator"])
     return keys
+
+
+#: The artifacts the core builds for a job, by kind: what each is built from in a cell's `settings`.
+BUILT = {"generators": "gan", "evaluators": "evaluator"}
+
+
+def artifacts_needed(config: Any) -> list[tuple[str, dict]]:
+    """The (kind, spec) of each artifact a cell of `config` needs trained: the generator of `settings.gan` (a
+    pretrained one is loaded, never built) and the classifier of `settings.evaluator` (None: points are their own
+    features)."""
+    settings = config.get("settings") if isinstance(config, dict) and isinstance(config.get("settings"), dict) else {}
+    out = []
+    for kind, name in BUILT.items():
+        spec = settings.get(name)
+        if isinstance(spec, dict) and "pretrained" not in spec:
+            out.append((kind, spec))
+    return out

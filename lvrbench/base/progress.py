@@ -6,9 +6,14 @@ import sys
 from tqdm import tqdm
 
 
+#: Whether bars may show (on a terminal). A run's worker processes turn them off: their bars would overwrite one
+#: another's; the driver's progress lines say what finished.
+BARS = {"on": True}
+
+
 def bar(total: int, desc: str) -> tqdm:
     """A progress bar for one phase of work (training epochs, recovery steps, ...)."""
-    return tqdm(total=total, desc=desc, disable=None, leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    return tqdm(total=total, desc=desc, disable=None if BARS["on"] else True, leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
 
 def say(message: str) -> None:

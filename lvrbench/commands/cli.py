@@ -104,6 +104,14 @@ def cli() -> None:
               help="Where dataset files are looked for first.")
 @click.option("--dry-run", is_flag=True, help="List every cell with its status; compute nothing.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have results.")
+@click.option("--executor", type=Choice(["inprocess", "local", "ray"]),
+              help="How jobs are computed, each with one thread (the same numbers every way): local, a pool of worker "
+                   "processes on this machine [default on the CPU]; inprocess, one after the other in this process "
+                   "[default on a GPU]; ray, Ray tasks on a cluster (pip install 'lvrbench[ray]').")
+@click.option("--jobs", type=click.IntRange(1), metavar="N",
+              help="Jobs computed at once: local's worker processes [default: the cores], or Ray tasks in flight.")
+@click.option("--ray-address", metavar="ADDR",
+              help="The Ray cluster to run on (--executor ray) [default: RAY_ADDRESS, else a Ray started here].")
 def run(**kwargs) -> None:
     """Compute the missing cells of the selected tasks and rebuild their leaderboards."""
     from .runner import RunOptions, run_command

@@ -7,7 +7,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..base.files import user_cache_dir
 from ..base.errors import PluginError, UsageError
@@ -17,7 +17,7 @@ from ..api.contracts import Task
 from ..report.pages import build, refusal, refuse_target, root_problems
 from ..base.progress import count, say
 from ..api.contracts import METHOD_KINDS
-from ..run.registry import BUILTIN_DISTRIBUTION, Entry, Registry, unknown_name
+from ..run.registry import Registry, unknown_name
 from ..base.identity import PROFILES
 from ..run.store import ResultStore
 
@@ -53,6 +53,12 @@ class RunOptions:
     data_dir: str | None = None
     dry_run: bool = False
     force: bool = False
+    #: "inprocess", "local" (a process pool) or "ray"; None: the device's default (`default_executor`).
+    executor: str | None = None
+    #: Worker processes of `local` (default: this machine's cores), or Ray tasks in flight at once (default: as many
+    #: as the cluster's CPUs allow).
+    jobs: int | None = None
+    ray_address: str | None = None
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
@@ -87,28 +93,43 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+EXECUTORS = ("inprocess", "local", "ray")
+
+
+def default_executor(device: torch.device) -> str:
+    """`local` on the CPU (a pool of one-thread workers, as many as the cores); `inprocess` on a GPU, which one
+    process keeps busy."""
+    return "local" if device.type == "cpu" else "inprocess"
+
+
+def check_executor(opts: RunOptions) -> None:
+    """Refuse, before any work, executor options that contradict one another or need what is not installed."""
+    if opts.executor is not None and opts.executor not in EXECUTORS:
+        raise UsageError(f"--executor {opts.executor}: unknown (choose from {', '.join(EXECUTORS)})")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise UsageError(f"--jobs {opts.jobs}: must be at least 1")
+    if opts.ray_address is not None and opts.executor != "ray":
+        raise UsageError("--ray-address is for --executor ray")
+    if opts.jobs is not None and opts.executor == "inprocess":
+        raise UsageError("--jobs: the inprocess executor computes one job at a time (use --executor local)")
+    if opts.executor == "ray":
+        from ..run.rayexec import require_ray
+
+        require_ray()
+
+
 def _check_names(registry: Registry, kind: str, names: tuple[str, ...]) -> None:
     for name in names:
         registry.entry(kind, name)
 
 
-def register_checkpoints(registry: Registry, paths: tuple[str, ...]) -> list[str]:
-    """Register the generator of each `--checkpoint PATH` (its TOML and weights checked, one line each); their names."""
-    from .. import __version__
-    from ..run.pretrained import read_checkpoint
-
-    names = []
-    for path in dict.fromkeys(paths):
-        checkpoint = read_checkpoint(registry, path)
-        registry.add(Entry("generators", checkpoint.name, checkpoint, BUILTIN_DISTRIBUTION, __version__, f"--checkpoint {path}"))
-        names.append(checkpoint.name)
-    return names
-
-
 def select_generators(registry: Registry, opts: RunOptions) -> tuple[str, ...]:
     """The pretrained generators --generator and --checkpoint name, each checkpoint registered as a generator; a
     --dataset or --prior that a named generator contradicts is a UsageError (its weights are checked when planned)."""
-    names = list(dict.fromkeys([*opts.generators, *register_checkpoints(registry, opts.checkpoints)]))
+    from ..run.pretrained import register_checkpoint
+
+    names = [*opts.generators, *(register_checkpoint(registry, path) for path in dict.fromkeys(opts.checkpoints))]
+    names = list(dict.fromkeys(names))
     for name in names:
         gen = registry.get("generators", name)
         if opts.datasets and gen.dataset not in opts.datasets:
@@ -195,6 +216,34 @@ def check_outputs(root: Path, tasks: list[str]) -> None:
         check_writable(folder, "--out")
 
 
+def plan_execution(registry: Registry, opts: RunOptions, jobs: list, device: torch.device,
+                   cache_dir: Path) -> tuple[list, Any, str]:
+    """The run's graph (`harness.graph`: the artifacts its jobs need that the cache lacks, then the jobs), the executor
+    that computes it, and how, in words. A local pool of one worker is this process itself."""
+    import secrets
+
+    from ..engine.artifacts import ArtifactCache
+    from ..run.env import RunEnv
+    from ..run.executors import InProcessExecutor, LocalExecutor, default_workers
+    from ..run.harness import graph
+    from ..run.workers import Setup
+
+    cache = ArtifactCache(cache_dir)
+    steps = graph(jobs, registry, lambda artifact: cache.ready(artifact.kind, artifact.spec))
+    run_id = secrets.token_hex(8)
+    name = opts.executor or default_executor(device)
+    setup = Setup(str(device), str(cache_dir), opts.data_dir, run_id, tuple(dict.fromkeys(opts.checkpoints)))
+    if name == "ray":
+        from ..run.rayexec import RayExecutor
+
+        executor = RayExecutor(setup, registry, device, opts.ray_address, opts.jobs)
+        return steps, executor, f"with Ray at {executor.address}"
+    workers = min(opts.jobs or default_workers(), len(steps)) if name == "local" else 1
+    if workers > 1:
+        return steps, LocalExecutor(setup, workers, registry, device), f"with {workers} local worker processes"
+    return steps, InProcessExecutor(RunEnv(registry, device, cache_dir, opts.data_dir, run_id)), "in this process"
+
+
 def run_command(registry: Registry, opts: RunOptions) -> int:
     """Run `lvrbench run`; returns the exit code: 0 all cells ok, 1 some cells failed or no leaderboard could be
     built from the results, 130 interrupted. Bad input raises UsageError (exit 2) before any work."""
@@ -204,6 +253,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         if value is not None and not value.strip():
             raise UsageError(f"{option}: empty path")
     tasks = select_tasks(registry, opts)
+    check_executor(opts)
     _check_names(registry, "datasets", opts.datasets)
     for name in opts.families:
         if name in registry.names("generators"):
@@ -250,18 +300,20 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         return 0
     check_cache(cache_dir)
 
-    from ..run.env import RunEnv
-    from ..run.executors import Executor, InProcessExecutor
-
-    env = RunEnv(registry, device, cache_dir, opts.data_dir)
+    steps, executor, how = plan_execution(registry, opts, jobs, device, cache_dir)
     total = sum(len(j.cells) for j in jobs)
     say(f"lvrbench: {count(len(plan.cells), 'cell')}, {total} to compute in {count(len(jobs), 'job')} on {device} "
-        f"(profile {opts.profile}, results in {root}/results)")
+        f"{how} (profile {opts.profile}, results in {root}/results)")
     failures: list[tuple[str, str]] = []
     start = time.perf_counter()
+    done = 0
     try:
-        executor: Executor = InProcessExecutor(env)  # the one place a scale-out engine would plug in
-        for i, (job, results) in enumerate(executor.run(jobs), 1):
+        for finished in executor.run(steps):
+            step, results = finished.step, finished.results
+            if step.job is None:
+                outcome = f"failed: {finished.error}" if finished.error else "ready"
+                say(f"[{step.label()}]: {outcome} ({time.perf_counter() - start:.0f}s elapsed)")
+                continue
             for result in results:
                 if result["status"] == "failed":
                     if plan.status[result["id"]] == "done":  # --force: a failed recompute never replaces a good result
@@ -273,8 +325,9 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
                 except OSError as exc:
                     raise UsageError(f"cannot write a result under {store.dir} ({exc.strerror or exc}); "
                                      "the results written before it are kept") from None
+            done += 1
             ok = sum(r["status"] == "ok" for r in results)
-            say(f"[{i}/{len(jobs)}] {job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
+            say(f"[{done}/{len(jobs)}] {step.job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
     except KeyboardInterrupt:
         again = "without --force " if opts.force else ""
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")

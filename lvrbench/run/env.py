@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..api.contracts import Dataset, Family, TrainedGAN
+from ..api.contracts import Artifact, Dataset, Family, TrainedGAN
 from ..api.networks import init_parameters
 from ..api.priors import PRIORS
 from ..base.errors import UsageError
@@ -58,6 +58,13 @@ class RunEnv:
             return load_evaluator(data.info if data else None, lambda s: self.split(spec["dataset"], s), spec,
                                   self.cache, self.device)
         return self._once(("evaluator", canonical_json(spec)), make)
+
+    def prepare(self, artifact: Artifact) -> None:
+        """Train and cache an artifact jobs need (or load the cached one): what a build step of a run's graph does."""
+        if artifact.kind == "generators":
+            self.gan(artifact.spec)
+        else:
+            self.evaluator(artifact.spec)
 
     def gan(self, spec: dict) -> TrainedGAN:
         """The GAN a `gan_spec` describes, trained by the shared loop on first use and cached; a pretrained one is

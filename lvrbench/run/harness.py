@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..api import distances, estimates, networks, priors
-from ..api.contracts import Cell, CellOutcome, Job, Plugin, Task
+from ..api.contracts import Artifact, Cell, CellOutcome, Job, Plugin, Task
 from ..base.errors import PluginError, UsageError, one_line
 from ..base.guard import guarded
 from ..base.hashing import canonical_json
@@ -264,3 +264,42 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
             raise UsageError(f"{option} {unused[0]}: none of the selected tasks has a cell for it "
                              f"(their {key} choices here: {', '.join(sorted(used)) or 'none'})")
     return Plan(jobs, seen)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a run's graph: build an `artifact`, or compute a `job` once the artifact steps named in `needs`
+    are done. `name` is the step's id in the graph."""
+
+    name: str
+    job: Job | None = None
+    artifact: Artifact | None = None
+    needs: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        """The step in words, for progress lines."""
+        return self.job.label if self.job is not None else f"build {self.artifact.label()}"
+
+
+def graph(jobs: list[Job], registry: Any, ready: Any) -> list[Step]:
+    """A run's jobs as a graph: each artifact they need that is not `ready(artifact)` yet (a cold cache entry) is one
+    step, built once before every job that needs it. Artifact steps come first, in the order the jobs first need
+    them, then the jobs in plan order: an executor that runs the list in order (one worker) respects every edge, and
+    one with many workers starts the artifacts first because every job waits for some."""
+    builds: dict[str, Step] = {}
+    computed = []
+    for i, job in enumerate(jobs):
+        needs = []
+        task = registry.get("tasks", job.task)
+        declared = registry.call(task, "artifacts", job)
+        if not isinstance(declared, (list, tuple)) or not all(isinstance(a, Artifact) for a in declared):
+            raise PluginError(f"task {task.name} ({registry.provenance(task)}) returned {type(declared).__name__} from "
+                              "artifacts, not a list of lvrbench.api.Artifact")
+        for artifact in declared:
+            name = f"{artifact.kind}/{artifact.key}"
+            if name not in builds and not ready(artifact):
+                builds[name] = Step(name, artifact=artifact)
+            if name in builds:
+                needs.append(name)
+        computed.append(Step(f"job {i}", job=job, needs=tuple(needs)))
+    return [*builds.values(), *computed]

@@ -314,3 +314,14 @@ def read_checkpoint(registry: Registry, given: str) -> Checkpoint:
         networks = {"G": "generator", **({"E": "encoder"} if "E" in present else {})}
     family = registry.get("families", meta["family"]) if meta.get("family") else None
     return Checkpoint(name, path, meta, networks, family)
+
+
+def register_checkpoint(registry: Registry, given: str) -> str:
+    """Read `--checkpoint given` (`read_checkpoint`) and register it as a generator; returns its name. A run's driver
+    and each of its worker processes call it, so that every registry holds the same generators."""
+    from .. import __version__
+    from .registry import BUILTIN_DISTRIBUTION, Entry
+
+    checkpoint = read_checkpoint(registry, given)
+    registry.add(Entry("generators", checkpoint.name, checkpoint, BUILTIN_DISTRIBUTION, __version__, f"--checkpoint {given}"))
+    return checkpoint.name
