@@ -96,6 +96,36 @@ class ArtifactCache:
             return False
         return True
 
+    def export(self, kind: str, key: str) -> dict | None:
+        """A complete entry's files as bytes, to ship to a machine that does not share this cache (Ray's object
+        store); None where the entry is not complete."""
+        weights, meta_path = self.root / kind / f"{key}.pt", self.root / kind / f"{key}.json"
+        try:
+            meta, data = meta_path.read_bytes(), weights.read_bytes()
+            recorded = json.loads(meta)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(recorded, dict) or recorded.get("sha256") != hashlib.sha256(data).hexdigest():
+            return None
+        return {"kind": kind, "key": key, "meta": meta, "weights": data}
+
+    def install(self, payload: dict) -> bool:
+        """Write an exported entry here unless a complete one is (True when written). Refused with ValueError unless
+        its weights are the ones its metadata records and its metadata's config hashes to its key."""
+        kind, key = payload["kind"], payload["key"]
+        meta = json.loads(payload["meta"])
+        if artifact_key(meta.get("config")) != key or meta.get("key") != key:
+            raise ValueError(f"{kind} {key}: the shipped metadata is of another artifact")
+        if hashlib.sha256(payload["weights"]).hexdigest() != meta.get("sha256"):
+            raise ValueError(f"{kind} {key}: the shipped weights are not the ones its metadata records (sha256)")
+        if self.ready(kind, meta["config"]):
+            return False
+        weights, meta_path = self.paths(kind, meta["config"])
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(weights, lambda tmp: Path(tmp).write_bytes(payload["weights"]))
+        atomic_write(meta_path, lambda tmp: Path(tmp).write_bytes(payload["meta"]))  # last: it makes the entry ready
+        return True
+
     def _load(self, kind: str, config: dict, build: Callable[[], nn.Module], device: torch.device,
               warn: bool) -> tuple[nn.Module, dict] | None:
         """The cached module, or None (saying why where an entry exists but cannot be used and `warn`)."""

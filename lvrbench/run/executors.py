@@ -33,21 +33,22 @@ class Executor(Protocol):
 
 
 class Schedule:
-    """Which step may start next: the first waiting step whose needs are all done, artifact steps before jobs (a
-    graph lists them first). A failed artifact step counts as done: the jobs that need it fail with its recorded
+    """Which step may start next: the first waiting step whose needs the graph builds are all done (artifact steps,
+    listed first, need nothing). A failed artifact step counts as done: the jobs that need it fail with its recorded
     error at once (`lvrbench.engine.artifacts`) rather than wait."""
 
     def __init__(self, steps: list[Step]):
         self.waiting = list(steps)
+        self.built = {step.name for step in steps if step.job is None}
         self.done: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self.waiting)
 
     def next(self) -> Step | None:
-        """Take the next step that can start now (None: every waiting one needs a step not done yet)."""
+        """Take the next step that can start now (None: every waiting one needs a build not done yet)."""
         for i, step in enumerate(self.waiting):
-            if all(need in self.done for need in step.needs):
+            if all(need in self.done or need not in self.built for need in step.needs):
                 return self.waiting.pop(i)
         return None
 

@@ -268,8 +268,8 @@ def make_plan(tasks: Iterable, request: PlanRequest, store: ResultStore, explici
 
 @dataclass(frozen=True)
 class Step:
-    """One node of a run's graph: build an `artifact`, or compute a `job` once the artifact steps named in `needs`
-    are done. `name` is the step's id in the graph."""
+    """One node of a run's graph: build an `artifact`, or compute a `job`. `needs` names the artifacts the job uses
+    ("<kind>/<key>"); those the graph builds are steps of that name, done before the job starts."""
 
     name: str
     job: Job | None = None
@@ -281,6 +281,11 @@ class Step:
         return self.job.label if self.job is not None else f"build {self.artifact.label()}"
 
 
+def artifact_name(artifact: Artifact) -> str:
+    """An artifact's name in a run's graph, "<kind>/<key>": also where it lies in the cache."""
+    return f"{artifact.kind}/{artifact.key}"
+
+
 def graph(jobs: list[Job], registry: Any, ready: Any) -> list[Step]:
     """A run's jobs as a graph: each artifact they need that is not `ready(artifact)` yet (a cold cache entry) is one
     step, built once before every job that needs it. Artifact steps come first, in the order the jobs first need
@@ -289,17 +294,14 @@ def graph(jobs: list[Job], registry: Any, ready: Any) -> list[Step]:
     builds: dict[str, Step] = {}
     computed = []
     for i, job in enumerate(jobs):
-        needs = []
         task = registry.get("tasks", job.task)
         declared = registry.call(task, "artifacts", job)
         if not isinstance(declared, (list, tuple)) or not all(isinstance(a, Artifact) for a in declared):
             raise PluginError(f"task {task.name} ({registry.provenance(task)}) returned {type(declared).__name__} from "
                               "artifacts, not a list of lvrbench.api.Artifact")
         for artifact in declared:
-            name = f"{artifact.kind}/{artifact.key}"
+            name = artifact_name(artifact)
             if name not in builds and not ready(artifact):
                 builds[name] = Step(name, artifact=artifact)
-            if name in builds:
-                needs.append(name)
-        computed.append(Step(f"job {i}", job=job, needs=tuple(needs)))
+        computed.append(Step(f"job {i}", job=job, needs=tuple(dict.fromkeys(artifact_name(a) for a in declared))))
     return [*builds.values(), *computed]

@@ -45,6 +45,10 @@ from typing import Iterator
 #: Ports each node needs besides the head's GCS port (one free port each).
 NODE_PORTS = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
               "runtime-env-agent-port", "metrics-export-port")
+#: What a driver connecting to a loopback cluster needs in its environment. Token authentication is off on loopback,
+#: explicitly: with RAY_AUTH_MODE unset, Ray 2.60 turns it on in a node (or driver) that finds ~/.ray/auth_token (which
+#: a local `ray.init()` writes) and leaves it off in one that does not, and a head and worker so started cannot talk.
+DRIVER_ENV = {"RAY_AUTH_MODE": "disabled"}
 #: Worker processes' ports: a range of this many free-looking ports per node.
 WORKER_PORTS = 20
 
@@ -206,6 +210,7 @@ def loopback_cluster(workers: int = 1, num_cpus: int = 1, timeout: float = 90.0,
     temp_dir = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))
     env = dict(os.environ if env is None else env)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env.setdefault("RAY_AUTH_MODE", DRIVER_ENV["RAY_AUTH_MODE"])
     gcs = free_port()
     head = _start_node(["--head", f"--port={gcs}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
                         f"--dashboard-port={free_port()}", f"--temp-dir={temp_dir}"], temp_dir, "head", env)

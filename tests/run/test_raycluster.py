@@ -35,8 +35,10 @@ def alive_nodes(want: int, timeout: float = 30) -> list[str]:
 
 
 @pytest.fixture
-def cluster():
+def cluster(monkeypatch):
     """A head and one worker node with a CPU each, the driver connected; stopped and checked clean afterwards."""
+    for key, value in raycluster.DRIVER_ENV.items():
+        monkeypatch.setenv(key, value)
     with raycluster.loopback_cluster(workers=1, num_cpus=1, timeout=120, env=node_env()) as running:
         ray.init(address=running.address, log_to_driver=False)
         try:
