@@ -13,7 +13,7 @@ from lvrbench.api.contracts import CellOutcome
 from lvrbench.run.harness import PlanRequest, to_result
 from lvrbench.base.identity import cell_id
 from lvrbench.run.store import ResultStore
-from lvrbench.commands.verify import differences, read_claims
+from lvrbench.commands.verify import differences, other_code_path, read_claims
 
 ARGS = ["--task", "mode-coverage", "--dataset", "ring8", "--family", "vanilla"]
 
@@ -81,6 +81,19 @@ def test_differences_are_exact_on_the_cpu_and_within_the_tolerance_on_a_gpu():
         "extra.k: recorded 'a', recomputed 'b'", "extra.xs: 2 items recorded, 3 recomputed", "metrics.m.n: recorded 10, recomputed 11"]
     assert differences(a, {"metrics": {}, "extra": {"xs": [1.0, 2.5], "k": "a"}}, None) == [
         "extra.xs[0]: recorded 1, recomputed 1.0", "metrics.m: recorded only"]
+
+
+def test_bits_are_compared_only_on_the_same_cpu_code_path():
+    from lvrbench.base import threads
+
+    here = {"device": "cpu (x86_64, 1 threads)", "torch": "2.14.1", "threads": {"threads": 1, "wait_policy": "passive"},
+            "cpu_code_path": threads.cpu_code_path()}
+    assert other_code_path(here, json.loads(json.dumps(here))) is None
+    assert other_code_path({**here, "threads": {"threads": 2}}, here) == "other CPU code path: threads 2 recorded, 1 here"
+    avx2 = {**here, "cpu_code_path": {**here["cpu_code_path"], "cpu_capability": "AVX2"}}
+    assert other_code_path(avx2, here) == f"other CPU code path: cpu_capability AVX2 recorded, {here['cpu_code_path']['cpu_capability']} here"
+    assert other_code_path({"device": "cpu"}, here).startswith("other CPU code path: ")  # a result that records none
+    assert other_code_path({**here, "device": "NVIDIA H100"}, here) == "a GPU"
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +172,22 @@ def test_a_sampling_cell_reproduces_though_its_wall_seconds_cannot(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{path}: reproduces (")
     assert done.stdout.endswith("exactly; timings not compared: extra.cost.seconds, extra.direct_cost.seconds, on cpu)\n")
+
+
+@pytest.mark.slow
+def test_another_cpu_code_path_is_compared_within_tolerance_and_never_called_a_failure_to_reproduce(computed, tmp_path):
+    result = json.loads(computed["path"].read_text())
+    assert result["provenance"]["threads"]["threads"] == 1 and result["provenance"]["cpu_code_path"]
+    result["provenance"]["threads"]["threads"] = 2  # as a run outside the policy would record
+    other = tmp_path / computed["path"].name
+    other.write_text(json.dumps(result))
+    done = run_cli("verify", str(other), env=computed["env"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{other}: reproduces (2 metrics and every number in extra and artifacts, within rel 0.001, "
+                           "abs 1e-06 (other CPU code path: threads 2 recorded, 1 here), on cpu)\n")
+    result["metrics"]["high_quality"]["value"] *= 1.5  # beyond the tolerance: what training amplifies on other kernels
+    other.write_text(json.dumps(result))
+    done = run_cli("verify", str(other), env=computed["env"])
+    assert done.returncode == 1
+    assert done.stdout == (f"{other}: differs on other CPU code path: threads 2 recorded, 1 here (1 number differs beyond "
+                           "rel 0.001, abs 1e-06): verify it where the recorded code path is to compare bit for bit\n")
