@@ -17,7 +17,8 @@ from ..base.progress import bar
 #: Part of every generator artifact's identity: bump it when a change to this loop changes the weights it produces,
 #: so caches retrain instead of serving networks the current code would not produce (`lvrbench.api.networks` has its
 #: own revision for the layers, activations and initialisation).
-REVISION = 2
+#: 3: trained under the thread policy (one thread: BatchNorm's batch statistics reduce in another order than at 2).
+REVISION = 3
 
 OPTIMIZERS = ("adam", "rmsprop")
 #: The settings the loop itself reads; every other key of a training config is a family option.
