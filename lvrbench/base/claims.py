@@ -309,6 +309,21 @@ def claim(path: Path, lease: float = LEASE, run: str | None = None) -> Claim | N
     return None
 
 
+def claim_state(claim_file: Path, lease: float = LEASE) -> str | None:
+    """Why a claim file (`<artifact>.claim`, or its guard `.claim.lock`) is stale and may be removed, or None while it
+    is live: its holder, a live process, renewed it within the lease (GUARD_STALE for a guard)."""
+    seen = _read(Path(claim_file))
+    if seen is None:
+        return "gone"
+    limit = GUARD_STALE if claim_file.name.endswith(".lock") else lease
+    age = fs_now(Path(claim_file).parent) - seen.mtime_ns / 1e9
+    if _pid_dead(seen.owner):
+        return f"a claim whose holder (pid {seen.owner.get('pid')} on this host) is gone"
+    if age > limit:
+        return f"a claim not renewed for {age:.0f} s (its lease is {limit:g} s)"
+    return None
+
+
 def recorded_failure(path: Path, run: str | None = None) -> str | None:
     """The error recorded by a failed build of the artifact at `path` that counts for `run` (None: any run)."""
     try:

@@ -10,6 +10,9 @@ left alone and not even listed. Stale, and so removable, is exactly:
   of these would be trained again rather than used;
 - a temporary file a killed writer left (`.<name>.<8 characters>.tmp`, as `atomic_write` names it), in the cache or
   under a root's results/;
+- a build's claim (`<artifact>.pt.claim`, `.claim.lock`) whose holder is gone or stopped renewing it, and the record of
+  a failed build (`<artifact>.pt.failed`), which only its own run reads (`lvrbench.base.claims`); a live claim is a
+  build in progress, listed and left alone;
 - with `--results`: a valid result file (what `leaderboard check` accepts: the schema, stored under its own id) that
   the tables leave out already because other code computed it: another revision of the core (config.code.core) or of
   an installed plugin, and a failed cell of a plugin that is not installed (its ok cells are kept: installing the
@@ -92,11 +95,32 @@ def artifact_items(cache_dir: Path) -> list[Item]:
         if kind not in ARTIFACT_KINDS and not keys:
             continue
         items += [Item(f"{kind}/{p.name}", [p], _size([p]), TEMPORARY) for p in files if _temporary(p)]
+        items += _build_items(kind, files)
         for key in keys:
             weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
             paths = [p for p in (weights, meta_path) if p.is_file() and not p.is_symlink()]
             items.append(Item(f"{kind}/{key}", paths, _size(paths),
                               _artifact_problem(weights, meta_path, wanted.get(kind, {}), file_sha256)))
+    return items
+
+
+#: A failed build's record: what `cache` says of it.
+FAILED_BUILD = "the record of a failed build: only its own run reads it, a later one trains the artifact again"
+
+
+def _build_items(kind: str, files: list[Path]) -> list[Item]:
+    """The claims and failure records of builds (`lvrbench.base.claims`) among a cache folder's files."""
+    from ..base.claims import claim_state, recorded_failure
+
+    items = []
+    for path in files:
+        if path.name.endswith((".pt.claim", ".pt.claim.lock")) and path.is_file():
+            stale = claim_state(path)
+            name = f"{kind}/{path.name}" if stale else f"{kind}/{path.name} (a build in progress)"
+            items.append(Item(name, [path], _size([path]), stale))
+        elif path.name.endswith(".pt.failed") and path.is_file():
+            error = recorded_failure(path.with_name(path.name[: -len(".failed")]))
+            items.append(Item(f"{kind}/{path.name}", [path], _size([path]), f"{FAILED_BUILD} ({error})"))
     return items
 
 

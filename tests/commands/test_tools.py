@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ok_result
 
 from lvrbench.engine.artifacts import file_sha256
-from lvrbench.commands.cache import size_text
+from lvrbench.commands.cache import FAILED_BUILD, size_text
 from lvrbench.report.pages import build
 from lvrbench.base.identity import cell_id
 from lvrbench.run.store import ResultStore
@@ -172,3 +172,39 @@ def test_run_help_says_method_selects_samplers_too(cli_here):
     code, out, _ = cli_here("run", "--help")
     assert code == 0
     assert "Only these methods: regularizers and resamplers (the recovery tasks), samplers (sampling)." in " ".join(out.split())
+
+
+def test_cache_prune_removes_dead_claims_and_failure_records_and_leaves_a_build_in_progress(tmp_path, cli_here):
+    import os
+    import socket
+    import subprocess
+
+    from lvrbench.base import claims
+
+    cache = tmp_path / "cache"
+    folder = cache / "generators"
+    current = artifact(cache, "generators", "a" * 16)
+    live = claims.claim(folder / ("b" * 16 + ".pt"))  # held by this process: a build in progress
+    gone = folder / ("c" * 16 + ".pt.claim")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists
+    gone.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "time": 0, "token": "t", "run": None}))
+    old = folder / ("d" * 16 + ".pt.claim")
+    old.write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": 0, "token": "t", "run": None}))
+    os.utime(old, (1000.0, 1000.0))  # not renewed for decades
+    failed = folder / ("e" * 16 + ".pt.failed")
+    failed.write_text(json.dumps({"error": "RuntimeError: diverged", "run": "r1"}))
+
+    code, out, err = cli_here("cache", "list", "--cache-dir", str(cache), "--out", str(tmp_path))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[2:-1]}
+    assert f"generators/{'b' * 16}.pt.claim (a build in progress)" in out
+    assert rows[f"generators/{gone.name}"].endswith(f"a claim whose holder (pid {dead.pid} on this host) is gone")
+    assert "a claim not renewed for" in rows[f"generators/{old.name}"] and rows[f"generators/{old.name}"].endswith(
+        "(its lease is 60 s)")
+    assert rows[f"generators/{failed.name}"].endswith(f"{FAILED_BUILD} (RuntimeError: diverged)")
+    code, out, err = cli_here("cache", "prune", "--cache-dir", str(cache), "--out", str(tmp_path))
+    assert code == 0, err
+    assert not gone.exists() and not old.exists() and not failed.exists()
+    assert live.held() and all(p.exists() for p in current)
+    live.release()
