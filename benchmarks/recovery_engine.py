@@ -18,6 +18,15 @@ it, the largest speed-up an exact engine could reach on this machine (exactness 
 only the work around them can be saved).
 
 Generator weights are freshly initialised (seeded), not trained: speed does not depend on them.
+
+On the CPU it also gives each pass's achieved FP32 FLOP/s against the CPU's peak for the threads torch uses. Work
+counted: the generator's multiply-adds (every Linear, Conv2d and ConvTranspose2d, counted by hooks on one forward
+pass) twice per grid row and step, forward and the backward pass to the latent (the weights are frozen: no weight
+gradients), at 2 FLOP each; the regularizer, the difference, Adam and BatchNorm are left out, so the figure is a
+floor. Peak: clock x FMA units per core x 16 FP32 lanes of AVX-512 x 2 FLOP per FMA x threads, with the clock
+from /proc/cpuinfo ("cpu MHz", the base clock a VM reports; turbo may run higher, heavy AVX-512 code lower) and
+two 512-bit FMA units per core (Intel's figure for Xeon Scalable Gold and Platinum, ports 0 and 5; --fma-units
+for a CPU with one).
 """
 from __future__ import annotations
 
@@ -75,6 +84,44 @@ def generator_floor(G, targets, grid, steps, latent_dim):
             torch.autograd.grad(loss.sum(), z)
 
 
+def generator_macs(G, latent_dim: int, device) -> int:
+    """Multiply-adds of one generator forward pass per sample: Linear, Conv2d and ConvTranspose2d (hooks on a batch
+    of 2, halved)."""
+    counted = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            counted.append(output.numel() * module.in_features)
+        elif isinstance(module, torch.nn.ConvTranspose2d):  # each input pixel meets a k x k x C_out kernel
+            counted.append(inputs[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+                           // module.groups)
+        elif isinstance(module, torch.nn.Conv2d):
+            counted.append(output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+                           // module.groups)
+
+    handles = [m.register_forward_hook(hook) for m in G.modules()]
+    with torch.no_grad():
+        G(torch.zeros(2, latent_dim, device=device))
+    for h in handles:
+        h.remove()
+    return sum(counted) // 2
+
+
+def cpu_peak(fma_units: int) -> tuple[float, str]:
+    """The CPU's FP32 peak per thread in FLOP/s, and how it was computed (see the module docstring)."""
+    mhz = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = next(float(line.split(":")[1]) for line in f if line.startswith("cpu MHz"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    if mhz is None:
+        return float("nan"), "peak unknown (no clock in /proc/cpuinfo)"
+    per_core = mhz * 1e6 * fma_units * 16 * 2
+    return per_core, (f"peak {per_core / 1e9:.1f} GFLOP/s per thread = {mhz:.0f} MHz (/proc/cpuinfo) x {fma_units} "
+                      "AVX-512 FMA units x 16 FP32 lanes x 2 FLOP")
+
+
 def timed(fn, device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -98,9 +145,13 @@ def bench_arch(args, arch: str, device: torch.device, registry) -> None:
     print(f"\narch {arch}, d_z {args.latent_dim}, grid {len(LRS)} lr x {len(WEIGHTS)} weights = {len(grid)} cells, "
           f"{args.images} images, {args.steps} steps; sample-iterations/s, best of {args.repeat} interleaved runs")
     passes = args.passes.split(",")
+    macs = generator_macs(G, args.latent_dim, device)
+    flops = 2 * 2 * macs * work  # forward + backward to z, 2 FLOP per multiply-add, per sample-iteration
+    peak = args.peak * torch.get_num_threads() if device.type == "cpu" else float("nan")
+    print(f"generator: {macs:,} multiply-adds per sample forward; {flops / work / 1e6:.2f} MFLOP per sample-iteration")
     print(f"{'method':20} " + " ".join(f"{'engine ' + p:>15}" for p in passes) + f" {'per-cell loop':>14} "
           + " ".join(f"{p + ' / loop':>15}" for p in passes) + f" {'cells equal':>11} {'G passes only':>14}"
-          + f" {'bound':>7}")
+          + f" {'bound':>7}" + " ".join(f"{p + ' GFLOP/s':>16} {'of peak':>7}" for p in passes))
 
     def run(variant: str, method, steps: int):
         """One variant's whole recovery: an engine pass, the per-cell loop or the generator passes alone."""
@@ -129,7 +180,8 @@ def bench_arch(args, arch: str, device: torch.device, registry) -> None:
         agree = int(((latents[passes[0]] - latents["loop"]).abs().amax((1, 2)) < 1e-3).sum())
         print(f"{method.name:20} " + " ".join(f"{work / times[p]:15,.0f}" for p in passes) + f" {work / t_slow:14,.0f} "
               + " ".join(f"{t_slow / times[p]:14.2f}x" for p in passes) + f" {agree:>5}/{len(grid)}"
-              + f" {work / times['floor']:14,.0f} {t_slow / times['floor']:6.2f}x", flush=True)
+              + f" {work / times['floor']:14,.0f} {t_slow / times['floor']:6.2f}x"
+              + "".join(f" {flops / times[p] / 1e9:16.1f} {flops / times[p] / peak:7.0%}" for p in passes), flush=True)
 
 
 def main() -> None:
@@ -143,6 +195,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, interleaved; the best is shown")
     parser.add_argument("--passes", default=",".join(PASSES), help="generator passes to time (see lvrbench.recovery.PASSES)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--fma-units", type=int, default=2, help="AVX-512 FMA units per core, for the peak (default 2)")
     args = parser.parse_args()
     archs = args.arch.split(",")
     unknown = sorted(set(archs) - set(ARCHS))
@@ -151,10 +204,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    args.peak, peak_text = cpu_peak(args.fma_units)
     registry = load_registry()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} torch threads"
     print(f"$ python {' '.join(sys.argv)}")
-    print(f"device {name}, torch {torch.__version__}")
+    print(f"device {name}, torch {torch.__version__}" + (f"; {peak_text}" if device.type == "cpu" else ""))
     for arch in archs:
         bench_arch(args, arch, device, registry)
 

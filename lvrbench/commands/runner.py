@@ -232,7 +232,9 @@ def plan_execution(registry: Registry, opts: RunOptions, jobs: list, device: tor
     steps = graph(jobs, registry, lambda artifact: cache.ready(artifact.kind, artifact.spec))
     run_id = secrets.token_hex(8)
     name = opts.executor or default_executor(device)
-    setup = Setup(str(device), str(cache_dir), opts.data_dir, run_id, tuple(dict.fromkeys(opts.checkpoints)))
+    absolute = lambda path: str(Path(path).expanduser().absolute())  # noqa: E731  (workers may start elsewhere)
+    setup = Setup(str(device), absolute(cache_dir), opts.data_dir and absolute(opts.data_dir), run_id,
+                  tuple(absolute(path) for path in dict.fromkeys(opts.checkpoints)))
     if name == "ray":
         from ..run.rayexec import RayExecutor
 
@@ -312,7 +314,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
             step, results = finished.step, finished.results
             if step.job is None:
                 outcome = f"failed: {finished.error}" if finished.error else "ready"
-                say(f"[{step.label()}]: {outcome} ({time.perf_counter() - start:.0f}s elapsed)")
+                say(f"[{step.label()}]: {outcome} in {finished.seconds:.0f}s ({time.perf_counter() - start:.0f}s elapsed)")
                 continue
             for result in results:
                 if result["status"] == "failed":
@@ -327,7 +329,8 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
                                      "the results written before it are kept") from None
             done += 1
             ok = sum(r["status"] == "ok" for r in results)
-            say(f"[{done}/{len(jobs)}] {step.job.label}: {ok}/{len(results)} ok ({time.perf_counter() - start:.0f}s elapsed)")
+            say(f"[{done}/{len(jobs)}] {step.job.label}: {ok}/{len(results)} ok in {finished.seconds:.0f}s "
+                f"({time.perf_counter() - start:.0f}s elapsed)")
     except KeyboardInterrupt:
         again = "without --force " if opts.force else ""
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
