@@ -32,15 +32,16 @@ def evaluator_key(spec: dict | None) -> str:
 
 def artifact_keys(config: Any) -> dict[str, str]:
     """The key each artifact a cell of `config` uses records in its result: the generator of `settings.gan` and the
-    evaluator of `settings.evaluator` (what `verify` checks before any compute). A pretrained generator's key is the
-    digest of its weights, which its spec records."""
+    evaluators of `settings.evaluator` and `settings.evaluator_alt` (what `verify` checks before any compute). A
+    pretrained generator's key is the digest of its weights, which its spec records."""
     settings = config.get("settings") if isinstance(config, dict) and isinstance(config.get("settings"), dict) else {}
     keys = {}
     gan = settings.get("gan")
     if isinstance(gan, dict):
         keys["generator"] = str(gan.get("weights")) if "pretrained" in gan else artifact_key(gan)
-    if "evaluator" in settings:
-        keys["evaluator"] = evaluator_key(settings["evaluator"])
+    for name in ("evaluator", "evaluator_alt"):
+        if name in settings:
+            keys[name] = evaluator_key(settings[name])
     return keys
 
 

@@ -184,9 +184,12 @@ def core_probes(probes: Probes) -> dict[str, Callable[[], str]]:
         data = probes.registry.get("datasets", "ring8").info  # points: the identity evaluator, then a tiny classifier
         from ..api.datainfo import DataInfo
 
-        net = evaluator.Classifier(DataInfo("probe", "image", (1, 8, 8), 3))
-        networks.init_parameters(net, g())
-        return _digest(data.shape, net(torch.randn(2, 1, 8, 8, generator=g())))
+        outputs = []
+        for arch in sorted(evaluator.ARCHS):  # every classifier architecture an evaluator spec may name
+            net = evaluator.ARCHS[arch](DataInfo("probe", "image", (1, 8, 8), 3))
+            networks.init_parameters(net, g())
+            outputs.append(net(torch.randn(2, 1, 8, 8, generator=g())))
+        return _digest(data.shape, *outputs)
 
     def built():
         nets = tiny.build(probes.registry.get("families", "vanilla"), probes.registry.get("datasets", "ring8").info, SEED)
