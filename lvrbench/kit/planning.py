@@ -73,8 +73,8 @@ def planned_datasets(request: Request, defaults: tuple[str, ...]) -> tuple[str, 
 
 
 def planned_seeds(request: Request, dataset: str) -> tuple[int, ...]:
-    """The seeds a task plans on a dataset: --seed, or the profile's seeds for it (`protocols.SEEDS`), else 0."""
-    defaults = SEEDS.get(request.profile, {}).get(dataset, ())
+    """The seeds a task plans on a dataset: --seed, or the profile's seeds (`protocols.SEEDS`), else 0."""
+    defaults = SEEDS.get(request.profile, ())
     return tuple(request.seeds) if request.seeds_given or not defaults else tuple(defaults)
 
 

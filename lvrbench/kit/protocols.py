@@ -78,9 +78,15 @@ CLASSIFIER_TRAINING = {
 }
 
 
-#: Per profile and dataset: the seeds a run plans when --seed is not given (else seed 0). `standard` runs the cheap
-#: point mixtures under three seeds, so their pages show `mean ± sd` over the seeds' trainings.
-SEEDS: dict[str, dict[str, tuple[int, ...]]] = {"standard": {"ring8": (0, 1, 2), "grid25": (0, 1, 2)}}
+#: The two evaluators of image samples, besides the profile's training (`CLASSIFIER_TRAINING`): the CNN every page
+#: scores with, and a second, independently trained one of another architecture and seed, which scores the same
+#: samples so that a ranking or verdict that depends on the feature network shows (issue 20).
+EVALUATORS: dict[str, dict] = {"main": {"arch": "cnn-2x-128", "seed": 0}, "alt": {"arch": "mlp-512-128", "seed": 1}}
+
+#: Per profile: the training seeds a run plans on every dataset when --seed is not given (else seed 0). A trained
+#: network is one sample of its training, so anything compared between separately trained networks needs several:
+#: `standard` and `full` train every generator under three seeds; `quick` keeps one (its pages issue no verdict).
+SEEDS: dict[str, tuple[int, ...]] = {"standard": (0, 1, 2), "full": (0, 1, 2)}
 
 
 def gan_config(modality: str, profile: str, *, family: str, dataset: str, prior: str, seed: int) -> dict:
