@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (CLASSIFIER_TRAINING, GAN_PROTOCOL, FamilyTask, Generator, Scorer, curve_drawer,
-                          evaluator_lines, evaluator_spec, gan_fields, gan_spec, generator_config, generator_label,
-                          group, headlines, history_problem, history_record, is_pretrained, link, mixtures, payload_problem,
-                          pretrained_lines, protocol_line, samples_drawer, summarize, table, without_seed)
+from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, Scorer, curve_drawer, evaluator_lines,
+                          evaluator_problems, evaluator_settings, gan_fields, gan_spec, generator_check_problems,
+                          generator_config, generator_label, group, headlines, history_problem, history_record,
+                          is_pretrained, link, mixtures, payload_problem, pretrained_lines, protocol_line,
+                          samples_drawer, summarize, table, without_seed)
 
 
 SCORING = {
@@ -54,10 +55,9 @@ class Generation(FamilyTask):
                                       ("k-NN k", "settings.k"), ("FID bootstraps", "settings.n_boot_fid"))
 
     def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
-        """A cell's settings: its generator's identity, its evaluator's, and the profile's scoring sizes."""
+        """A cell's settings: its generator's identity, its two evaluators', and the profile's scoring sizes."""
         return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed)),
-                "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
-                **SCORING[request.profile]}
+                **evaluator_settings(request, dataset), **SCORING[request.profile]}
 
     def validate(self, result: dict) -> list[str]:
         fields = {"metrics.fid": METRIC, "metrics.precision": METRIC, "metrics.recall": METRIC,
@@ -67,7 +67,8 @@ class Generation(FamilyTask):
         points = "centers" in result.get("extra", {})
         if points:
             fields.update(mixtures.FIELDS)
-        problems = check_fields(result, fields)
+        problems = (check_fields(result, fields) or evaluator_problems(result, ("fid", "precision", "recall"))
+                    or generator_check_problems(result))
         if problems:
             return problems
         if bad := payload_problem(result["extra"]["samples"]):
@@ -86,7 +87,7 @@ class Generation(FamilyTask):
         scorer = Scorer(c, env)
         scored = scorer.score(fake)
         return CellOutcome(metrics=scored.metrics, extra={"history": history_record(gan.history), **scored.extra},
-                           artifacts={"generator": gan.describe(), "evaluator": scorer.evaluator.describe()})
+                           artifacts={"generator": gan.describe(), **scorer.artifacts()})
 
     def render(self, results: list[dict], page) -> str:
         out = ["How the intervals are made: FID's is FID ± 1.96 bootstrap standard errors over the generated samples, "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, gan_fields, gan_spec, generator_config, generator_label,
-                          group, link, mixtures, payload_problem, pretrained_lines, protocol_line, scatter, table,
-                          without_seed)
+from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, gan_fields, gan_spec, generator_check_problems,
+                          generator_config, generator_label, group, link, mixtures, payload_problem, pretrained_lines,
+                          protocol_line, scatter, table, without_seed)
 
 
 SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
@@ -41,7 +41,7 @@ class ModeCoverage(FamilyTask):
             return problems
         if bad := payload_problem(result["extra"]["samples"]):
             problems.append(f"extra.samples: {bad}")
-        return problems + mixtures.problems(result)
+        return problems + mixtures.problems(result) + generator_check_problems(result)
 
     def score(self, c: dict, env: Environment) -> CellOutcome:
         n = c["settings"]["n_samples"]

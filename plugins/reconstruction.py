@@ -27,9 +27,9 @@ from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, T
                           build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
                           items_generator)
 from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, FamilyTask, Generator, encode_images, encode_points, fmt_number,
-                          frozen, gan_fields, gan_spec, generator_config, generator_label, group, headlines, link,
-                          number_text, payload_problem, pretrained_lines, protocol_line, samples_drawer, summarize,
-                          table, without_seed)
+                          frozen, gan_fields, gan_spec, generator_check_problems, generator_config, generator_label,
+                          group, headlines, link, number_text, payload_problem, pretrained_lines, protocol_line,
+                          samples_drawer, summarize, table, without_seed)
 
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
@@ -139,7 +139,7 @@ class Reconstruction(FamilyTask):
         centers = result["extra"].get("centers")
         if centers is not None and (bad := payload_problem({"kind": "points", "data": centers})):
             problems.append(f"extra.centers: {bad}")
-        return problems
+        return problems + generator_check_problems(result)
 
     def score(self, c: dict, env: Environment) -> CellOutcome:
         s = c["settings"]

@@ -8,9 +8,10 @@ import torch
 from lvrbench.api import (METRIC, Cell, CellOutcome, Environment, TrainedGAN, bootstrap_mean, check_fields,
                           derive_seed, hookimpl, items_generator, paired_mean_difference, paired_proportion_difference,
                           proportion)
-from lvrbench.kit import (CLASSIFIER_TRAINING, PAPER_LRS, RecoveryTask, count_text, crossfit, evaluator_lines,
-                          evaluator_spec, generator_label, grid_section, group, headlines, hparams_text, item_key,
-                          per_item_problem, picked, pretrained_lines, setting_key, summarize, table)
+from lvrbench.kit import (ALT_SUFFIX, PAPER_LRS, RecoveryTask, count_text, crossfit,
+                          evaluator_lines, evaluator_problems, evaluator_settings, generator_check_problems,
+                          generator_label, grid_section, group, headlines, hparams_text, item_key, per_item_problem,
+                          picked, pretrained_lines, setting_key, summarize, table)
 
 
 class RecoveryReal(RecoveryTask):
@@ -36,23 +37,28 @@ class RecoveryReal(RecoveryTask):
     }
 
     def artifact_settings(self, request, dataset, generator, seed):
-        evaluator = evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile])
-        return {**super().artifact_settings(request, dataset, generator, seed), "evaluator": evaluator}
+        return {**super().artifact_settings(request, dataset, generator, seed), **evaluator_settings(request, dataset)}
 
     def validate(self, result):
         problems = check_fields(result, {"metrics.accuracy": METRIC, "metrics.l1": METRIC, "extra.correct": list,
                                          "extra.l1": list, "artifacts.evaluator.key": str,
                                          "artifacts.evaluator.test_accuracy": METRIC})
         problems += self.config_problems(result, "config.settings.n_images", 2)
+        problems = problems or evaluator_problems(result, ("accuracy",))
+        alt = "accuracy_alt" in result.get("metrics", {})
+        if alt and not problems:
+            problems = check_fields(result, {"extra.correct_alt": list})
         if problems:
             return problems
         n, extra = result["config"]["settings"]["n_images"], result["extra"]
         problems = [p for p in (per_item_problem(extra["correct"], n, "extra.correct", binary=True),
-                                per_item_problem(extra["l1"], n, "extra.l1")) if p]
-        accuracy = result["metrics"]["accuracy"]
-        if not problems and (accuracy["value"] != sum(extra["correct"]) / n or accuracy["n"] != n):
-            problems.append("metrics.accuracy does not match extra.correct")
-        return problems
+                                per_item_problem(extra["l1"], n, "extra.l1"),
+                                alt and per_item_problem(extra["correct_alt"], n, "extra.correct_alt", binary=True)) if p]
+        for suffix in ("", "_alt") if alt else ("",):
+            accuracy, correct = result["metrics"][f"accuracy{suffix}"], extra[f"correct{suffix}"]
+            if not problems and (accuracy["value"] != sum(correct) / n or accuracy["n"] != n):
+                problems.append(f"metrics.accuracy{suffix} does not match extra.correct{suffix}")
+        return problems + generator_check_problems(result)
 
     def targets(self, cfg: dict, gan: TrainedGAN, env: Environment) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x, y = env.split(cfg["dataset"], "test")
@@ -63,15 +69,20 @@ class RecoveryReal(RecoveryTask):
     def score(self, cell: Cell, z: torch.Tensor, diff: torch.Tensor, labels: torch.Tensor, gan: TrainedGAN,
               env: Environment) -> CellOutcome:
         s = cell.config["settings"]
-        evaluator = env.evaluator(s["evaluator"])
-        correct = (evaluator.predict(gan.nets["G"](z)).cpu() == labels.cpu()).long()
+        images = gan.nets["G"](z)
         l1 = diff.double().cpu()
         boot = items_generator(item_key(cell.config))
-        return CellOutcome(
-            metrics={"accuracy": proportion(correct).to_dict(), "l1": bootstrap_mean(l1, boot).to_dict()},
-            extra={"correct": correct.tolist(), "l1": l1.tolist()},
-            artifacts={"generator": gan.describe(), "evaluator": evaluator.describe()},
-        )
+        metrics, extra = {"l1": bootstrap_mean(l1, boot).to_dict()}, {"l1": l1.tolist()}
+        artifacts = {"generator": gan.describe()}
+        for suffix, spec in (("", s["evaluator"]), (ALT_SUFFIX, s.get("evaluator_alt"))):
+            if spec is None:
+                continue
+            evaluator = env.evaluator(spec)
+            correct = (evaluator.predict(images).cpu() == labels.cpu()).long()
+            metrics[f"accuracy{suffix}"] = proportion(correct).to_dict()
+            extra[f"correct{suffix}"] = correct.tolist()
+            artifacts[f"evaluator{suffix}"] = evaluator.describe()
+        return CellOutcome(metrics=metrics, extra=extra, artifacts=artifacts)
 
     def render(self, results, page):
         protocols = group(results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior"))

@@ -31,6 +31,7 @@ class Direct(Sampler):
     name = "direct"
     source = "the generator alone (paper 004 Table 1's baselines)"
     needs_ratio = False
+    paired = True  # its i-th sample is G of the i-th latent drawn
 
     def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
         z = ctx.latents(n)  # the same latents a latent-space sampler starts from on this seed
@@ -97,6 +98,7 @@ class DGFlow(Sampler):
 
     name = "dg-flow"
     source = "Ansari, Ang & Soh 2021 (ICLR); paper 004 §5.2; clear-nus/DGflow dgflow.py (methods.md §9)"
+    paired = True  # it moves each of the latents `direct` draws
     params = (
         Param("eta", (0.1,), minimum=0.0, exclusive_minimum=True, doc="Euler-Maruyama step η"),
         Param("diffusion", (0.01,), minimum=0.0, doc="γ, the entropy regulariser: the noise is √(2ηγ)"),
@@ -146,6 +148,7 @@ class DDLS(Sampler):
     name = "ddls"
     source = ("Che et al. 2020 (NeurIPS); paper 004 §5.3 and Fig. 9; steps as the unofficial implementations "
               "(no official code, methods.md §10)")
+    paired = True  # it moves each of the latents `direct` draws
     params = (
         Param("epsilon", (0.01,), minimum=0.0, exclusive_minimum=True, doc="Langevin step ε: z -= ε/2 ∇E + √ε ξ"),
         Param("steps", (1000.0,), minimum=1.0, integer=True, doc="Langevin steps"),

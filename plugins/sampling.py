@@ -13,22 +13,27 @@ from typing import Any
 import torch
 
 from lvrbench.api import (METRIC, CellOutcome, Environment, Job, Request, SampleOutput, Sampler, SamplerError,
-                          UsageError, check_fields, derive_seed, hookimpl, is_number, items_generator,
-                          paired_proportion_difference)
-from lvrbench.kit import (CALIBRATED, CLASSIFIER_TRAINING, EXACT, GAN_PROTOCOL, FamilyTask, Generator, Scored, Scorer,
-                          evaluator_lines, evaluator_spec, fid_difference_bootstrap, fmt_number, gan_fields, gan_spec,
-                          generator_config, generator_label, group, headlines, hparams_text, link, mixtures,
-                          paired_modes_difference, payload_problem, pretrained_lines, protocol_line, quality_cost_plot,
-                          run_sampler, samples_drawer, summarize, table, without_seed)
+                          UsageError, check_fields, derive_seed, hookimpl, is_number)
+from lvrbench.kit import (ALT_SUFFIX, CALIBRATED, EXACT, GAN_PROTOCOL, FamilyTask, Generator,
+                          Scored, Scorer, density_ratio, describe_generator, evaluator_lines, evaluator_problems,
+                          evaluator_settings, fmt_number, gan_fields,
+                          gan_spec, generator_check_problems, generator_config, generator_label, group, headlines,
+                          hparams_text, link, mixtures, payload_problem, pretrained_lines,
+                          protocol_line, quality_cost_plot, ratio_problems, ratio_quality, run_sampler,
+                          samples_drawer, summarize, table, without_seed)
 
 
 #: Per profile: samples per cell, the real test samples they are scored against, the held-out real samples the
-#: calibrator and MH-GAN's chains use (disjoint from those), FID bootstraps, k of the k-NN manifolds, and how many
-#: samples one network pass holds.
+#: calibrator is fitted on and MH-GAN's chains start from, the held-out real samples (as many fresh generated ones
+#: beside them) every density ratio is scored on, FID bootstraps, k of the k-NN manifolds, and how many samples one
+#: network pass holds. The three sets of real samples are disjoint parts of the test split (10 000 on every dataset).
 SCORING = {
-    "quick": {"n_samples": 500, "n_real": 1000, "n_held_out": 1000, "n_boot_fid": 50, "k": 3, "batch": 500},
-    "standard": {"n_samples": 2000, "n_real": 4000, "n_held_out": 4000, "n_boot_fid": 100, "k": 3, "batch": 500},
-    "full": {"n_samples": 5000, "n_real": 5000, "n_held_out": 5000, "n_boot_fid": 200, "k": 3, "batch": 500},
+    "quick": {"n_samples": 500, "n_real": 1000, "n_held_out": 1000, "n_ratio_test": 1000, "n_boot_fid": 50, "k": 3,
+              "batch": 500},
+    "standard": {"n_samples": 2000, "n_real": 4000, "n_held_out": 4000, "n_ratio_test": 2000, "n_boot_fid": 100, "k": 3,
+                 "batch": 500},
+    "full": {"n_samples": 5000, "n_real": 5000, "n_held_out": 2500, "n_ratio_test": 2500, "n_boot_fid": 200, "k": 3,
+             "batch": 500},
 }
 #: Per profile and sampler: grids that replace a sampler's declared ones (the references' defaults, which `full`
 #: keeps). `quick` keeps `run --all` within its budget: a shorter DRS burn-in, 50 DDLS steps, 20 MH-GAN proposals;
@@ -42,6 +47,7 @@ GRIDS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
 }
 SCORED_BY = {"{} samples per sampler": "config.settings.n_samples", "{} test samples": "config.settings.n_real",
              "{} held-out real samples for calibration and MH-GAN's starts": "config.settings.n_held_out",
+             "{} other held-out real samples scoring the density ratio": "config.settings.n_ratio_test",
              "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
 LABELS = {"fid": "FID", "precision": "precision", "recall": "recall", "modes_covered": "modes covered",
           "high_quality": "high quality"}
@@ -120,10 +126,9 @@ class Sampling(FamilyTask):
         return None
 
     def settings(self, request: Request, dataset: str, generator: Generator, seed: int) -> dict:
-        """A cell's settings: generation's generator and evaluator (the same artifacts), and the profile's sizes."""
+        """A cell's settings: generation's generator and evaluators (the same artifacts), and the profile's sizes."""
         return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed)),
-                "evaluator": evaluator_spec(request, dataset, CLASSIFIER_TRAINING[request.profile]),
-                **SCORING[request.profile]}
+                **evaluator_settings(request, dataset), **SCORING[request.profile]}
 
     # -- computing --------------------------------------------------------------------------------------------
     def run(self, job: Job, env: Environment) -> list[CellOutcome]:
@@ -131,13 +136,33 @@ class Sampling(FamilyTask):
         s = first["settings"]
         gan = env.gan(s["gan"])
         scorer = Scorer(first, env)
-        if scorer.unscored.shape[0] < s["n_held_out"]:
+        held = s["n_held_out"] + s.get("n_ratio_test", 0)
+        if scorer.unscored.shape[0] < held:
             raise UsageError(f"sampling: {first['dataset']}'s test split holds {scorer.real.shape[0] + scorer.unscored.shape[0]} "
-                             f"samples, fewer than n_real + n_held_out = {s['n_real'] + s['n_held_out']}")
+                             f"samples, fewer than n_real + n_held_out + n_ratio_test = {s['n_real'] + held}")
         held_out = scorer.unscored[: s["n_held_out"]]
+        ratio_test = scorer.unscored[s["n_held_out"]: held]
         direct_out = self._sample(env.registry.get("samplers", "direct"), {}, first, gan, held_out, env)
         direct = (direct_out, scorer.score(direct_out.samples))
-        return [self._cell(cell.config, gan, scorer, held_out, direct, env) for cell in job.cells]
+        heldout = self._ratio_quality(job, gan, held_out, ratio_test, env)
+        generator = describe_generator(gan, env, first["dataset"])
+        return [self._cell(cell.config, gan, scorer, held_out, direct, env, heldout, generator) for cell in job.cells]
+
+    @staticmethod
+    def _ratio_quality(job: Job, gan, held_out: torch.Tensor, ratio_test: torch.Tensor, env: Environment) -> dict | None:
+        """The held-out scores of the density ratio the job's samplers read (one ratio per generator and held-out
+        split, so one score for all of them), or None when none of them reads one or the generator gives none."""
+        readers = [env.registry.get("samplers", cell.config["method"]) for cell in job.cells]
+        reader = next((r for r in readers if r.needs_ratio), None)
+        if reader is None or ratio_test.shape[0] < 2:
+            return None
+        try:
+            ratio = density_ratio(reader, gan, held_out, env.device, env.cache)
+        except UsageError:  # each cell that reads it fails with this reason
+            return None
+        c = job.cells[0].config
+        fakes = torch.Generator().manual_seed(derive_seed(c["seed"], "ratio test samples"))
+        return ratio_quality(ratio, gan, ratio_test, fakes, env.device, derive_seed(c["seed"], "ratio test bootstrap"))
 
     @staticmethod
     def _sample(sampler: Sampler, hparams: dict, c: dict, gan, held_out: torch.Tensor, env: Environment) -> SampleOutput:
@@ -146,32 +171,23 @@ class Sampling(FamilyTask):
                            c["settings"]["batch"])
 
     def _cell(self, c: dict, gan, scorer: Scorer, held_out: torch.Tensor, direct: tuple[SampleOutput, Scored],
-              env: Environment) -> CellOutcome:
+              env: Environment, heldout: dict | None, generator: dict) -> CellOutcome:
         sampler = env.registry.get("samplers", c["method"])
         try:
             out = direct[0] if sampler.name == "direct" else self._sample(sampler, c["hparams"], c, gan, held_out, env)
         except (UsageError, SamplerError) as exc:  # a refusal or a sampler that gave up fails this cell alone
             return CellOutcome(error=str(exc))
         scored = direct[1] if sampler.name == "direct" else scorer.score(out.samples)
-        base = direct[1]
-        items = {**scorer.items, "paired with": "direct"}  # every pair on these items resamples alike
+        # a sampler whose i-th sample refines direct's i-th draw is compared sample by sample; others as independent sets
+        paired = bool(sampler.paired) or sampler.name == "direct"
         metrics = dict(scored.metrics)
-        metrics[_versus("fid")] = fid_difference_bootstrap(scorer.f_real, scored.features, base.features,
-                                                           items_generator({**items, "score": "fid"}),
-                                                           c["settings"]["n_boot_fid"]).to_dict()
-        metrics[_versus("precision")] = paired_proportion_difference(scored.in_real, base.in_real).to_dict()
-        metrics[_versus("recall")] = paired_proportion_difference(scored.in_fake, base.in_fake).to_dict()
-        if scored.labels is not None:
-            k = len(scorer.data.centers)
-            metrics[_versus("modes_covered")] = paired_modes_difference(
-                scored.labels, base.labels, k, items_generator({**items, "score": "modes"})).to_dict()
-            metrics[_versus("high_quality")] = paired_proportion_difference(scored.labels < k, base.labels < k).to_dict()
+        metrics.update({_versus(name): d for name, d in scorer.differences(scored, direct[1], paired).items()})
         metrics.update({name: e.to_dict() for name, e in out.stats.items()})
         n = c["settings"]["n_samples"]
+        ratio = None if out.ratio is None else {**out.ratio, **({"heldout": heldout} if heldout is not None else {})}
         extra = {**scored.extra, "cost": out.cost.per_1000(n), "direct_cost": direct[0].cost.per_1000(n),
-                 "ratio": out.ratio, "info": dict(out.info)}
-        artifacts = {"generator": gan.describe(), "evaluator": scorer.evaluator.describe()}
-        return CellOutcome(metrics=metrics, extra=extra, artifacts=artifacts)
+                 "ratio": ratio, "info": dict(out.info), "paired": paired}
+        return CellOutcome(metrics=metrics, extra=extra, artifacts={"generator": generator, **scorer.artifacts()})
 
     # -- pages ------------------------------------------------------------------------------------------------
     def validate(self, result: dict) -> list[str]:
@@ -179,6 +195,10 @@ class Sampling(FamilyTask):
                   **{f"metrics.{_versus(m)}": METRIC for m in ("fid", "precision", "recall")},
                   "extra.samples": dict, "extra.cost": dict, "extra.direct_cost": dict, "extra.info": dict,
                   "artifacts.evaluator.key": str, **gan_fields(result), **{path: int for path in SCORED_BY.values()}}
+        if "paired" in result.get("extra", {}):
+            fields["extra.paired"] = bool
+        if "evaluator_alt" in result.get("artifacts", {}):
+            fields.update({f"metrics.{_versus(m)}{ALT_SUFFIX}": METRIC for m in ("fid", "precision", "recall")})
         points = "centers" in result.get("extra", {}) or "modes_covered" in result.get("metrics", {})
         if points:
             fields.update(mixtures.FIELDS)
@@ -197,6 +217,9 @@ class Sampling(FamilyTask):
         ratio = extra.get("ratio")
         if ratio is not None and not (isinstance(ratio, dict) and ratio.get("text") in RATIO_TEXTS):
             problems.append(f"extra.ratio must be null or name its ratio as one of: {'; '.join(RATIO_TEXTS)}")
+        elif ratio is not None and "heldout" in ratio:
+            problems += ratio_problems(ratio["heldout"])
+        problems += evaluator_problems(result, ("fid", "precision", "recall")) + generator_check_problems(result)
         return problems + (mixtures.problems(result) if points else [])
 
     def render(self, results: list[dict], page) -> str:

@@ -522,6 +522,10 @@ class Sampler(Parametrised):
     kind = "samplers"
     #: Whether `sample` reads `ctx.log_ratio` (a density ratio from the generator's discriminator).
     needs_ratio: ClassVar[bool] = True
+    #: Whether the i-th sample refines the i-th latent `ctx.latents(n)` draws first, the one `direct` turns into its
+    #: i-th sample on the same seed (a latent-space flow: DG-flow, DDLS). Then the sampling task compares the two
+    #: sets sample by sample (paired intervals); otherwise (rejection, MCMC: DRS, MH-GAN) as independent samples.
+    paired: ClassVar[bool] = False
 
     def sample(self, gan: TrainedGAN, n: int, ctx: SamplerContext) -> SampleOutput:
         """n samples of the trained generator `gan`, improved by this sampler, with its statistics.

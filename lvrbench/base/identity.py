@@ -45,18 +45,20 @@ def artifact_keys(config: Any) -> dict[str, str]:
     return keys
 
 
-#: The artifacts the core builds for a job, by kind: what each is built from in a cell's `settings`.
-BUILT = {"generators": "gan", "evaluators": "evaluator"}
+#: The artifacts the core builds for a job, by kind: the `settings` entries each is built from (a cell's second
+#: evaluator is a classifier too).
+BUILT = {"generators": ("gan",), "evaluators": ("evaluator", "evaluator_alt")}
 
 
 def artifacts_needed(config: Any) -> list[tuple[str, dict]]:
     """The (kind, spec) of each artifact a cell of `config` needs trained: the generator of `settings.gan` (a
-    pretrained one is loaded, never built) and the classifier of `settings.evaluator` (None: points are their own
-    features)."""
+    pretrained one is loaded, never built) and the classifiers of `settings.evaluator` and `settings.evaluator_alt` (None: points are their
+    own features)."""
     settings = config.get("settings") if isinstance(config, dict) and isinstance(config.get("settings"), dict) else {}
     out = []
-    for kind, name in BUILT.items():
-        spec = settings.get(name)
-        if isinstance(spec, dict) and "pretrained" not in spec:
-            out.append((kind, spec))
+    for kind, names in BUILT.items():
+        for name in names:
+            spec = settings.get(name)
+            if isinstance(spec, dict) and "pretrained" not in spec:
+                out.append((kind, spec))
     return out

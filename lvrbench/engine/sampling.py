@@ -98,8 +98,11 @@ def _digest(x: Tensor) -> str:
 
 @torch.no_grad()
 def _scores(gan: TrainedGAN, x: Tensor | None, n: int, generator: torch.Generator | None, device: torch.device,
-            batch: int = 500) -> Tensor:
-    """The critic's scores of real samples x (on the CPU), or of n fresh generated samples drawn from `generator`."""
+            batch: int = 500, score: Callable[[Tensor, Tensor | None], Tensor] | None = None) -> Tensor:
+    """`score(x, z)` (default: the critic's score) of real samples x (on the CPU, z None), or of n fresh generated
+    samples drawn from `generator` (with their latents), as float64 on the CPU."""
+    if score is None:
+        score = lambda xb, z: gan.family.critic_score(gan.nets, xb, z)  # noqa: E731
     out = []
     for start in range(0, n if x is None else x.shape[0], batch):
         if x is None:
@@ -107,8 +110,17 @@ def _scores(gan: TrainedGAN, x: Tensor | None, n: int, generator: torch.Generato
             xb = gan.nets["G"](z)
         else:
             z, xb = None, x[start: start + batch].to(device)
-        out.append(gan.family.critic_score(gan.nets, xb, z).double().cpu())
+        out.append(score(xb, z).double().cpu())
     return torch.cat(out)
+
+
+def ratio_scores(ratio: DensityRatio, gan: TrainedGAN, real: Tensor, generator: torch.Generator, device: torch.device,
+                 batch: int = 500) -> tuple[Tensor, Tensor]:
+    """(log ratios of the real samples `real`, log ratios of as many fresh generated samples drawn from
+    `generator`): the logits of P(real | x) a ratio implies, for scoring it on data it was not fitted on."""
+    gan.nets.eval()
+    return (_scores(gan, real, 0, None, device, batch, ratio),
+            _scores(gan, None, real.shape[0], generator, device, batch, ratio))
 
 
 def calibrate(gan: TrainedGAN, held_out: Tensor, device: torch.device, cache: ArtifactCache | None = None) -> DensityRatio:

@@ -7,6 +7,7 @@ torch (on the inputs' device, one BLAS/thread pool); numpy only appears at the A
 from __future__ import annotations
 
 from statistics import NormalDist
+from typing import Callable
 
 import numpy as np
 import torch
@@ -190,6 +191,25 @@ def fid_difference_bootstrap(
     return Estimate(value, value - half, value + half, m)
 
 
+def fid_resampled(real_features: Tensor, fake_features: Tensor) -> Callable[[np.ndarray], np.ndarray]:
+    """FID of resampled fakes against the fixed real statistics, as a function of item indices: given an int array
+    [B, m] it returns the FID of fake_features[idx[r]] for each row r (float64 [B]). The statistic a bootstrap of
+    two independent fake sets resamples (`lvrbench.kit.inference.bootstrap_difference`); the same arithmetic as
+    `fid_bootstrap`'s replicates."""
+    fake = _as_features(fake_features, "fake_features", min_rows=2)
+    real = _as_features(real_features, "real_features", min_rows=2).to(fake.device)
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature dims differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    mu_r, cov_r = _stats(real)
+    sqrt_r = _sqrt_psd(cov_r)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        rows = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=fake.device)
+        return _fid_replicates(mu_r, cov_r, sqrt_r, fake, rows).cpu().numpy()
+
+    return statistic
+
+
 # --------------------------------------------------------------------------------- precision / recall
 
 
@@ -283,7 +303,7 @@ def mode_labels(points: Tensor, centers: Tensor, std: float) -> tuple[Tensor, Te
     return torch.where(high_quality, assign, torch.full_like(assign, n_modes)), high_quality
 
 
-def _covered(labels: Tensor, n_modes: int) -> Tensor:
+def covered_modes(labels: Tensor, n_modes: int) -> Tensor:
     """Modes covered by each row of resampled labels [B, n] (float64 [B]): K + 1 = "not high quality" is no mode."""
     counts = torch.zeros(labels.shape[0], n_modes + 1, dtype=torch.long, device=labels.device)
     counts.scatter_add_(1, labels, torch.ones_like(labels))
@@ -299,8 +319,8 @@ def paired_modes_difference(labels_a: Tensor, labels_b: Tensor, n_modes: int, ge
         raise ValueError(f"need two equal non-empty label vectors, got {tuple(labels_a.shape)} and {tuple(labels_b.shape)}")
     n = labels_a.numel()
     b = labels_b.to(labels_a.device)
-    value = float(_covered(labels_a[None], n_modes)[0] - _covered(b[None], n_modes)[0])
-    reps = [_covered(labels_a[idx], n_modes) - _covered(b[idx], n_modes)
+    value = float(covered_modes(labels_a[None], n_modes)[0] - covered_modes(b[None], n_modes)[0])
+    reps = [covered_modes(labels_a[idx], n_modes) - covered_modes(b[idx], n_modes)
             for idx in resamples(generator, n, n_boot, max(1, MAX_BLOCK_ELEMENTS // n), labels_a.device)]
     low, high = percentile_interval(torch.cat(reps).cpu().numpy(), level)
     return Estimate(value, min(low, value), max(high, value), n)
@@ -329,7 +349,7 @@ def mode_coverage(
     covered = sum(1 for count in per_mode if 5 * n_modes * count >= n)
     check_boot(n_boot, level)
     per_chunk = max(1, MAX_BLOCK_ELEMENTS // max(n, 1))
-    replicates = [_covered(labels[idx], n_modes) for idx in resamples(generator, n, n_boot, per_chunk, labels.device)]
+    replicates = [covered_modes(labels[idx], n_modes) for idx in resamples(generator, n, n_boot, per_chunk, labels.device)]
     low, high = percentile_interval(torch.cat(replicates).cpu().numpy(), level)
     return {
         "coverage": Estimate(float(covered), low, high, n),

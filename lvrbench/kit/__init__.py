@@ -27,8 +27,12 @@ _WHERE: dict[str, str] = {
                      "history_problem", "curve_drawer"), "family"),
     **dict.fromkeys(("Scorer", "Scored", "fid", "fid_bootstrap", "fid_difference_bootstrap", "knn_radii", "in_manifold",
                      "precision_recall", "precision_recall_outcomes", "mode_labels", "mode_coverage",
-                     "paired_modes_difference"), "scoring"),
-    **dict.fromkeys(("GAN_TRAINING", "FAMILY_TRAINING", "CLASSIFIER_TRAINING", "SEEDS", "gan_config"), "protocols"),
+                     "paired_modes_difference", "fid_resampled", "covered_modes", "share_difference", "ALT_SUFFIX",
+                     "evaluator_settings", "evaluator_problems", "ratio_quality", "ratio_problems", "HELDOUT_FIELDS"),
+                    "scoring"),
+    **dict.fromkeys(("check_generator", "describe_generator", "generator_check_problems"), "generator_check"),
+    **dict.fromkeys(("GAN_TRAINING", "FAMILY_TRAINING", "CLASSIFIER_TRAINING", "EVALUATORS", "SEEDS", "gan_config"),
+                    "protocols"),
     **dict.fromkeys(("encode_images", "encode_points", "payload_problem", "png_problem", "image_grid", "scatter",
                      "samples_drawer", "heatmap", "line_plot", "quality_cost_plot"), "figures"),
     **dict.fromkeys(("IdxImageDataset", "read_idx", "data_roots", "download_with_torchvision"), "readers"),
@@ -85,10 +89,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from .planning import (PAPER_PRIOR, Generator, dataset_prior, default_prior, family_refusal,  # noqa: F401
                            generator_axes, generator_config, generator_prior, generators, has_realness,
                            planned_datasets, planned_seeds)
-    from .protocols import CLASSIFIER_TRAINING, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
+    from .generator_check import check_generator, describe_generator, generator_check_problems  # noqa: F401
+    from .protocols import CLASSIFIER_TRAINING, EVALUATORS, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
     from .readers import IdxImageDataset, data_roots, download_with_torchvision, read_idx  # noqa: F401
     from .recovery import (CONFIG_FIELDS, PAPER_LRS, SEEDS_TEXT, RecoveryTask, crossfit, grid_section,  # noqa: F401
                            item_key, per_item_problem, picked, setting_key)
-    from .scoring import (Scored, Scorer, fid, fid_bootstrap, fid_difference_bootstrap, in_manifold,  # noqa: F401
+    from .scoring import (ALT_SUFFIX, HELDOUT_FIELDS, Scored, Scorer, covered_modes, evaluator_problems,  # noqa: F401
+                          evaluator_settings, fid, fid_bootstrap, fid_difference_bootstrap, fid_resampled, in_manifold,
                           knn_radii, mode_coverage, mode_labels, paired_modes_difference, precision_recall,
-                          precision_recall_outcomes)
+                          precision_recall_outcomes, ratio_problems, ratio_quality, share_difference)

@@ -15,6 +15,7 @@ from ..api.fields import is_number
 from ..base.errors import UsageError
 from ..base.text import config_values, number_text
 from .figures import line_plot
+from .generator_check import describe_generator
 from .grid import Axis, Skip, cell_config, expand, jobs
 from .pages import SPEC_FIELDS, is_pretrained
 from .planning import (Generator, default_prior, family_refusal, generator_axes, generator_prior, generators,
@@ -42,7 +43,15 @@ class FamilyTask(Task):
         raise NotImplementedError
 
     def run(self, job: Job, env: Environment) -> list[CellOutcome]:
-        return [self.score(cell.config, env) for cell in job.cells]
+        """Each cell's `score`, its generator recorded with its check (`describe_generator`, once per job)."""
+        outcomes = [self.score(cell.config, env) for cell in job.cells]
+        config = job.cells[0].config
+        generator = None
+        for outcome in outcomes:
+            if outcome.error is None and "generator" in outcome.artifacts:
+                generator = generator or describe_generator(env.gan(config["settings"]["gan"]), env, config["dataset"])
+                outcome.artifacts = {**outcome.artifacts, "generator": generator}
+        return outcomes
 
     def variants(self, request: Request) -> list[tuple[str, dict, Any]]:
         """The (method name, hyper-parameters, method plugin or None) of each cell a generator gets: the task's one

@@ -19,6 +19,7 @@ from ..base.hashing import canonical_json, derive_seed
 from ..base.text import hparams_text, number_text, protocol_text, table
 from ..engine.recovery import frozen, recover, validate_grid
 from .figures import heatmap
+from .generator_check import describe_generator
 from .grid import Axis, Skip, cell_config, expand, jobs, product
 from .pages import SPEC_FIELDS, group, is_pretrained, mean_over_seeds, seedless, summarize, without_seed
 from .planning import (Generator, generator_axes, generator_config, generator_prior, generators, has_realness,
@@ -43,7 +44,9 @@ class RecoveryTask(Task):
     datasets: dict[str, tuple[str, ...]] = {"quick": ("fashion-mnist",), "standard": ("fashion-mnist",), "full": ("mnist",)}
     families: tuple[str, ...] = ("lsgan",)
     priors: tuple[str, ...] = ("normal", "uniform")
-    #: Per profile: "protocol" (part of every cell's identity) and the grid ("lrs", "grids").
+    #: Per profile: "protocol" (part of every cell's identity), the grid ("lrs", "grids"), and optionally "generator":
+    #: replacements for the profile's generator settings (`protocols.GAN_TRAINING`, e.g. another "latent_dim") where
+    #: this protocol needs a generator of its own.
     profiles_settings: dict[str, dict]
     #: How lvrbench's protocol departs from the paper's, beyond the numbers the configs state (the protocol line).
     deviations: str = ""
@@ -69,7 +72,10 @@ class RecoveryTask(Task):
         """
         from ..engine.specs import gan_spec
 
-        return {"gan": gan_spec(request, generator_config(request, dataset, generator, seed))}
+        config = generator_config(request, dataset, generator, seed)
+        if not generator.pretrained:
+            config.update(self.profiles_settings[request.profile].get("generator", {}))
+        return {"gan": gan_spec(request, config)}
 
     def grid(self, method: Method, request: Request) -> list[dict[str, float]]:
         """The cartesian grid of lr x the method's parameters; overrides and profile grids replace axes."""
@@ -92,7 +98,8 @@ class RecoveryTask(Task):
         reg = request.registry
         methods = self.selected_methods(request)
         priors = request.priors or self.priors
-        latent_dim = GAN_TRAINING["image"][request.profile]["latent_dim"]
+        latent_dim = {**GAN_TRAINING["image"][request.profile],
+                      **self.profiles_settings[request.profile].get("generator", {})}["latent_dim"]
         families, pretrained = generator_axes(request, self.families)
 
         def candidates(dataset: str) -> list[Generator]:
@@ -162,6 +169,7 @@ class RecoveryTask(Task):
             result = recover(gan.nets["G"], targets.to(env.device), gan.prior, method, [c.config["hparams"] for c in job.cells],
                              steps=s["steps"], init=init, latent_dim=gan.latent_dim, diff=s["diff"], realness=realness,
                              seed=derive_seed(cfg["seed"], "recovery"), desc=job.label)
+        generator = describe_generator(gan, env, cfg["dataset"])  # with its check, once per job
         outcomes = []
         for h, cell in enumerate(job.cells):
             bad = result.diverged_at[h]
@@ -171,7 +179,10 @@ class RecoveryTask(Task):
                                                   f"for {int((bad > 0).sum())} of {bad.numel()} latents"))
                 continue
             with torch.no_grad():
-                outcomes.append(self.score(cell, result.z[h], result.diff[h], truth, gan, env))
+                outcome = self.score(cell, result.z[h], result.diff[h], truth, gan, env)
+            if outcome.error is None:
+                outcome.artifacts = {**outcome.artifacts, "generator": generator}
+            outcomes.append(outcome)
         return outcomes
 
     # -- pages ------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ def tiny(mp: pytest.MonkeyPatch) -> None:
     from lvrbench_plugins import sampling
 
     mp.setitem(protocols.GAN_TRAINING["points"]["quick"], "train", {"epochs": 2, "batch_size": 256, "lr": 1e-3})
-    mp.setitem(sampling.SCORING, "quick", {"n_samples": 200, "n_real": 300, "n_held_out": 300, "n_boot_fid": 20, "k": 3,
-                                           "batch": 100})
+    mp.setitem(sampling.SCORING, "quick", {"n_samples": 200, "n_real": 300, "n_held_out": 300, "n_ratio_test": 300,
+                                           "n_boot_fid": 20, "k": 3, "batch": 100})
     mp.setitem(sampling.GRIDS, "quick", {"drs": {"burn_in": (300.0,), "max_attempts": (50.0,)}, "ddls": {"steps": (4.0,)},
                                          "dg-flow": {"steps": (4.0,)}, "mh-gan": {"proposals": (4.0,)}})
 
