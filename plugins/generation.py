@@ -44,6 +44,7 @@ class Generation(FamilyTask):
     """Train each generator family, then score its samples: FID, precision and recall (and mode coverage on mixtures)."""
 
     name = "generation"
+    revision = 2  # 2: the generator's check, the second evaluator's scores (issue 20)
     method = "direct"  # samples straight from G; post-hoc samplers will be the other methods
     datasets = {"quick": ("fashion-mnist", "ring8", "grid25"), "standard": ("fashion-mnist", "ring8", "grid25"),
                 "full": ("mnist", "fashion-mnist", "ring8", "grid25")}

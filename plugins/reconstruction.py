@@ -100,6 +100,7 @@ class Reconstruction(FamilyTask):
     """L1 reconstruction error of held-out data through post-hoc encoders of each family's generator (and its own)."""
 
     name = "reconstruction"
+    revision = 2  # 2: the generator's check (issue 20)
     method = "post-hoc-encoder"
     datasets = {"quick": ("ring8", "fashion-mnist"), "standard": ("ring8", "fashion-mnist"), "full": ("ring8", "mnist")}
     source = ("paper 003 §2.4.3 (a post-hoc encoder trained 5 times from G's samples to their latents; the L1 error "

@@ -18,6 +18,7 @@ class RecoveryReal(RecoveryTask):
     """Recover latents of real test images; score by the evaluator's accuracy on G(z) (paper 000)."""
 
     name = "recovery-real"
+    revision = 2  # 2: the generator's check, the second evaluator's accuracy (issue 20)
     source = ("paper 000 §2 (an LSGAN generator with an N(0,1) or U(-1,1) prior, recovery from zeros with the L1 "
               "difference and Adam, scored by a classifier's accuracy on G(z); Tables 2-12)")
     protocol_fields = (("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),

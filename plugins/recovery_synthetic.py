@@ -103,6 +103,7 @@ class RecoverySynthetic(RecoveryTask):
     """Recover z_true from x = G(z_true), starting from a random draw; score ||z_true - z||^2 / d (paper 001)."""
 
     name = "recovery-synthetic"
+    revision = 2  # 2: the baselines, the generator's check; the standard profile's d_z = 16 (issue 20)
     source = ("paper 001 §4.2 (z_true from the prior, x = G(z_true), recovery from a random initialisation with the "
               "L2 loss and Adam, error ||z_true - z||^2 / d_z; shares of recoveries under 1e-4..1e0, wins and "
               "significant wins (factor 2) against `none` on the same z_true and seed, mean error; Table 1)")

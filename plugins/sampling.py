@@ -80,6 +80,7 @@ class Sampling(FamilyTask):
     """Post-hoc samplers (DRS, DG-flow, DDLS, MH-GAN) on each family's generator, paired with direct sampling."""
 
     name = "sampling"
+    revision = 2  # 2: held-out ratio scores, two-sample intervals for unpaired samplers, the check, the second evaluator
     method = "direct"
     datasets = {"quick": ("fashion-mnist", "ring8", "grid25"), "standard": ("fashion-mnist", "ring8", "grid25"),
                 "full": ("mnist", "fashion-mnist", "ring8", "grid25")}  # generation's: its generators

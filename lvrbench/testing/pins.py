@@ -50,10 +50,12 @@ def _digest(*values: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _without_code(value: Any) -> Any:
+def _without_code(value: Any, keys: tuple[str, ...] = ("code",)) -> Any:
+    """`value` without the entries named `keys` at any depth: revisions (and artifact keys, hashes of specs that
+    hold them), which a probe's numbers must not depend on."""
     if isinstance(value, dict):
-        return {k: _without_code(v) for k, v in value.items() if k != "code"}
-    return [_without_code(v) for v in value] if isinstance(value, list) else value
+        return {k: _without_code(v, keys) for k, v in value.items() if k not in keys}
+    return [_without_code(v, keys) for v in value] if isinstance(value, list) else value
 
 
 class Probes:
@@ -136,7 +138,9 @@ class Probes:
                     node = node.get(part, {}) if isinstance(node, dict) else {}
                 if isinstance(node, dict):
                     node.pop(parts[-1], None)
-        return _digest(plan, outcome.metrics, _without_code(extra))
+        # what `verify` compares: metrics, extra and artifacts (what a result records of its networks: their
+        # training's numbers and checks), each artifact's key aside
+        return _digest(plan, outcome.metrics, _without_code(extra), _without_code(outcome.artifacts, ("code", "key")))
 
 
 KIND_PROBES: dict[str, Callable[[Probes, Any], str]] = {

@@ -71,4 +71,4 @@ def test_a_revision_is_part_of_a_cells_identity_and_a_version_is_not(registry):
     assert changed and all(k.startswith("drs ") for k in changed)
     (job,) = task.plan(PlanRequest(registry, datasets=("ring8",), families=("vanilla",)))
     code = job.cells[0].config["code"]
-    assert code["task"] == {"distribution": "lvrbench", "revision": 1} and "0.5" not in json.dumps(code)
+    assert code["task"] == {"distribution": "lvrbench", "revision": task.revision} and "0.5" not in json.dumps(code)
