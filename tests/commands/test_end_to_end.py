@@ -223,6 +223,11 @@ def test_recovery_real_end_to_end(recovery):
         assert 0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1 and acc["n"] == 64
         test_acc = r["artifacts"]["evaluator"]["test_accuracy"]
         assert test_acc["n"] == 10000 and 0.8 < test_acc["low"] < test_acc["value"] < test_acc["high"] < 1
+        # the same recovered images classified by the second evaluator (an MLP of another seed)
+        alt = r["metrics"]["accuracy_alt"]
+        assert alt["n"] == 64 and alt["value"] == sum(r["extra"]["correct_alt"]) / 64
+        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        assert r["artifacts"]["generator"]["check"] == {"failed": False, "why": ""}
     none = {r["config"]["hparams"]["lr"]: r["metrics"]["accuracy"]["value"] for r in by_method["none"]}
     for r in by_method["bhattacharyya"] + by_method["trick-discriminator"]:
         if r["config"]["hparams"]["weight"] == 0:  # paper 000's "No loss" column is the same in every table
@@ -241,6 +246,23 @@ def test_recovery_synthetic_end_to_end(recovery):
         assert len(errors) == 32
         assert r["metrics"]["mean_error"]["value"] == pytest.approx(sum(errors) / 32, rel=1e-12)
         assert r["metrics"]["under_1"]["value"] == pytest.approx(sum(e < 1 for e in errors) / 32)
+    # the baselines, per latent on the same z_true: the prior's mean (0) and the unoptimised init, by hand
+    import torch
+
+    from lvrbench.base.hashing import derive_seed
+
+    z_true = torch.randn(32, 16, generator=torch.Generator().manual_seed(derive_seed(0, "z-true"))).double()
+    init = torch.randn(32, 16, generator=torch.Generator().manual_seed(derive_seed(0, "init"))).double()
+    for r in results:
+        baselines = r["extra"]["baselines"]
+        assert baselines["prior_mean"]["errors"] == pytest.approx(z_true.square().mean(-1).tolist(), rel=1e-12)
+        assert baselines["init"]["errors"] == pytest.approx((init - z_true).square().mean(-1).tolist(), rel=1e-12)
+    # at d_z = 16 plain descent recovers latents: `none` ends below both baselines and brings a tenth or more under 1e-4
+    none = next(r for r in results if r["config"]["method"] == "none")
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    assert none["metrics"]["mean_error"]["value"] < mean(none["extra"]["baselines"]["prior_mean"]["errors"]) < mean(
+        none["extra"]["baselines"]["init"]["errors"])
+    assert none["metrics"]["under_0.0001"]["value"] >= 0.1
     text = (root / "recovery-synthetic.md").read_text()
     assert "% wins" in text and "| none " in text
 

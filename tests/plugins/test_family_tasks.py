@@ -94,6 +94,32 @@ def test_generation_records_training_curves_and_wilson_intervals(runs):
         assert [h["epoch"] for h in history] == list(range(1, r["config"]["settings"]["gan"]["train"]["epochs"] + 1))
 
 
+def test_images_are_scored_by_a_second_evaluator_and_every_result_checks_its_generator(runs):
+    """Generation on Fashion-MNIST: the same samples in the features of a second classifier (another architecture and
+    seed); on the mixtures there is one evaluator, the points. Every task's result names its generator's check, the
+    same for one generator on every task."""
+    if "fashion-mnist" not in runs["datasets"]:
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    for r in results_of(runs["root"], "generation"):
+        artifacts, m = r["artifacts"], r["metrics"]
+        if r["config"]["dataset"] != "fashion-mnist":
+            assert "evaluator_alt" not in artifacts and "fid_alt" not in m
+            assert artifacts["evaluator"]["description"] == {"arch": "identity", "epochs": 0, "seed": None}
+            continue
+        assert artifacts["evaluator"]["description"] == {"arch": "cnn-2x-128", "epochs": 1, "seed": 0}
+        assert artifacts["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        assert artifacts["evaluator_alt"]["key"] != artifacts["evaluator"]["key"]
+        assert all(m[f"{name}_alt"]["n"] == m[name]["n"] for name in ("fid", "precision", "recall"))
+        assert m["fid_alt"]["value"] != m["fid"]["value"]  # other features, another distance
+    checks: dict[tuple, set] = {}
+    for task in TASKS:
+        for r in results_of(runs["root"], task):
+            check = r["artifacts"]["generator"]["check"]
+            assert set(check) == {"failed", "why"} and check["failed"] == bool(check["why"])
+            checks.setdefault((r["config"]["dataset"], r["config"]["family"]), set()).add(json.dumps(check))
+    assert all(len(found) == 1 for found in checks.values())
+
+
 def test_mode_counts_add_up_to_the_high_quality_share(runs):
     for r in results_of(runs["root"], "mode-coverage"):
         hq, per_mode = r["metrics"]["high_quality"], r["extra"]["per_mode"]

@@ -2,6 +2,7 @@
 from collections import Counter
 from pathlib import Path
 
+from lvrbench.base.hashing import canonical_json
 from lvrbench.run.harness import PlanRequest, make_plan
 from lvrbench.base.identity import PROFILES
 from lvrbench.run.store import ResultStore
@@ -23,18 +24,33 @@ def test_standard_sizes_and_seeds(registry, tmp_path):
     cells = [c.config for c in plan(registry, tmp_path, seeds_given=False).cells]
     real = [c for c in cells if c["task"] == "recovery-real"]
     # the full 7 x 8 grid for every regularizer, on 500 test images of a d_z = 256 generator
-    grid = Counter((c["prior"], c["method"]) for c in real)
-    assert grid[("normal", "bhattacharyya")] == grid[("uniform", "lukaszyk-karmowski")] == 56
+    grid = Counter((c["prior"], c["method"], c["seed"]) for c in real)
+    assert grid[("normal", "bhattacharyya", 0)] == grid[("uniform", "lukaszyk-karmowski", 2)] == 56
     assert {c["settings"]["n_images"] for c in real} == {500}
     assert {c["settings"]["gan"]["latent_dim"] for c in real} == {256}
     synthetic = [c for c in cells if c["task"] == "recovery-synthetic"]
     assert {c["settings"]["n_latents"] for c in synthetic} == {100}
-    # every family everywhere; three seeds on the mixtures, one on Fashion-MNIST when --seed is not given
+    # recovery-synthetic's own generator: recovery-real's but for d_z = 16, where descent recovers latents
+    assert {c["settings"]["gan"]["latent_dim"] for c in synthetic} == {16}
+    assert {canonical_json({k: v for k, v in c["settings"]["gan"].items() if k != "latent_dim"}) for c in synthetic} == {
+        canonical_json({k: v for k, v in c["settings"]["gan"].items() if k != "latent_dim"}) for c in real}
+    # every family everywhere; three training seeds on every dataset when --seed is not given
     generation = [c for c in cells if c["task"] == "generation"]
     assert len({c["family"] for c in generation}) == len(registry.names("families"))
-    seeds = {d: sorted({c["seed"] for c in generation if c["dataset"] == d}) for d in ("fashion-mnist", "ring8", "grid25")}
-    assert seeds == {"fashion-mnist": [0], "ring8": [0, 1, 2], "grid25": [0, 1, 2]}
+    for task in ("generation", "recovery-real", "recovery-synthetic", "reconstruction", "mode-coverage", "sampling"):
+        datasets = {c["dataset"] for c in cells if c["task"] == task}
+        seeds = {d: sorted({c["seed"] for c in cells if c["task"] == task and c["dataset"] == d}) for d in datasets}
+        assert seeds == dict.fromkeys(datasets, [0, 1, 2]), task
     assert {c["dataset"] for c in cells if c["task"] == "mode-coverage"} == {"ring8", "grid25"}
+    # two evaluators of images, of other architectures and seeds, trained alike; none of points
+    images = [c for c in cells if c["task"] in ("generation", "sampling", "recovery-real")]
+    for c in images:
+        main, alt = c["settings"]["evaluator"], c["settings"]["evaluator_alt"]
+        if c["dataset"] in ("ring8", "grid25"):
+            assert main is None and alt is None
+            continue
+        assert (main["arch"], main["seed"], alt["arch"], alt["seed"]) == ("cnn-2x-128", 0, "mlp-512-128", 1)
+        assert {k: v for k, v in main.items() if k not in ("arch", "seed")} == {k: v for k, v in alt.items() if k not in ("arch", "seed")}
 
 
 def test_seed_replaces_the_profiles_seeds(registry, tmp_path):

@@ -257,3 +257,55 @@ def test_a_samplers_declared_priors_are_honoured_by_the_planner(third_party, tmp
         with pytest.raises(UsageError) as refused:
             make_plan(task, PlanRequest(third_party, **{"datasets": ("ring8",), "methods": ("normal-only",), **options}), store)
         assert str(refused.value) == message
+
+
+def test_refining_samplers_are_paired_with_direct_the_others_two_sample(run):
+    from lvrbench.kit import inference
+
+    declared = {s: run["registry"].get("samplers", s).paired for s in SAMPLERS}
+    assert declared == {"direct": True, "dg-flow": True, "ddls": True, "drs": False, "mh-gan": False}
+    results = results_of(run["root"])
+    for r in results:
+        assert r["extra"]["paired"] is declared[r["config"]["method"]]
+        if declared[r["config"]["method"]]:
+            continue
+        direct = next(x for x in results if x["config"]["method"] == "direct" and x["config"]["family"] == r["config"]["family"])
+        for metric in ("precision", "high_quality"):  # two independent sets of 200 samples: Newcombe's two-sample interval
+            ours, theirs = r["metrics"][metric], direct["metrics"][metric]
+            expected = inference.newcombe_difference(round(ours["value"] * 200), 200, round(theirs["value"] * 200), 200)
+            assert r["metrics"][f"{metric}_vs_direct"] == expected
+
+
+def test_every_density_ratio_is_scored_on_held_out_samples_it_was_not_fitted_on(run):
+    results = results_of(run["root"])
+    heldout = {}
+    for r in results:
+        ratio = r["extra"]["ratio"]
+        if r["config"]["method"] == "direct":
+            assert ratio is None
+            continue
+        q = ratio["heldout"]
+        # 300 other held-out real samples (n_ratio_test) against 300 fresh generated ones; the calibrator saw 300 others
+        assert (q["n_real"], q["n_fake"]) == (300, 300) and q["accuracy"]["n"] == q["log_loss"]["n"] == 600
+        assert sum(b["count"] for b in q["reliability"]) == 600 and isinstance(q["at_chance"], bool)
+        heldout.setdefault(r["config"]["family"], []).append(q)
+        if r["config"]["family"] == "lsgan":
+            assert ratio["calibrator"]["n_real"] == 300 and ratio["calibrator"]["accuracy"] != q["accuracy"]["value"]
+    # one ratio per generator: every sampler that reads it carries the same scores
+    assert {f: len({json.dumps(q, sort_keys=True) for q in qs}) for f, qs in heldout.items()} == {"vanilla": 1, "lsgan": 1}
+
+
+@pytest.mark.parametrize("path, value, problem", [
+    ("extra.paired", "yes", "extra.paired has the wrong type"),
+    ("extra.ratio.heldout.at_chance", 1, "extra.ratio.heldout.at_chance has the wrong type"),
+    ("artifacts.generator.check", {"failed": True, "why": ""},
+     "artifacts.generator.check.why must say why exactly when the generator failed"),
+])
+def test_validate_rejects_crafted_measurements(run, path, value, problem):
+    result = copy.deepcopy(next(r for r in results_of(run["root"]) if r["config"]["method"] == "mh-gan"))
+    *parents, last = path.split(".")
+    target = result
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    assert run["registry"].get("tasks", "sampling").validate(result) == [problem]
