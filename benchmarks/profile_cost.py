@@ -39,6 +39,8 @@ from lvrbench.run.registry import load_registry
 from lvrbench.run.store import ResultStore
 
 RECOVERY = ("recovery-real", "recovery-synthetic")
+#: The settings that name an evaluator: the main one and the second (issue 20).
+EVALUATORS = ("evaluator", "evaluator_alt")
 #: Seconds per iteration of the reference (quick vanilla GAN, Fashion-MNIST, one thread) on an idle machine.
 IDLE_REFERENCE = 0.017
 
@@ -80,16 +82,19 @@ def probe_spec(spec: dict, epochs: int) -> dict:
     return out
 
 
-def probe_job(job: Job, gan: dict | None, evaluator: dict | None, rows: int | None = None, steps: int | None = None) -> Job:
-    """`job` on probe artifacts, and for recovery on fewer rows and steps."""
+def probe_job(job: Job, gan: dict | None, evaluators: dict[str, dict | None], rows: int | None = None,
+              steps: int | None = None) -> Job:
+    """`job` on probe artifacts (`evaluators`: the probe of each evaluator setting), and for recovery on fewer rows
+    and steps."""
     cells = []
     for cell in job.cells[: rows or len(job.cells)]:
         config = copy.deepcopy(cell.config)
         s = config["settings"]
         if gan is not None and "gan" in s:
             s["gan"] = gan
-        if evaluator is not None and s.get("evaluator") is not None:
-            s["evaluator"] = evaluator
+        for name, evaluator in evaluators.items():
+            if evaluator is not None and s.get(name) is not None:
+                s[name] = evaluator
         if steps is not None:
             s["steps"] = steps
         cells.append(Cell(config))
@@ -153,20 +158,21 @@ def main() -> None:
         for job in sample:
             s = job.cells[0].config["settings"]
             gan = artifact("gan", s.get("gan"), task_name)
-            evaluator = artifact("evaluator", s.get("evaluator"), task_name)
+            evaluators = {name: artifact("evaluator", s.get(name), task_name) for name in EVALUATORS}
             if task_name in RECOVERY:
                 rows = min(args.probe_rows, len(job.cells))
                 steps = min(args.probe_steps, s["steps"])
-                seconds = clock(lambda: task.run(probe_job(job, gan, evaluator, rows, steps), env))
+                seconds = clock(lambda: task.run(probe_job(job, gan, evaluators, rows, steps), env))
                 timed.append(seconds * len(job.cells) / rows * s["steps"] / steps)
             else:
-                timed.append(clock(lambda: task.run(probe_job(job, gan, evaluator), env)))
+                timed.append(clock(lambda: task.run(probe_job(job, gan, evaluators), env)))
             print(f"  {job.label}: {timed[-1]:.1f}s (estimated)", flush=True)
         compute[task_name] += statistics.mean(timed) * len(jobs) if task_name not in RECOVERY else sum(timed)
         for job in jobs[len(sample):]:  # artifacts of the jobs not timed are still trained, and charged
             s = job.cells[0].config["settings"]
             artifact("gan", s.get("gan"), task_name)
-            artifact("evaluator", s.get("evaluator"), task_name)
+            for name in EVALUATORS:
+                artifact("evaluator", s.get(name), task_name)
 
     training: dict[str, float] = defaultdict(float)
     for key, seconds in train_cost.items():
