@@ -199,7 +199,7 @@ class Sampling(FamilyTask):
         if "paired" in result.get("extra", {}):
             fields["extra.paired"] = bool
         if "evaluator_alt" in result.get("artifacts", {}):
-            fields.update({f"metrics.{_versus(m)}{ALT_SUFFIX}": METRIC for m in ("fid", "precision", "recall")})
+            fields.update({f"metrics.{_versus(m + ALT_SUFFIX)}": METRIC for m in ("fid", "precision", "recall")})
         points = "centers" in result.get("extra", {}) or "modes_covered" in result.get("metrics", {})
         if points:
             fields.update(mixtures.FIELDS)

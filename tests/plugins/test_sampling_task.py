@@ -309,3 +309,50 @@ def test_validate_rejects_crafted_measurements(run, path, value, problem):
         target = target[part]
     target[last] = value
     assert run["registry"].get("tasks", "sampling").validate(result) == [problem]
+
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, registry):
+    """Samplers on a Fashion-MNIST generator (one epoch on 1024 images): scored by both evaluators."""
+    if not FMNIST.exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    from lvrbench.kit import protocols
+    from lvrbench.run.env import RunEnv
+
+    base = tmp_path_factory.mktemp("sampling-images")
+    with pytest.MonkeyPatch.context() as mp:
+        tiny(mp)
+        mp.setitem(protocols.GAN_TRAINING["image"]["quick"], "train", {"epochs": 1, "batch_size": 64, "lr": 3e-4})
+        split = RunEnv.split
+        mp.setattr(RunEnv, "split", lambda self, d, name: tuple(v[:1024] for v in split(self, d, name)) if name == "train"
+                   else split(self, d, name))
+        opts = RunOptions(tasks=("sampling",), datasets=("fashion-mnist",), families=("vanilla",),
+                          methods=("direct", "drs", "dg-flow"), out=str(base / "lb"), cache_dir=str(base / "cache"))
+        assert run_command(registry, opts) == 0
+        yield results_of(base / "lb")
+
+
+def test_images_are_compared_with_direct_in_both_evaluators(images, registry):
+    task = registry.get("tasks", "sampling")
+    by = {r["config"]["method"]: r for r in images}
+    assert set(by) == {"direct", "drs", "dg-flow"} and all(task.validate(r) == [] for r in images)
+    for method, r in by.items():
+        m = r["metrics"]
+        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        for name in ("fid", "precision", "recall", "fid_alt", "precision_alt", "recall_alt"):
+            diff = m[f"{name}_vs_direct"]
+            # FIDs of a few hundred: their difference agrees to float64's rounding of two eigendecompositions
+            assert diff["value"] == pytest.approx(m[name]["value"] - by["direct"]["metrics"][name]["value"], abs=1e-6)
+        assert r["extra"]["paired"] is (method != "drs")
+    # the second evaluator's precision of DRS against direct: two independent sets, Newcombe's two-sample interval
+    from lvrbench.kit import inference
+
+    ours, theirs = by["drs"]["metrics"]["precision_alt"], by["direct"]["metrics"]["precision_alt"]
+    assert by["drs"]["metrics"]["precision_alt_vs_direct"] == inference.newcombe_difference(
+        round(ours["value"] * 200), 200, round(theirs["value"] * 200), 200)
+    heldout = by["drs"]["extra"]["ratio"]["heldout"]
+    assert by["drs"]["extra"]["ratio"]["text"] == "exact: BCE logit" and (heldout["n_real"], heldout["n_fake"]) == (300, 300)
+    assert by["dg-flow"]["extra"]["ratio"]["heldout"] == heldout
