@@ -137,7 +137,7 @@ class Sampling(FamilyTask):
         s = first["settings"]
         gan = env.gan(s["gan"])
         scorer = Scorer(first, env)
-        held = s["n_held_out"] + s.get("n_ratio_test", 0)
+        held = s["n_held_out"] + s["n_ratio_test"]
         if scorer.unscored.shape[0] < held:
             raise UsageError(f"sampling: {first['dataset']}'s test split holds {scorer.real.shape[0] + scorer.unscored.shape[0]} "
                              f"samples, fewer than n_real + n_held_out + n_ratio_test = {s['n_real'] + held}")
