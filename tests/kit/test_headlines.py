@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from lvrbench.kit import headlines, inference
-from lvrbench.kit import verdicts as vd
 
 
 def est(value: float, low: float | None = None, high: float | None = None, n: int = 500) -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import est, gen, real_outcome, recovery_config
+from conftest import est, real_outcome, recovery_config
 from lvrbench.api.contracts import Cell, CellOutcome
 from lvrbench.run.harness import to_result
 from lvrbench.report.pages import build, check
