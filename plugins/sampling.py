@@ -8,6 +8,7 @@ samples. Calibration and MH-GAN's initial states use test samples the scores nev
 from __future__ import annotations
 
 import itertools
+import statistics
 from typing import Any
 
 import torch
@@ -104,14 +105,8 @@ def generators_of(rows: list[dict]) -> dict[str, dict]:
     label = unit_label(rows)
     out = {}
     for (name,), members in group(rows, lambda r: (label(r),)).items():
-        units, left = units_of(members, sampler_label(members))
-        for unit, by_seed in list(units.items()):
-            for seed, r in list(by_seed.items()):
-                if at_chance(r):
-                    left.setdefault(unit, []).append(f"seed {seed}: its density ratio is at chance on held-out data")
-                    del by_seed[seed]
-            if not by_seed:
-                del units[unit]
+        units, left = units_of(members, sampler_label(members),
+                               lambda r: "its density ratio is at chance on held-out data" if at_chance(r) else None)
         direct = {r["config"]["seed"]: r for r in members if r["config"]["method"] == "direct" and failed_why(r) is None}
         out[name] = {"rows": members, "units": units, "left": left, "direct": direct}
     return out
@@ -173,7 +168,7 @@ def paper_headlines(dataset: str, found: dict[str, dict], ours: str) -> list[hea
         out.append(headlines.headline(
             "sampling", ref.paper, dataset, f"{ref.sampler} improves {ref.family}'s FID on direct sampling{grey}",
             f"{ref.family}: {number_text(ref.baseline)} → {number_text(ref.value)} ({ref.where}, MNIST)", ours,
-            builders(cells) if cells else [], metrics(cells) if cells else (), left))
+            builders(cells) if cells else [], metrics(cells) if cells else (), left, is_headline=not ref.uncertain))
     families = sorted(f for f, g in found.items() if any(u.split(" (")[0] == "drs" for u in (*g["units"], *g["left"])))
     if families:
         cells, left = cells_of("drs", families)
@@ -385,8 +380,8 @@ class Sampling(FamilyTask):
                                                                    digits, scale)])
                 if alt:
                     deltas = [alt_delta(r, g["direct"].get(s)) for s, r in by_seed.items()]
-                    row.append("-" if None in deltas else fmt_number(sum(deltas) / len(deltas), 4)
-                               + ("" if len(deltas) > 1 else " (a point)"))
+                    row.append("-" if None in deltas else f"{fmt_number(deltas[0], 4)} (a point)" if len(deltas) == 1
+                               else summarize([{"value": d, "low": d, "high": d, "n": 1} for d in deltas], 4))
                 first = next(iter(by_seed.values()))
                 ratio = first["extra"].get("ratio")
                 rows.append(row + ["-" if unit == "direct" else pairing(first),
@@ -450,6 +445,12 @@ class Sampling(FamilyTask):
                       for cells in _cells(rows)]
             out += ["The same samples scored by the second evaluator:", "",
                     table(second, ["family", "sampler", "params", "FID ↓, B", "precision ↑, B", "recall ↑, B"]), ""]
+            cells = {f"{label(c[0])} {c[0]['config']['method']} {hparams_text(c[0]['config']['hparams'])}": c
+                     for c in _cells(rows) if not any(at_chance(r) for r in c)}
+            means = [{k: statistics.fmean(r["metrics"][m]["value"] for r in c) for k, c in cells.items()
+                      if all(m in r["metrics"] for r in c)} for m in ("fid", "fid_alt")]
+            if line := headlines.agreement(*means, "cells' FIDs", rows[0]["config"]["dataset"]):
+                out += [line, ""]
         return out
 
     @staticmethod

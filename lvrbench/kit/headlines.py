@@ -69,6 +69,8 @@ class Reference:
     lower_is_better: bool
     values: dict[str, float]
     scale: bool = False
+    #: Whether the ordering is a headline of the paper (the README's *Results* table lists those), not a table's.
+    headline: bool = False
 
 
 GENERATION = (
@@ -87,7 +89,7 @@ RECONSTRUCTION = (
     # paper 003 Table 1 (8-Gaussian ring, L1): its "GAN" is the BCE GAN, lvrbench's vanilla. The GAN's ad hoc
     # encoder receives no gradient (paper 003 §4.1), so its ad hoc error is not a method's and is left out.
     Reference("paper 003", "Table 1", "ring8", "post_hoc", True, {"vanilla": 0.1261, "bigan": 1.4310, "logan-b": 0.0474},
-              scale=True),
+              scale=True, headline=True),
     Reference("paper 003", "Table 1", "ring8", "ad_hoc", True, {"bigan": 2.5036, "logan-b": 0.0271}, scale=True),
 )
 
@@ -198,6 +200,8 @@ class Headline:
     ours_protocol: str
     result: dict
     left_out: tuple[str, ...] = field(default=())
+    #: A headline of the paper (the README's *Results* table lists these), or an ordering of one of its tables.
+    headline: bool = True
 
     @property
     def verdict(self) -> str:
@@ -209,12 +213,15 @@ class Headline:
         return f"{PAPER_PROTOCOLS.get(self.paper, self.paper)}. Ours: {self.ours_protocol}"
 
     def ours(self) -> str:
-        """Our estimate with its interval: the claim's weakest comparison (the largest Holm p) at the simultaneous
-        level, or, without a verdict, the first comparison's one-network display."""
+        """Our estimate with its interval at the simultaneous level: the comparison that decides the verdict (one
+        that disagrees, or excludes the paper's effect), else the claim's weakest (the largest Holm p); without a
+        verdict, the first comparison's one-network display."""
         first = self.result.get("evaluators", [self.result])[0]
         rows = [r for r in first.get("comparisons", []) if r.get("adjusted_p") is not None]
         if rows:
-            r = max(rows, key=lambda r: r["adjusted_p"])
+            deciding = ([r for r in rows if r["decision"] == verdicts.DISAGREES] if first["verdict"] == verdicts.DISAGREES
+                        else [r for r in rows if r["excluded"]] if first["verdict"] == verdicts.EXCLUDED else [])
+            r = min(deciding, key=lambda r: r["adjusted_p"]) if deciding else max(rows, key=lambda r: r["adjusted_p"])
             return f"{r['name']}: {fmt_estimate(r['estimate'])} ({r['level']:.1%} simultaneous, {r['estimate']['n']} seeds)"
         shown = [r for r in self.result.get("shown", []) if r.get("display")]
         return f"{shown[0]['name']}: {shown[0]['display']}" if shown else "-"
@@ -230,7 +237,7 @@ class Headline:
 
 def headline(page: str, paper: str, where: str, claim: str, theirs: str, ours_protocol: str,
              builders: Sequence[Builder] | Callable[[str], list[Builder]], metrics: Sequence[str] = (),
-             left_out: Sequence[str] = (), unusable: str | None = None) -> Headline:
+             left_out: Sequence[str] = (), unusable: str | None = None, is_headline: bool = True) -> Headline:
     """A claim judged (``judge``, or ``judge_by_evaluators`` when ``builders`` is a function of the metric), or not
     applicable with ``unusable`` (e.g. the task does not beat its trivial baselines) or with nothing left to test."""
     if unusable:
@@ -242,13 +249,14 @@ def headline(page: str, paper: str, where: str, claim: str, theirs: str, ours_pr
         result = judge(builders)
     else:
         result = verdicts.not_applicable("nothing left to compare")
-    return Headline(page, paper, where, claim, theirs, ours_protocol, result, tuple(left_out))
+    return Headline(page, paper, where, claim, theirs, ours_protocol, result, tuple(left_out), is_headline)
 
 
 def between_claim(page: str, paper: str, where: str, claim: str, theirs: str, ours_protocol: str,
                   units: dict[str, dict[int, dict]], pairs: Sequence[tuple[str, str]], metrics: Sequence[str],
                   lower_is_better: bool, left: dict[str, list[str]] | None = None,
-                  paper_values: dict[str, float] | None = None, unusable: str | None = None) -> Headline:
+                  paper_values: dict[str, float] | None = None, unusable: str | None = None,
+                  is_headline: bool = True) -> Headline:
     """A claim over separately trained units (families' generators): each (better, worse) pair compared by Welch's
     t over their seeds' `metrics[0]` (and, where every result holds it, the second evaluator's `metrics[1]`).
 
@@ -273,7 +281,7 @@ def between_claim(page: str, paper: str, where: str, claim: str, theirs: str, ou
 
     out = [f"{n} {why}" for n in sorted(names & set(left)) for why in left[n]]
     return headline(page, paper, where, claim, theirs, ours_protocol, build if metrics else [], metrics or ("",),
-                    out, unusable)
+                    out, unusable, is_headline)
 
 
 def ordering_claims(page: str, refs: Sequence[Reference], where: str, ours_protocol: str,
@@ -293,7 +301,7 @@ def ordering_claims(page: str, refs: Sequence[Reference], where: str, ours_proto
         theirs = paper_text({k: present[k] for k in order}, f"{ref.where}, {ref.dataset}")
         out.append(between_claim(page, ref.paper, where, claim, theirs, ours_protocol, units, pairs,
                                  (ref.metric, f"{ref.metric}_alt"), ref.lower_is_better, left,
-                                 ref.values if ref.scale else None))
+                                 ref.values if ref.scale else None, is_headline=ref.headline))
     return out
 
 

@@ -182,18 +182,29 @@ class Column:
     bounds: tuple[float, float] | None = None
 
 
-def units_of(rows: Iterable[dict], label: Callable[[dict], str]) -> tuple[dict[str, dict[int, dict]], dict[str, list[str]]]:
+def seeds_text(seeds: Sequence[int]) -> str:
+    """"seed 2", "seeds 0 and 2", "seeds 0, 1 and 2"."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+
+
+def units_of(rows: Iterable[dict], label: Callable[[dict], str],
+             leave_out: Callable[[dict], str | None] | None = None) -> tuple[dict[str, dict[int, dict]], dict[str, list[str]]]:
     """Per unit (`label` of a result: a family, a sampler), its results by seed, without the generators that failed
-    to train; and per unit the seeds left out with their reasons."""
+    to train (and the results `leave_out` gives a reason for); and per unit the seeds left out, "seeds 0 and 2: why"."""
     units: dict[str, dict[int, dict]] = defaultdict(dict)
-    left: dict[str, list[str]] = defaultdict(list)
+    left: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for r in sorted(rows, key=lambda r: (r["config"]["seed"], r["id"])):
         name, seed = label(r), r["config"]["seed"]
-        if (why := failed_why(r)) is not None:
-            left[name].append(f"seed {seed}: {value_text(why)}")
+        why = failed_why(r)
+        why = value_text(why) if why is not None else leave_out(r) if leave_out else None
+        if why is not None:
+            left[name].setdefault(why, []).append(seed)
         else:
             units[name].setdefault(seed, r)
-    return dict(units), dict(left)
+    texts = {name: [f"{seeds_text(seeds)}: {why}" for why, seeds in reasons.items()] for name, reasons in left.items()}
+    return {k: v for k, v in units.items()}, texts
 
 
 def unit_means(units: dict[str, dict[int, dict]], metric: str) -> dict[str, float]:

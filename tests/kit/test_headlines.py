@@ -81,8 +81,8 @@ def test_a_failed_generator_is_left_out_with_its_reason():
                                 [("hinge", "vanilla"), ("hinge", "wgan")], ("fid",), True, left)
     assert len(h.result["comparisons"]) == 1 and h.result["comparisons"][0]["name"] == "hinge − vanilla"
     assert h.left_out == ("vanilla seed 2: `non-finite samples`",
-                          *(f"wgan seed {s}: `its critic's loss sat at 0 for the last 10 epochs`" for s in range(3)))
-    assert "Left out: vanilla seed 2: `non-finite samples`; wgan seed 0:" in h.line()
+                          "wgan seeds 0, 1 and 2: `its critic's loss sat at 0 for the last 10 epochs`")
+    assert "Left out: vanilla seed 2: `non-finite samples`; wgan seeds 0, 1 and 2:" in h.line()
     nothing = headlines.between_claim("generation", "p", "d", "wgan is best", "-", "ours", u, [("wgan", "hinge")],
                                       ("fid",), True, left)
     assert nothing.verdict == "not applicable" and "nothing left to compare" in nothing.line()
