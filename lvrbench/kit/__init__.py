@@ -47,7 +47,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("Evaluator",), "lvrbench.engine.evaluator"),
     **dict.fromkeys(("ArtifactCache",), "lvrbench.engine.artifacts"),
 }
-#: Modules of the kit a task imports whole (their names are generic: `headlines.paired`, `mixtures.score`).
+#: Modules of the kit a task imports whole (their names are generic: `headlines.between`, `mixtures.score`).
 _MODULES = ("headlines", "mixtures", "protocols", "figures", "inference", "verdicts")
 
 __all__ = sorted([*_WHERE, *_MODULES])

@@ -28,7 +28,7 @@ from .protocols import GAN_TRAINING
 
 #: Paper 000's seven Adam learning rates (Tables 2-12).
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
-#: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
+#: What a seed sets, and so what an interval over seeds on a recovery page covers.
 SEEDS_TEXT = ("a seed sets the generator's training (its initialisation and batches), the evaluated items and the "
               "recovery's random draws, so an interval over seeds covers the variance of all three")
 #: The config fields both recovery pages read (their protocol lines), with their types.

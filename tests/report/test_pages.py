@@ -276,7 +276,7 @@ def lvrbench_tasks():
 '''
 
 
-def test_a_third_party_task_gets_the_default_protocol_line_and_a_broken_one_is_a_problem(plugin_dist, tmp_path):
+def test_a_third_party_task_gets_the_default_protocol_and_a_broken_one_is_a_problem(plugin_dist, tmp_path):
     from lvrbench.run.harness import core_revisions
     from lvrbench.base.errors import UsageError
     from lvrbench.run.registry import load_registry
