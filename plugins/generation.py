@@ -6,12 +6,11 @@ import math
 import torch
 
 from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (CLASSIFIER_TRAINING, FID_ON_POINTS, GAN_PROTOCOL, MIXTURE_COLUMNS, Column, FamilyTask,
-                          Generator, Scorer, config_text, curve_drawer, dataset_protocol, evaluator_lines,
-                          evaluator_spec, failed_lines, fmt_estimate, gan_fields, gan_spec, generator_config, group,
-                          has_second_evaluator, headlines, history_problem, history_record, is_pretrained,
-                          left_out_lines, mixtures, payload_problem, pretrained_lines, ranking_table, samples_drawer,
-                          table, trained_text, training_table, unit_label, unit_means, units_of)
+from lvrbench.kit import (CLASSIFIER_TRAINING, FID_ON_POINTS, GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, Column,
+                          FamilyTask, Generator, Scorer, config_text, curve_drawer, dataset_details, evaluator_spec,
+                          fmt_estimate, gan_fields, gan_spec, generator_config, group, has_second_evaluator, headlines,
+                          history_problem, history_record, is_pretrained, left_out_lines, mixtures, payload_problem,
+                          ranking_table, samples_drawer, table, trained_text, unit_label, unit_means, units_of)
 
 
 SCORING = {
@@ -132,25 +131,24 @@ class Generation(FamilyTask):
                 "samples, so a percentile interval would lie above the value); precision and recall are shares of "
                 "points inside the other set's k-NN balls, with 95% Wilson intervals. Bootstraps are seeded by the "
                 "samples they resample (dataset, seed, counts), so families scored on the same seed are resampled "
-                "alike. " + mixtures.EXPLAINED, "", "Each row links its samples and its training curve (both players' "
+                "alike. " + mixtures.EXPLAINED, "", SAME_GENERATORS, "", "Each row links its samples and its training curve (both players' "
                 "losses per epoch, as papers 002 Fig. 2 and 004 Figs. 4-5 show them). `trained`: the generator's "
                 "training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
         for (dataset,), rows in by_dataset.items():
             points = any("centers" in r["extra"] for r in rows)
-            out += [f"### {dataset}", "", *dataset_protocol(rows, SCORED_BY), *training_table(rows),
-                    *pretrained_lines(rows), *evaluator_lines(rows), "", *failed_lines(rows)]
-            label = unit_label(rows)
+            lines, networks = dataset_details(dataset, rows, SCORED_BY, evaluators=True)
+            out += lines
             headers = ["family", "seed", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
                       ["trained", "figures"]
             body = []
-            for r in sorted(rows, key=lambda r: (label(r), r["config"]["seed"])):
+            for name, r in networks:
                 c, m = r["config"], r["metrics"]
                 name = f"{dataset}-{c['family']}-{c['prior']}-{r['id']}"
                 links = f"[samples]({page.figure(name, self._drawer(r, dataset))})"
                 if not is_pretrained(c):  # a pretrained generator was never trained here: no curve
                     drawer = curve_drawer(r["extra"]["history"], f"{c['family']} on {dataset}: losses")
                     links += f" · [losses]({page.figure(f'{name}-curve', drawer)})"
-                row = [label(r), c["seed"], fmt_estimate(m["fid"], 4), fmt_estimate(m["precision"]),
+                row = [name, c["seed"], fmt_estimate(m["fid"], 4), fmt_estimate(m["precision"]),
                        fmt_estimate(m["recall"])]
                 if points:
                     row += mixtures.cells([r]) if "centers" in r["extra"] else ["-", "-"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (GAN_PROTOCOL, MIXTURE_COLUMNS, FamilyTask, Generator, dataset_protocol, failed_lines,
+from lvrbench.kit import (GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, FamilyTask, Generator, dataset_details,
                           gan_fields, gan_spec, generator_config, group, left_out_lines, mixtures, payload_problem,
-                          pretrained_lines, ranking_table, scatter, table, trained_text, training_table, unit_label,
-                          units_of)
+                          ranking_table, scatter, table, trained_text, unit_label, units_of)
 
 
 SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
@@ -54,7 +53,7 @@ class ModeCoverage(FamilyTask):
 
     def render(self, results: list[dict], page) -> str:
         by_dataset = group(results, lambda r: (r["config"]["dataset"],))
-        out = ["## Ranking", "", mixtures.EXPLAINED, "", SAME_GENERATOR, ""]
+        out = ["## Ranking", "", mixtures.EXPLAINED, "", SAME_GENERATORS, ""]
         for (dataset,), rows in by_dataset.items():
             units, left = units_of(rows, unit_label(rows))
             out += [f"### {dataset}", "", *ranking_table(units, MIXTURE_COLUMNS, paired=False), *left_out_lines(left), ""]
@@ -62,26 +61,19 @@ class ModeCoverage(FamilyTask):
                 "centres. The scatter plots show 1000 of the samples (blue) over the true modes (red). `trained`: the "
                 "generator's training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
         for (dataset,), rows in by_dataset.items():
-            out += [f"### {dataset}", "", *dataset_protocol(rows, SCORED_BY), *training_table(rows),
-                    *pretrained_lines(rows), *failed_lines(rows)]
-            label = unit_label(rows)
+            lines, networks = dataset_details(dataset, rows, SCORED_BY)
+            out += lines
             body = []
-            for r in sorted(rows, key=lambda r: (label(r), r["config"]["seed"])):
+            for name, r in networks:
                 c, centers = r["config"], r["extra"]["centers"]
                 title = f"{c['family']} on {dataset}: {r['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
                 link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{r['id']}",
                                    lambda path, s=r["extra"]["samples"], k=centers, t=title: scatter(s, k, path, t))
-                body.append([label(r), c["seed"], *mixtures.cells([r]), " ".join(map(str, r["extra"]["per_mode"])),
+                body.append([name, c["seed"], *mixtures.cells([r]), " ".join(map(str, r["extra"]["per_mode"])),
                              trained_text(r), f"[scatter]({link})"])
             out += ["Each network's own numbers (intervals: its evaluation noise):", "",
                     table(body, ["family", "seed", *mixtures.HEADERS, "per mode", "trained", "scatter"]), ""]
         return "\n".join(out)
-
-
-#: Why one generator's mode counts differ between this page and `generation`'s.
-SAME_GENERATOR = ("These generators are the ones `generation` and `sampling` score (the same trained networks), but "
-                  "each page draws its own samples (here the count the protocol states, `generation` and `sampling` "
-                  "theirs), so one generator's modes and high-quality share differ between the pages by sampling noise.")
 
 
 @hookimpl

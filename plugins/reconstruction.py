@@ -27,11 +27,10 @@ from torch import Tensor, nn
 from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, TrainedGAN, bootstrap_mean,
                           build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
                           items_generator)
-from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, Column, FamilyTask, Generator, config_text, dataset_protocol,
-                          encode_images, encode_points, failed_lines, fmt_estimate, fmt_number, frozen, gan_fields,
-                          gan_spec, generator_config, group, headlines, left_out_lines, payload_problem,
-                          pretrained_lines, ranking_table, samples_drawer, table, trained_text, training_table,
-                          unit_label, units_of)
+from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, Column, FamilyTask, Generator, config_text, dataset_details,
+                          encode_images, encode_points, fmt_estimate, fmt_number, frozen, gan_fields, gan_spec,
+                          generator_config, group, headlines, left_out_lines, payload_problem, ranking_table,
+                          samples_drawer, table, trained_text, unit_label, units_of)
 
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
@@ -217,16 +216,15 @@ class Reconstruction(FamilyTask):
                 "same samples are resampled alike. `trained`: the generator's training check (✓, or ✗ and why; `-` "
                 "where the result predates the check).", ""]
         for (dataset,), rows in by_dataset.items():
-            out += [f"### {dataset}", "", *dataset_protocol(rows, SCORED_BY), *training_table(rows),
-                    *pretrained_lines(rows), *failed_lines(rows)]
-            label = unit_label(rows)
+            lines, networks = dataset_details(dataset, rows, SCORED_BY)
+            out += lines
             body = []
-            for r in sorted(rows, key=lambda r: (label(r), r["config"]["seed"])):
+            for name, r in networks:
                 c, m, runs = r["config"], r["metrics"], r["extra"]["post_hoc_runs"]
                 link = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{r['id']}", self._drawer(r, dataset))
                 post = f"{fmt_number(m['post_hoc']['value'])} ± {fmt_number(statistics.pstdev(runs))} " \
                        f"[{fmt_number(m['post_hoc']['low'])}, {fmt_number(m['post_hoc']['high'])}]"
-                body.append([label(r), c["seed"], len(runs), post, fmt_estimate(m["ad_hoc"]) if "ad_hoc" in m else "-",
+                body.append([name, c["seed"], len(runs), post, fmt_estimate(m["ad_hoc"]) if "ad_hoc" in m else "-",
                              trained_text(r), f"[reconstructions]({link})"])
             out += ["Each network's own numbers (intervals: its evaluation noise, not the variation between trained "
                     "networks):", "", table(body, ["family", "seed", "encoders", "post hoc L1 ↓", "ad hoc L1 ↓",

@@ -10,7 +10,7 @@ from lvrbench.api import (METRIC, Cell, CellOutcome, Environment, TrainedGAN, bo
 from lvrbench.kit import (CLASSIFIER_TRAINING, N_SPLITS, PAPER_LRS, BestCells, RecoveryTask, config_text, evaluator_lines,
                           evaluator_spec, failed_why, fmt_estimate, generator_label, grid_section, group, headlines,
                           hparams_text, item_key, number_text, per_item_problem, pretrained_lines, setting_key,
-                          summarize, table, value_text)
+                          study_page, summarize, table, value_text)
 
 
 class RecoveryReal(RecoveryTask):
@@ -78,20 +78,16 @@ class RecoveryReal(RecoveryTask):
         return [h for study in studies(results) for h in paper_000_headlines(study)]
 
     def render(self, results, page):
-        found = studies(results)
-        out = ["## Ranking", "", "Each method's best grid cell, chosen without selection bias: on each network the test "
-               f"images are split at random into halves {N_SPLITS} times, and each half is scored with the method's cell "
-               "that has the highest accuracy on the other half, so no image's outcome comes from a cell chosen on it "
-               "(choosing and scoring on the same images inflates the best of 12 equally good cells by about 0.08 at 64 "
-               "images). A method chooses among its own cells: a regularizer's weight 0 is `none`, never its best cell. "
-               "Every method on a network uses the same splits, so Δ vs `none` is a paired difference on the same "
-               "images. `best cell` names the cell best on all of a network's images, which no score reads.", ""]
-        for study in found:
-            out += [f"### {study['where']}", "", *ranking_table(study), ""]
-        out += headlines.section([h for study in found for h in paper_000_headlines(study)])
-        out += ["## Details", "", *pretrained_lines(results), *evaluator_lines(results), ""]
-        for study in found:
-            out += [f"### Per network: {study['where']}", "", *network_table(study), ""]
+        out = study_page(
+            "Each method's best grid cell, chosen without selection bias: on each network the test images are split "
+            f"at random into halves {N_SPLITS} times, and each half is scored with the method's cell that has the "
+            "highest accuracy on the other half, so no image's outcome comes from a cell chosen on it (choosing and "
+            "scoring on the same images inflates the best of 12 equally good cells by about 0.08 at 64 images). A "
+            "method chooses among its own cells: a regularizer's weight 0 is `none`, never its best cell. Every method "
+            "on a network uses the same splits, so Δ vs `none` is a paired difference on the same images. `best cell` "
+            "names the cell best on all of a network's images, which no score reads.", studies(results),
+            ranking_table, paper_000_headlines, [*pretrained_lines(results), *evaluator_lines(results), ""],
+            "Per network", network_table)
         out += ["### Grids", "", "Accuracy of every cell: rows are Adam learning rates, columns the method's parameters. "
                 "A heatmap shows each cell's point value (its mean over seeds) on one colour scale, accuracy 0 to 1, "
                 "for every method; the table under it gives the intervals (chosen on the same images: the grid's "
@@ -204,21 +200,7 @@ def paper_000_headlines(study: dict) -> list[headlines.Headline]:
     metrics = [m for m in ("correct", "correct_alt") if m in bests]
 
     def beats(pairs: list[tuple[str, str]]):
-        def build(outcome: str) -> list[headlines.Builder]:
-            b = bests[outcome]
-
-            def one(a: str, other: str) -> headlines.Builder:
-                diffs = b.difference(a, other)
-                effect = paper[a] - paper[other] if a in paper and other in paper else None
-                evaluated = b.evaluation(a, other) if other == "none" else {}
-                shown = next(iter(evaluated.values()), None)
-                display = headlines.one_network(shown, next(iter(diffs.values()), 0.0))
-                seeds = sorted(diffs)
-                noise = [headlines.evaluation_variance(evaluated[s]) for s in seeds] if set(seeds) <= set(evaluated) else None
-                return lambda level: headlines.within(f"{a} − {other}", [diffs[s] for s in seeds], level,
-                                                      lower_is_better=False, paper=effect, noise=noise, display=display)
-            return [one(a, other) for a, other in pairs if b.difference(a, other)]
-        return build
+        return lambda outcome: bests[outcome].comparisons(pairs, paper)
 
     def line(claim: str, pairs: list[tuple[str, str]], named: list[str]) -> headlines.Headline:
         theirs = paper_values(paper, named)

@@ -12,7 +12,8 @@ from lvrbench.api import (METRIC, Cell, CellOutcome, Environment, TrainedGAN, bo
 from lvrbench.kit import (N_SPLITS, BestCells, RecoveryTask, config_text, count_text, failed_why, fmt_estimate,
                           inference,
                           fmt_number, generator_label, group, headlines, hparams_text, item_key, number_text,
-                          per_item_problem, pretrained_lines, setting_key, summarize, table, value_text, without_seed)
+                          per_item_problem, pretrained_lines, setting_key, study_page, summarize, table, value_text,
+                          without_seed)
 
 
 THRESHOLDS = (1e-4, 1e-3, 1e-2, 1e-1, 1e0)
@@ -92,21 +93,14 @@ class RecoverySynthetic(RecoveryTask):
         return [h for study in studies(results) for h in paper_001_headlines(study)]
 
     def render(self, results, page):
-        found = studies(results)
-        out = ["## Ranking", "", "Each method's best cell, chosen without selection bias: on each network the latents "
-               f"are split at random into halves {N_SPLITS} times and each half is scored with the method's cell of "
-               "lowest mean error on the other half (a regularizer's weight 0 is `none`, never its best cell); every "
-               "method on a network uses the same splits, so Δ vs `none` is paired on the same z_true and init. Two "
-               "trivial baselines sit beside the methods, on the same latents: ẑ = the prior's mean, and ẑ = the random "
-               "init without any descent. Where the best method does not beat both, this task recovers nothing at this "
-               "size and no verdict is issued.", ""]
-        for study in found:
-            out += [f"### {study['where']}", "", *ranking_table(study), ""]
-        out += headlines.section([h for study in found for h in paper_001_headlines(study)])
-        out += ["## Details", "", *pretrained_lines(results)]
-        for study in found:
-            out += [f"### Every cell: {study['where']}", "", *cell_tables(study), ""]
-        return "\n".join(out)
+        return "\n".join(study_page(
+            "Each method's best cell, chosen without selection bias: on each network the latents are split at random "
+            f"into halves {N_SPLITS} times and each half is scored with the method's cell of lowest mean error on the "
+            "other half (a regularizer's weight 0 is `none`, never its best cell); every method on a network uses the "
+            "same splits, so Δ vs `none` is paired on the same z_true and init. Two trivial baselines sit beside the "
+            "methods, on the same latents: ẑ = the prior's mean, and ẑ = the random init without any descent. Where "
+            "the best method does not beat both, this task recovers nothing at this size and no verdict is issued.",
+            studies(results), ranking_table, paper_001_headlines, pretrained_lines(results), "Every cell", cell_tables))
 
     @staticmethod
     def _pair_key(r: dict) -> str:
@@ -234,23 +228,11 @@ def paper_001_headlines(study: dict) -> list[headlines.Headline]:
     methods = set(bests.methods())
     ours = config_text(study["rows"], OURS)
 
-    def beats(pairs: list[tuple[str, str]]) -> list[headlines.Builder]:
-        def one(a: str, other: str) -> headlines.Builder:
-            diffs = bests.difference(a, other)
-            effect = PAPER_001_ERROR[a] - PAPER_001_ERROR[other] if a in PAPER_001_ERROR and other in PAPER_001_ERROR else None
-            evaluated = bests.evaluation(a, other) if other == "none" else {}
-            display = headlines.one_network(next(iter(evaluated.values()), None), next(iter(diffs.values()), 0.0))
-            seeds = sorted(diffs)
-            noise = [headlines.evaluation_variance(evaluated[s]) for s in seeds] if set(seeds) <= set(evaluated) else None
-            return lambda level: headlines.within(f"{a} − {other}", [diffs[s] for s in seeds], level,
-                                                  lower_is_better=True, paper=effect, noise=noise, display=display)
-        return [one(a, other) for a, other in pairs if bests.difference(a, other)]
-
     def line(claim: str, pairs: list[tuple[str, str]]) -> headlines.Headline:
         named = sorted({m for pair in pairs for m in pair} & set(PAPER_001_ERROR), key=PAPER_001_ERROR.get)
         theirs = ", ".join(f"{m} {number_text(PAPER_001_ERROR[m])}" for m in named) + " (Table 1, lowest per criterion)"
-        return headlines.headline("recovery-synthetic", "paper 001", study["where"], claim, theirs, ours, beats(pairs),
-                                  unusable=study["unusable"])
+        return headlines.headline("recovery-synthetic", "paper 001", study["where"], claim, theirs, ours,
+                                  bests.comparisons(pairs, PAPER_001_ERROR), unusable=study["unusable"])
 
     out = []
     criteria = [c for c in PAPER_001_CRITERIA if c in methods]

@@ -16,12 +16,12 @@ import torch
 from lvrbench.api import (METRIC, CellOutcome, Environment, Job, Request, SampleOutput, Sampler, SamplerError,
                           UsageError, check_fields, derive_seed, hookimpl, is_number, items_generator,
                           paired_proportion_difference)
-from lvrbench.kit import (CALIBRATED, CLASSIFIER_TRAINING, EXACT, FID_ON_POINTS, GAN_PROTOCOL, FamilyTask, Generator,
-                          Scored, Scorer, config_text, dataset_protocol, evaluator_lines, evaluator_spec, failed_lines,
-                          failed_why, fid_difference_bootstrap, fmt_number, gan_fields, gan_spec, generator_config,
-                          group, headlines, hparams_text, mixtures, number_text, paired_modes_difference,
-                          payload_problem, pretrained_lines, quality_cost_plot, reliability_plot, run_sampler,
-                          samples_drawer, summarize, table, unit_label, units_of, without_seed)
+from lvrbench.kit import (CALIBRATED, CLASSIFIER_TRAINING, EXACT, FID_ON_POINTS, GAN_PROTOCOL, SAME_GENERATORS,
+                          FamilyTask, Generator, Scored, Scorer, config_text, dataset_details, evaluator_spec, failed_why,
+                          fid_difference_bootstrap, fmt_number, gan_fields, gan_spec, generator_config, group,
+                          headlines, hparams_text, mixtures, number_text, paired_modes_difference, payload_problem,
+                          quality_cost_plot, reliability_plot, run_sampler, samples_drawer, summarize, table,
+                          unit_label, units_of, without_seed)
 
 
 #: Per profile: samples per cell, the real test samples they are scored against, the held-out real samples the
@@ -333,10 +333,7 @@ class Sampling(FamilyTask):
                 "same real test samples as `direct` on the same seed. A network's own Δ intervals: FID's from "
                 "bootstraps of both sample sets, the shares' by Newcombe's interval (paired or two-sample as "
                 "`Δ interval` says), modes covered by a percentile bootstrap. " + mixtures.EXPLAINED, "",
-                "`direct` here is scored on this task's sample count, against this task's test samples; `generation` "
-                "scores the same generators on its own (larger) counts, and FID is biased upward in small samples, so "
-                "a generator's FID on the two pages differs by that bias and by sampling noise: compare samplers "
-                "within this page.", "",
+                SAME_GENERATORS, "",
                 "Cost is per 1000 samples: generator and discriminator evaluations (samples passed through each "
                 "network, a gradient step counted once) as the core counted them, and wall seconds on the device in "
                 "the provenance; a calibrator's one-off fit is not counted. The density ratio says what the samplers "
@@ -347,8 +344,7 @@ class Sampling(FamilyTask):
                 "its Wilson interval.", ""]
         for (dataset,), rows in by_dataset.items():
             points = any("centers" in r["extra"] for r in rows)
-            out += [f"### {dataset}", "", *dataset_protocol(rows, SCORED_BY), *pretrained_lines(rows),
-                    *evaluator_lines(rows), "", *failed_lines(rows)]
+            out += dataset_details(dataset, rows, SCORED_BY, evaluators=True)[0]
             out += self._quality(rows, points) + self._ratios(rows, dataset, page) + self._cost(rows, dataset, page)
         return "\n".join(out)
 

@@ -22,8 +22,8 @@ _WHERE: dict[str, str] = {
                      "dataset_prior", "family_refusal", "generator_prior", "has_realness", "generator_config",
                      "PAPER_PRIOR"), "planning"),
     **dict.fromkeys(("RecoveryTask", "PAPER_LRS", "SEEDS_TEXT", "CONFIG_FIELDS", "item_key", "setting_key",
-                     "per_item_problem", "BestCells", "candidate", "N_SPLITS", "grid_section"), "recovery"),
-    **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "dataset_protocol", "training_table", "config_text",
+                     "per_item_problem", "BestCells", "candidate", "N_SPLITS", "grid_section", "study_page"), "recovery"),
+    **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "dataset_protocol", "dataset_details", "training_table", "config_text",
                      "history_record",
                      "history_problem", "curve_drawer"), "family"),
     **dict.fromkeys(("Scorer", "Scored", "fid", "fid_bootstrap", "fid_difference_bootstrap", "knn_radii", "in_manifold",
@@ -34,7 +34,7 @@ _WHERE: dict[str, str] = {
                      "samples_drawer", "heatmap", "line_plot", "quality_cost_plot", "reliability_plot"), "figures"),
     **dict.fromkeys(("IdxImageDataset", "read_idx", "data_roots", "download_with_torchvision"), "readers"),
     **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "has_second_evaluator", "failed_why", "failed_lines",
-                     "Column", "units_of", "ranking_table", "MIXTURE_COLUMNS", "FID_ON_POINTS", "unit_label",
+                     "Column", "units_of", "ranking_table", "MIXTURE_COLUMNS", "FID_ON_POINTS", "SAME_GENERATORS", "unit_label",
                      "trained_text", "left_out_lines", "unit_means",
                      "mean_over_seeds", "group", "seedless",
                      "without_seed", "SPEC_FIELDS", "is_pretrained", "generator_label", "pretrained_lines"), "pages"),
@@ -79,12 +79,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from ..engine.specs import evaluator_spec, family_of, gan_spec, pretrained_spec  # noqa: F401
     from ..engine.training import TrainSettings, resolve_training, train_gan  # noqa: F401
     from . import figures, headlines, inference, mixtures, protocols, verdicts  # noqa: F401
-    from .family import (GAN_FIELDS, GAN_PROTOCOL, FamilyTask, config_text, curve_drawer, dataset_protocol,  # noqa: F401
-                         gan_fields, history_problem, history_record, training_table)
+    from .family import (GAN_FIELDS, GAN_PROTOCOL, FamilyTask, config_text, curve_drawer, dataset_details,  # noqa: F401
+                         dataset_protocol, gan_fields, history_problem, history_record, training_table)
     from .figures import (encode_images, encode_points, heatmap, image_grid, line_plot, payload_problem,  # noqa: F401
                           png_problem, quality_cost_plot, reliability_plot, samples_drawer, scatter)
     from .grid import Axis, Skip, cell_config, expand, jobs, product  # noqa: F401
-    from .pages import (FID_ON_POINTS, MIXTURE_COLUMNS, SPEC_FIELDS, Column, count_text, evaluator_lines,  # noqa: F401
+    from .pages import (FID_ON_POINTS, MIXTURE_COLUMNS, SAME_GENERATORS, SPEC_FIELDS, Column, count_text, evaluator_lines,  # noqa: F401
                         failed_lines, failed_why, generator_label, group, has_second_evaluator, is_pretrained,
                         left_out_lines, mean_over_seeds, pretrained_lines, ranking_table, seedless, summarize,
                         trained_text, unit_label, unit_means, units_of, without_seed)
@@ -94,7 +94,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from .protocols import CLASSIFIER_TRAINING, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
     from .readers import IdxImageDataset, data_roots, download_with_torchvision, read_idx  # noqa: F401
     from .recovery import (CONFIG_FIELDS, N_SPLITS, PAPER_LRS, SEEDS_TEXT, BestCells, RecoveryTask, candidate,  # noqa: F401
-                           grid_section, item_key, per_item_problem, setting_key)
+                           grid_section, item_key, per_item_problem, setting_key, study_page)
     from .scoring import (Scored, Scorer, fid, fid_bootstrap, fid_difference_bootstrap, in_manifold,  # noqa: F401
                           knn_radii, mode_coverage, mode_labels, paired_modes_difference, precision_recall,
                           precision_recall_outcomes)

@@ -16,7 +16,7 @@ from ..base.errors import UsageError
 from ..base.text import config_values, number_text, table
 from .figures import line_plot
 from .grid import Axis, Skip, cell_config, expand, jobs
-from .pages import SPEC_FIELDS, is_pretrained
+from .pages import SPEC_FIELDS, evaluator_lines, failed_lines, is_pretrained, pretrained_lines, unit_label
 from .planning import (Generator, default_prior, family_refusal, generator_axes, generator_prior, generators,
                        planned_datasets, planned_seeds)
 
@@ -172,11 +172,22 @@ def dataset_protocol(rows: list[dict], scoring: dict[str, str]) -> list[str]:
                      for r in pretrained}
         parts.append("pretrained generators, never trained here: "
                      + ", ".join(f"{name} ({text})" for name, text in sorted(described.items())))
-    parts.append(f"seeds {_values(rows, 'seed')} (each seed trains its own generators)")
+    parts.append(f"seeds {_values(rows, 'seed')}" + (" (each seed trains its own generators)" if trained else ""))
     measured = [template.format(_values(rows, path.removeprefix("config."))) for template, path in scoring.items()]
     if measured:
         parts.append("scored on " + ", ".join(measured))
     return ["Protocol of these numbers (from their configs):", "", *[f"- {p}" for p in parts], ""]
+
+
+def dataset_details(dataset: str, rows: list[dict], scoring: dict[str, str],
+                    evaluators: bool = False) -> tuple[list[str], list[tuple[str, dict]]]:
+    """A dataset's details section opening (its protocol, each family's training, the pretrained generators, the
+    evaluators where the task has them, the generators that failed to train), and its networks in table order:
+    (unit label, result) by label, then seed."""
+    label = unit_label(rows)
+    lines = [f"### {dataset}", "", *dataset_protocol(rows, scoring), *training_table(rows), *pretrained_lines(rows),
+             *([*evaluator_lines(rows), ""] if evaluators else []), *failed_lines(rows)]
+    return lines, [(label(r), r) for r in sorted(rows, key=lambda r: (label(r), r["config"]["seed"]))]
 
 
 def training_table(rows: list[dict]) -> list[str]:

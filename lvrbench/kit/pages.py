@@ -259,6 +259,12 @@ FID_ON_POINTS = ("FID on 2-D points is not a quality ranking: a structureless N(
                  "FID compares. Modes covered and the high-quality share rank these generators; FID is shown beside "
                  "them, unranked.")
 
+#: Why one generator's numbers differ between the pages that score it (said on each of them).
+SAME_GENERATORS = ("`generation`, `mode-coverage` and `sampling` score the same trained generators, but each draws its "
+                   "own samples in its own count (the protocols list them; `sampling`'s `direct` row is the generator "
+                   "itself), so one generator's FID, modes and high-quality share differ between the pages by sampling "
+                   "noise, and FID also by its upward bias in small samples: compare rows within a page.")
+
 
 def unit_label(rows: Iterable[dict]) -> Callable[[dict], str]:
     """How a page names a result's generator in its rankings: its family (or pretrained name), with its prior where

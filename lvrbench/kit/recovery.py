@@ -8,6 +8,7 @@ results, and cross-fit each method's best cell so that choosing it does not infl
 """
 from __future__ import annotations
 
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from ..base.errors import UsageError
 from ..base.hashing import canonical_json, derive_seed
 from ..base.text import hparams_text, number_text, protocol_items, table
 from ..engine.recovery import frozen, recover, validate_grid
+from . import headlines
 from .figures import heatmap
 from .inference import crossfit, crossfit_point
 from .grid import Axis, Skip, cell_config, expand, jobs, product
@@ -313,6 +315,23 @@ class BestCells:
             out[seed] = est
         return out
 
+    def comparisons(self, pairs: list[tuple[str, str]], paper: dict[str, float]) -> list[headlines.Builder]:
+        """A claim's comparisons "a better than b" for each pair both hold on some network: the per-seed cross-fitted
+        differences a - b aggregated over seeds (`headlines.within`), the paper's effect from its numbers `paper`
+        (on our scale) where it has both; against `none`, each network's own evaluation interval is its display
+        and its noise (what the pages' tables show)."""
+        def one(a: str, b: str) -> headlines.Builder:
+            diffs = self.difference(a, b)
+            effect = paper[a] - paper[b] if a in paper and b in paper else None
+            evaluated = self.evaluation(a, b) if b == "none" else {}
+            display = headlines.one_network(next(iter(evaluated.values()), None), next(iter(diffs.values()), 0.0))
+            seeds = sorted(diffs)
+            noise = [headlines.evaluation_variance(evaluated[s]) for s in seeds] if set(seeds) <= set(evaluated) else None
+            return lambda level: headlines.within(f"{a} − {b}", [diffs[s] for s in seeds], level,
+                                                  lower_is_better=self.lower_is_better, paper=effect, noise=noise,
+                                                  display=display)
+        return [one(a, b) for a, b in pairs if self.difference(a, b)]
+
     def best(self, method: str) -> dict[int, dict]:
         """Per seed, the hyper-parameters of the method's best cell on all the network's items (what one would use;
         the cross-fitted score never reads it)."""
@@ -336,6 +355,22 @@ class BestCells:
         if len(set(texts.values())) <= 1:
             return next(iter(texts.values()), "-")
         return "; ".join(f"seed {seed}: {t}" for seed, t in texts.items())
+
+
+def study_page(intro: str, studies: list[dict], ranking: Callable[[dict], list[str]],
+               claims: Callable[[dict], list], details: list[str], title: str,
+               per_study: Callable[[dict], list[str]]) -> list[str]:
+    """A recovery page's skeleton: "## Ranking" (`intro`, then each study's (protocol's) `ranking`), the papers'
+    `claims` on every study beside ours, then "## Details" (`details`, then each study's `per_study` under
+    "### `title`: where")."""
+    out = ["## Ranking", "", intro, ""]
+    for study in studies:
+        out += [f"### {study['where']}", "", *ranking(study), ""]
+    out += headlines.section([h for study in studies for h in claims(study)])
+    out += ["## Details", "", *details]
+    for study in studies:
+        out += [f"### {title}: {study['where']}", "", *per_study(study), ""]
+    return out
 
 
 def grid_section(rows: list[dict], metric: str, page, name: str, title: str, limits: tuple[float, float]) -> list[str]:

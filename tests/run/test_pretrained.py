@@ -214,9 +214,9 @@ def test_reconstruction_runs_validates_and_renders_on_a_pretrained_generator(exa
     assert result["status"] == "ok" and example.get("tasks", "reconstruction").validate(result) == []
     assert "ad_hoc" not in result["metrics"]  # no encoder of its own
     page = (tmp_path / "lb" / "reconstruction.md").read_text()
-    assert ("Protocol of these numbers (from their configs): pretrained generators, never trained here: tiny-fmnist-g "
-            "(`mlp-8-64-784`, d_z = 8, prior normal); seeds 0; 2 post-hoc encoders") in page
-    assert "| tiny-fmnist-g (pretrained) | normal  | 2 " in page
+    assert ("- pretrained generators, never trained here: tiny-fmnist-g (`mlp-8-64-784`, d_z = 8, prior normal)\n"
+            "- seeds 0\n- scored on 2 post-hoc encoders") in page
+    assert "| tiny-fmnist-g (pretrained) | 0      | 2 " in page
 
 
 def test_the_trick_discriminator_is_planned_only_for_a_generator_with_a_d(example, tmp_path):
