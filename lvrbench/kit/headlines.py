@@ -155,14 +155,19 @@ Builder = Callable[[float], dict]
 
 def judge(builders: Sequence[Builder], alpha: float = ALPHA) -> dict:
     """A claim's verdict: every comparison at the simultaneous level of k = len(builders), Holm over them
-    (``verdicts.verdict``); "not applicable" with ``ONE_SEED`` when no comparison has two seeds an arm."""
+    (``verdicts.verdict``); "not applicable" with ``ONE_SEED`` when no comparison has two seeds an arm. Where some
+    do, a comparison with one network left in an arm (its others failed to train) is left out of the claim, named
+    under "dropped" (its interval level stays that of k, which only widens the others')."""
     if not builders:
         raise ValueError("a claim needs at least one comparison")
     level = simultaneous_level(len(builders), alpha)
     rows = [b(level) for b in builders]
-    if all(r["reason"] and r["reason"].startswith("one seed") for r in rows):
+    single = [r for r in rows if r["reason"] and r["reason"].startswith("one seed")]
+    if len(single) == len(rows):
         return {**verdicts.not_applicable(ONE_SEED), "shown": rows}
-    return {**verdicts.verdict(rows, alpha), "shown": rows}
+    kept = [r for r in rows if r not in single]
+    return {**verdicts.verdict(kept, alpha), "shown": rows,
+            "dropped": [f"{r['name']}: one network in an arm, and an interval over networks needs 2" for r in single]}
 
 
 def judge_by_evaluators(build: Callable[[str], list[Builder]], metrics: Sequence[str], alpha: float = ALPHA) -> dict:
@@ -249,7 +254,8 @@ def headline(page: str, paper: str, where: str, claim: str, theirs: str, ours_pr
         result = judge(builders)
     else:
         result = verdicts.not_applicable("nothing left to compare")
-    return Headline(page, paper, where, claim, theirs, ours_protocol, result, tuple(left_out), is_headline)
+    dropped = result.get("dropped") or result.get("evaluators", [{}])[0].get("dropped") or []
+    return Headline(page, paper, where, claim, theirs, ours_protocol, result, (*left_out, *dropped), is_headline)
 
 
 def between_claim(page: str, paper: str, where: str, claim: str, theirs: str, ours_protocol: str,

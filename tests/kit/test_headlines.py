@@ -83,6 +83,14 @@ def test_a_failed_generator_is_left_out_with_its_reason():
     assert h.left_out == ("vanilla seed 2: `non-finite samples`",
                           "wgan seeds 0, 1 and 2: `its critic's loss sat at 0 for the last 10 epochs`")
     assert "Left out: vanilla seed 2: `non-finite samples`; wgan seeds 0, 1 and 2:" in h.line()
+    # vanilla keeps one network if seeds 1 and 2 failed too: a comparison needs two an arm, so it leaves the claim
+    rows[-2] = result("vanilla", 1, fid=41.0, failed="non-finite samples")
+    u1, left1 = units(rows)
+    h1 = headlines.between_claim("generation", "p", "d", "hinge beats vanilla and gm", "-", "ours",
+                                 {**u1, "gm": {s: result("gm", s, fid=60.0 + s) for s in range(3)}},
+                                 [("hinge", "vanilla"), ("hinge", "gm")], ("fid",), True, left1)
+    assert [r["name"] for r in h1.result["comparisons"]] == ["hinge − gm"] and h1.verdict == "agrees"
+    assert h1.left_out[-1] == "hinge − vanilla: one network in an arm, and an interval over networks needs 2"
     nothing = headlines.between_claim("generation", "p", "d", "wgan is best", "-", "ours", u, [("wgan", "hinge")],
                                       ("fid",), True, left)
     assert nothing.verdict == "not applicable" and "nothing left to compare" in nothing.line()
