@@ -143,11 +143,11 @@ class Generation(FamilyTask):
             body = []
             for name, r in networks:
                 c, m = r["config"], r["metrics"]
-                name = f"{dataset}-{c['family']}-{c['prior']}-{r['id']}"
-                links = f"[samples]({page.figure(name, self._drawer(r, dataset))})"
+                figure = f"{dataset}-{c['family']}-{c['prior']}-{r['id']}"
+                links = f"[samples]({page.figure(figure, self._drawer(r, dataset))})"
                 if not is_pretrained(c):  # a pretrained generator was never trained here: no curve
                     drawer = curve_drawer(r["extra"]["history"], f"{c['family']} on {dataset}: losses")
-                    links += f" · [losses]({page.figure(f'{name}-curve', drawer)})"
+                    links += f" · [losses]({page.figure(f'{figure}-curve', drawer)})"
                 row = [name, c["seed"], fmt_estimate(m["fid"], 4), fmt_estimate(m["precision"]),
                        fmt_estimate(m["recall"])]
                 if points:
