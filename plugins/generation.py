@@ -1,15 +1,17 @@
 """The `generation` task: train each family, then score its samples (papers 002 and 004, Table 1)."""
 from __future__ import annotations
 
+import math
 
 import torch
 
 from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, Scorer, curve_drawer, evaluator_lines,
-                          evaluator_problems, evaluator_settings, gan_fields, gan_spec, generator_check_problems,
-                          generator_config, generator_label, group, headlines, history_problem, history_record,
-                          is_pretrained, link, mixtures, payload_problem, pretrained_lines, protocol_line,
-                          samples_drawer, summarize, table, without_seed)
+from lvrbench.kit import (FID_ON_POINTS, GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, Column, FamilyTask,
+                          Generator, Markdown, Scorer, config_text, curve_drawer, dataset_details, evaluator_problems,
+                          evaluator_settings, fmt_estimate, gan_fields, gan_spec, generator_check_problems,
+                          generator_config, group, has_second_evaluator, headlines, history_problem, history_record,
+                          is_pretrained, left_out_lines, link, mixtures, payload_problem, ranking_table,
+                          samples_drawer, table, trained_text, unit_label, unit_means, units_of)
 
 
 SCORING = {
@@ -22,22 +24,29 @@ SCORED_BY = {"{} generated samples": "config.settings.n_samples", "{} test sampl
              "k-NN k = {}": "config.settings.k", "{} FID bootstraps": "config.settings.n_boot_fid"}
 
 
-def paper_headlines(dataset: str, fid: dict[str, list[dict]]) -> list[str]:
-    """Papers 002's and 004's headlines on one image dataset, by interval separation of the families' FIDs (each
-    family's generator is trained on its own: no pairs): hinge and SAN ahead of vanilla and WGAN, GM-GAN first."""
-    def line(paper: str, claim: str, pairs: list[tuple[str, str]]) -> str:
-        compared = [headlines.separated(a, b, fid, True, "FID") for a, b in pairs if a in fid and b in fid]
-        return headlines.headline(paper, f"{dataset}: {claim}", compared)
+#: How this task's configs state our protocol beside a paper's.
+OURS = {"{}": "dataset", "arch {}": "settings.gan.arch", "d_z {}": "settings.gan.latent_dim",
+        "{} epochs": "settings.gan.train.epochs", "{} samples": "settings.n_samples"}
 
+
+def paper_headlines(dataset: str, units: dict[str, dict[int, dict]], left: dict[str, list[str]],
+                    ours: str) -> list[headlines.Headline]:
+    """Papers 002's and 004's headlines on one image dataset, each family's generator trained on its own (so Welch
+    over seeds): hinge and SAN ahead of vanilla and WGAN (paper 002), GM-GAN first (paper 004); then each of their
+    tables' orderings as a chain. FID is compared by direction only: the papers' feature networks are not ours."""
+    present = set(units) | set(left)
     out = []
-    if {"hinge", "san"} & set(fid) and {"vanilla", "wgan"} & set(fid):
-        out.append(line("paper 002", "hinge and SAN reach a lower FID than vanilla and WGAN (Figs. 4, 6, 10 on MNIST: "
-                        "hinge 22.08, SAN 19.04, vanilla 44.12, WGAN 89.84)",
-                        [(a, b) for a in ("hinge", "san") for b in ("vanilla", "wgan")]))
-    if "gm-gan" in fid and len(fid) > 1:
-        out.append(line("paper 004", "GM-GAN has the lowest FID of the families (Table 1 on MNIST: GM-GAN 18.56, "
-                        "W-GAN-GP 40.78, vanilla 63.99)", [("gm-gan", f) for f in sorted(fid) if f != "gm-gan"]))
-    return out
+    if {"hinge", "san"} & present and {"vanilla", "wgan"} & present:
+        out.append(headlines.between_claim(
+            "generation", "paper 002", dataset, "hinge and SAN reach a lower FID than vanilla and WGAN",
+            "hinge 22.08, SAN 19.04, vanilla 44.12, WGAN 89.84 (Figs. 4, 6, 10, MNIST)", ours, units,
+            [(a, b) for a in ("hinge", "san") for b in ("vanilla", "wgan")], ("fid", "fid_alt"), True, left))
+    if "gm-gan" in present and len(present) > 1:
+        out.append(headlines.between_claim(
+            "generation", "paper 004", dataset, "GM-GAN has the lowest FID of the families",
+            "GM-GAN 18.56, W-GAN-GP 40.78, vanilla 63.99 (Table 1, MNIST)", ours, units,
+            [("gm-gan", f) for f in sorted(present - {"gm-gan"})], ("fid", "fid_alt"), True, left))
+    return out + headlines.ordering_claims("generation", headlines.GENERATION, dataset, ours, units, LABELS, left)
 
 
 class Generation(FamilyTask):
@@ -90,55 +99,65 @@ class Generation(FamilyTask):
         return CellOutcome(metrics=scored.metrics, extra={"history": history_record(gan.history), **scored.extra},
                            artifacts={"generator": gan.describe(), **scorer.artifacts()})
 
-    def render(self, results: list[dict], page) -> str:
-        out = ["How the intervals are made: FID's is FID ± 1.96 bootstrap standard errors over the generated samples, "
-               "the test split's statistics fixed (FID is biased upward in small samples, so a percentile interval "
-               "would lie above the value); precision and recall are shares of points inside the other set's k-NN "
-               "balls, with 95% Wilson intervals. Bootstraps are seeded by the samples they resample (dataset, seed, "
-               "counts), so families scored on the same seed are resampled alike. " + mixtures.EXPLAINED,
-               "", "Each row links its samples and its training curve (both players' losses per epoch, as papers 002 "
-               "Fig. 2 and 004 Figs. 4-5 show them).", ""]
-        claims = []
+    def headlines(self, results: list[dict]) -> list[headlines.Headline]:
+        out = []
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            points = any("centers" in r["extra"] for r in rows)
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows), *evaluator_lines(rows), ""]
-            headers = ["family", "prior", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
-                      ["samples", "training curve"]
-            body, ours = [], {metric: {} for metric in LABELS}
-            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
-                first = cells[0]
-                c = first["config"]
-                name = f"{dataset}-{c['family']}-{c['prior']}-{first['id']}"
-                samples = page.figure(name, self._drawer(first, dataset))
-                if is_pretrained(c):
-                    curve = "-"  # never trained here
-                else:
-                    drawer = curve_drawer(first["extra"]["history"], f"{c['family']} on {dataset}: losses")
-                    curve = link("losses", page.figure(f"{name}-curve", drawer))
-                m = [r["metrics"] for r in cells]
-                row = [generator_label(c), c["prior"], summarize([x["fid"] for x in m], 4),
-                       summarize([x["precision"] for x in m]),
-                       summarize([x["recall"] for x in m])]
-                if points:
-                    row += mixtures.cells(cells) if "centers" in first["extra"] else ["-", "-"]
-                body.append(row + [link(f"seed {c['seed']}", samples), curve])
-                for metric in LABELS:
-                    ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
-            out += [table(body, headers), ""]
-            if not points:
-                out += self._orderings(dataset, ours)
-                claims += paper_headlines(dataset, ours["fid"])
-        return "\n".join([*headlines.headline_section(claims, " (image datasets; the papers used MNIST)"), *out])
+            if not any("centers" in r["extra"] for r in rows):
+                units, left = units_of(rows, unit_label(rows))
+                out += paper_headlines(dataset, units, left, config_text(rows, OURS))
+        return out
 
-    @staticmethod
-    def _orderings(dataset: str, ours: dict) -> list[str]:
-        lines = headlines.compare(headlines.GENERATION, ours, LABELS)
-        if not lines:
-            return []
-        return [f"### {dataset} beside the papers' orderings", "",
-                f"The papers measured on {headlines.references_on(headlines.GENERATION)} with Inception features, "
-                f"these rows on {dataset} with lvrbench's evaluator, so only orders are compared. " + headlines.EXPLAINED,
-                "", *lines]
+    def render(self, results: list[dict], page) -> str:
+        by_dataset = group(results, lambda r: (r["config"]["dataset"],))
+        out = ["## Ranking", ""]
+        for (dataset,), rows in by_dataset.items():
+            points = any("centers" in r["extra"] for r in rows)
+            units, left = units_of(rows, unit_label(rows))
+            if points:
+                columns = [*MIXTURE_COLUMNS, Column("fid", "FID (unranked)", True, 4, bounds=(0, math.inf))]
+            else:
+                columns = [Column("fid", "FID ↓", True, 4, ranked=True, bounds=(0, math.inf)),
+                           Column("precision", "precision ↑", bounds=(0, 1)), Column("recall", "recall ↑", bounds=(0, 1))]
+                if has_second_evaluator(rows, "fid_alt"):
+                    columns.append(Column("fid_alt", "FID ↓, evaluator B", True, 4, bounds=(0, math.inf)))
+            out += [f"### {dataset}", "", *ranking_table(units, columns, paired=False)]
+            if points:
+                out += ["", FID_ON_POINTS]
+            elif line := headlines.agreement(unit_means(units, "fid"), unit_means(units, "fid_alt"), "families' FIDs",
+                                             dataset):
+                out += ["", line]
+            out += [*left_out_lines(left), ""]
+        out += headlines.section(self.headlines(results), " (image datasets; the papers used MNIST)")
+        out += ["## Details", "", "How a network's own intervals are made: FID's is FID ± 1.96 bootstrap standard errors "
+                "over the generated samples, the test split's statistics fixed (FID is biased upward in small "
+                "samples, so a percentile interval would lie above the value); precision and recall are shares of "
+                "points inside the other set's k-NN balls, with 95% Wilson intervals. Bootstraps are seeded by the "
+                "samples they resample (dataset, seed, counts), so families scored on the same seed are resampled "
+                "alike. " + mixtures.EXPLAINED, "", SAME_GENERATORS, "", "Each row links its samples and its training curve (both players' "
+                "losses per epoch, as papers 002 Fig. 2 and 004 Figs. 4-5 show them). `trained`: the generator's "
+                "training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
+        for (dataset,), rows in by_dataset.items():
+            points = any("centers" in r["extra"] for r in rows)
+            lines, networks = dataset_details(dataset, rows, SCORED_BY, evaluators=True)
+            out += lines
+            headers = ["family", "seed", "FID ↓", "precision ↑", "recall ↑"] + (mixtures.HEADERS if points else []) + \
+                      ["trained", "figures"]
+            body = []
+            for name, r in networks:
+                c, m = r["config"], r["metrics"]
+                figure = f"{dataset}-{c['family']}-{c['prior']}-{r['id']}"
+                links = link("samples", page.figure(figure, self._drawer(r, dataset)))
+                if not is_pretrained(c):  # a pretrained generator was never trained here: no curve
+                    drawer = curve_drawer(r["extra"]["history"], f"{c['family']} on {dataset}: losses")
+                    links = Markdown(f"{links} · {link('losses', page.figure(f'{figure}-curve', drawer))}")
+                row = [name, c["seed"], fmt_estimate(m["fid"], 4), fmt_estimate(m["precision"]),
+                       fmt_estimate(m["recall"])]
+                if points:
+                    row += mixtures.cells([r]) if "centers" in r["extra"] else ["-", "-"]
+                body.append(row + [trained_text(r), links])
+            out += ["Each network's own numbers (intervals: its evaluation noise, not the variation between trained "
+                    "networks):", "", table(body, headers), ""]
+        return "\n".join(out)
 
     @staticmethod
     def _drawer(result: dict, dataset: str):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (GAN_PROTOCOL, FamilyTask, Generator, gan_fields, gan_spec, generator_check_problems,
-                          generator_config, generator_label, group, link, mixtures, payload_problem, pretrained_lines,
-                          protocol_line, scatter, table, without_seed)
+from lvrbench.kit import (GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, FamilyTask, Generator, dataset_details,
+                          gan_fields, gan_spec, generator_check_problems, generator_config, group, left_out_lines,
+                          link, mixtures, payload_problem, ranking_table, scatter, table, trained_text, unit_label,
+                          units_of)
 
 
 SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
@@ -53,21 +54,27 @@ class ModeCoverage(FamilyTask):
                            artifacts={"generator": gan.describe()})
 
     def render(self, results: list[dict], page) -> str:
-        out = [mixtures.EXPLAINED, "", "Per mode: the high-quality samples nearest each centre, in the dataset's "
-               "order of centres. The scatter plots show 1000 of the samples (blue) over the true modes (red).", ""]
-        for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows)]
+        by_dataset = group(results, lambda r: (r["config"]["dataset"],))
+        out = ["## Ranking", "", mixtures.EXPLAINED, "", SAME_GENERATORS, ""]
+        for (dataset,), rows in by_dataset.items():
+            units, left = units_of(rows, unit_label(rows))
+            out += [f"### {dataset}", "", *ranking_table(units, MIXTURE_COLUMNS, paired=False), *left_out_lines(left), ""]
+        out += ["## Details", "", "Per mode: the high-quality samples nearest each centre, in the dataset's order of "
+                "centres. The scatter plots show 1000 of the samples (blue) over the true modes (red). `trained`: the "
+                "generator's training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
+        for (dataset,), rows in by_dataset.items():
+            lines, networks = dataset_details(dataset, rows, SCORED_BY)
+            out += lines
             body = []
-            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
-                first = cells[0]
-                c = first["config"]
-                samples, centers = first["extra"]["samples"], first["extra"]["centers"]
-                title = f"{c['family']} on {dataset}: {first['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
-                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}",
-                                   lambda path, s=samples, k=centers, t=title: scatter(s, k, path, t))
-                body.append([generator_label(c), c["prior"], *mixtures.cells(cells), " ".join(map(str, first["extra"]["per_mode"])),
-                             link(f"seed {c['seed']}", figure)])
-            out += [table(body, ["family", "prior", *mixtures.HEADERS, "per mode (seed shown)", "scatter"]), ""]
+            for name, r in networks:
+                c, centers = r["config"], r["extra"]["centers"]
+                title = f"{c['family']} on {dataset}: {r['metrics']['modes_covered']['value']:g} of {len(centers)} modes"
+                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{r['id']}",
+                                     lambda path, s=r["extra"]["samples"], k=centers, t=title: scatter(s, k, path, t))
+                body.append([name, c["seed"], *mixtures.cells([r]), " ".join(map(str, r["extra"]["per_mode"])),
+                             trained_text(r), link("scatter", figure)])
+            out += ["Each network's own numbers (intervals: its evaluation noise):", "",
+                    table(body, ["family", "seed", *mixtures.HEADERS, "per mode", "trained", "scatter"]), ""]
         return "\n".join(out)
 
 

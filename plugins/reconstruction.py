@@ -16,6 +16,7 @@ reference's batch sums, which Adam does not see).
 """
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Callable
 
@@ -26,10 +27,10 @@ from torch import Tensor, nn
 from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, TrainedGAN, bootstrap_mean,
                           build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
                           items_generator)
-from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, FamilyTask, Generator, encode_images, encode_points, fmt_number,
-                          frozen, gan_fields, gan_spec, generator_check_problems, generator_config, generator_label,
-                          group, headlines, link, number_text, payload_problem, pretrained_lines, protocol_line,
-                          samples_drawer, summarize, table, without_seed)
+from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, Column, FamilyTask, Generator, config_text, dataset_details,
+                          encode_images, encode_points, fmt_estimate, fmt_number, frozen, gan_fields, gan_spec,
+                          generator_check_problems, generator_config, group, headlines, left_out_lines, link,
+                          payload_problem, ranking_table, samples_drawer, table, trained_text, unit_label, units_of)
 
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
@@ -48,6 +49,10 @@ SCORED_BY = {"{} post-hoc encoders": "config.settings.n_encoders", "encoder `{}`
              "batches of {}": "config.settings.batch_size", "lr {}": "config.settings.lr",
              "scored on {} held-out test samples": "config.settings.n_test"}
 LABELS = {"post_hoc": "post hoc L1", "ad_hoc": "ad hoc L1"}
+#: How this task's configs state our protocol beside paper 003's.
+OURS = {"{}": "dataset", "arch {}": "settings.gan.arch", "d_z {}": "settings.gan.latent_dim",
+        "{} epochs": "settings.gan.train.epochs", "{} post-hoc encoders": "settings.n_encoders",
+        "{} test samples": "settings.n_test"}
 
 
 @torch.no_grad()
@@ -183,51 +188,49 @@ class Reconstruction(FamilyTask):
         rows = [x[:8]] + [G(e(x[:8])) for e in encoders.values()]
         return encode_images(torch.cat(rows).cpu())
 
-    def render(self, results: list[dict], page) -> str:
-        out = ["The error is Σ|G(E(x)) - x| over a sample's coordinates (pixels in [-1, 1] for images), averaged "
-               "over held-out test samples (paper 003 §2.4.3, ℓ = L1 as in §4.1). **post hoc**: `mean ± sd [low, high]`, "
-               "where mean and sd (population sd, as paper 003 reports it) are over the independently seeded encoder "
-               "trainings, and [low, high] is a 95% bootstrap interval resampling both the held-out samples and the "
-               "encoder trainings. **ad hoc**: the family's own encoder, one network, with a 95% bootstrap interval "
-               "over the held-out samples; `-` for families without one. Bootstraps are seeded by the held-out sample "
-               "set, so families scored on the same samples are resampled alike.", ""]
-        claims = []
+    def headlines(self, results: list[dict]) -> list[headlines.Headline]:
+        out = []
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows)]
-            body, ours = [], {"post_hoc": {}, "ad_hoc": {}}
-            for cells in sorted(group(rows, without_seed).values(), key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"])):
-                first = cells[0]
-                c = first["config"]
-                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{first['id']}", self._drawer(first, dataset))
-                m = [r["metrics"] for r in cells]
-                if len(cells) == 1:
-                    runs = first["extra"]["post_hoc_runs"]
-                    post = f"{fmt_number(m[0]['post_hoc']['value'])} ± {fmt_number(statistics.pstdev(runs))} " \
-                           f"[{fmt_number(m[0]['post_hoc']['low'])}, {fmt_number(m[0]['post_hoc']['high'])}]"
-                else:
-                    post = summarize([x["post_hoc"] for x in m])
-                ad = [x["ad_hoc"] for x in m if "ad_hoc" in x]
-                body.append([generator_label(c), c["prior"], f"{len(first['extra']['post_hoc_runs'])}", post,
-                             summarize(ad) if len(ad) == len(m) else "-", link(f"seed {c['seed']}", figure)])
-                for metric in ours:
-                    if all(metric in x for x in m):
-                        ours[metric].setdefault(c["family"], []).extend(x[metric] for x in m)
-            out += [table(body, ["family", "prior", "encoders", "post hoc L1 ↓", "ad hoc L1 ↓", "reconstructions"]), ""]
-            post = ours["post_hoc"]
-            if dataset == "ring8" and "vanilla" in post and {"logan-b", "bigan"} & set(post):
-                compared = [headlines.separated(a, b, post, True, "post hoc L1") for a, b in
-                            (("logan-b", "vanilla"), ("vanilla", "bigan")) if a in post and b in post]
-                claims.append(headlines.headline("paper 003", "ring8: post hoc reconstruction error LOGAN-B ≪ GAN "
-                                                 "(`vanilla`) < BiGAN (Table 1: 0.0474, 0.1261, 1.4310)", compared))
             refs = tuple(r for r in headlines.RECONSTRUCTION if r.dataset == dataset)
-            lines = headlines.compare(refs, ours, LABELS)
-            if lines:
-                paper = ", ".join(f"{f} {number_text(v)}" for f, v in sorted(refs[0].values.items(), key=lambda kv: kv[1]))
-                out += [f"### {dataset} beside paper 003's Table 1", "",
-                        f"Paper 003 (Table 1, post hoc, lowest first): {paper}; its networks, latent size and training "
-                        "differ from these (see the protocol above), so only orders are compared. " + headlines.EXPLAINED,
-                        "", *lines]
-        return "\n".join([*headlines.headline_section(claims), *out])
+            if refs:
+                units, left = units_of(rows, unit_label(rows))
+                out += headlines.ordering_claims("reconstruction", refs, dataset, config_text(rows, OURS), units,
+                                                 LABELS, left)
+        return out
+
+    def render(self, results: list[dict], page) -> str:
+        by_dataset = group(results, lambda r: (r["config"]["dataset"],))
+        out = ["## Ranking", "", "Families by the post-hoc reconstruction error Σ|G(E(x)) - x| of held-out test samples "
+               "(paper 003 §2.4.3, ℓ = L1 as in §4.1); the ad hoc error of a family's own encoder beside it, unranked.",
+               ""]
+        for (dataset,), rows in by_dataset.items():
+            units, left = units_of(rows, unit_label(rows))
+            columns = [Column("post_hoc", "post hoc L1 ↓", True, ranked=True, bounds=(0, math.inf)),
+                       Column("ad_hoc", "ad hoc L1 ↓", True, bounds=(0, math.inf))]
+            out += [f"### {dataset}", "", *ranking_table(units, columns, paired=False), *left_out_lines(left), ""]
+        out += headlines.section(self.headlines(results), " (paper 003's ring; its L1 is on our scale there)")
+        out += ["## Details", "", "**post hoc**, a network's own: `mean ± sd [low, high]`, where mean and sd (population "
+                "sd, as paper 003 reports it) are over the independently seeded encoder trainings, and [low, high] is "
+                "a 95% bootstrap interval resampling both the held-out samples and the encoder trainings. **ad hoc**: "
+                "the family's own encoder, one network, with a 95% bootstrap interval over the held-out samples; `-` "
+                "for families without one. Bootstraps are seeded by the held-out sample set, so families scored on the "
+                "same samples are resampled alike. `trained`: the generator's training check (✓, or ✗ and why; `-` "
+                "where the result predates the check).", ""]
+        for (dataset,), rows in by_dataset.items():
+            lines, networks = dataset_details(dataset, rows, SCORED_BY)
+            out += lines
+            body = []
+            for name, r in networks:
+                c, m, runs = r["config"], r["metrics"], r["extra"]["post_hoc_runs"]
+                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{r['id']}", self._drawer(r, dataset))
+                post = f"{fmt_number(m['post_hoc']['value'])} ± {fmt_number(statistics.pstdev(runs))} " \
+                       f"[{fmt_number(m['post_hoc']['low'])}, {fmt_number(m['post_hoc']['high'])}]"
+                body.append([name, c["seed"], len(runs), post, fmt_estimate(m["ad_hoc"]) if "ad_hoc" in m else "-",
+                             trained_text(r), link("reconstructions", figure)])
+            out += ["Each network's own numbers (intervals: its evaluation noise, not the variation between trained "
+                    "networks):", "", table(body, ["family", "seed", "encoders", "post hoc L1 ↓", "ad hoc L1 ↓",
+                                                    "trained", "figure"]), ""]
+        return "\n".join(out)
 
     @staticmethod
     def _drawer(result: dict, dataset: str):

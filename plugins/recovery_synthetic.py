@@ -1,6 +1,8 @@
 """The `recovery-synthetic` task (paper 001): recover z_true from x = G(z_true) with every regularizer and resampler,
-score the latent error, and put paper 001's headlines to the cross-fitted best cells."""
+score the latent error beside two trivial baselines, and put paper 001's headlines to the cross-fitted best cells."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -8,9 +10,10 @@ import torch
 from lvrbench.api import (METRIC, Cell, CellOutcome, Environment, Job, NormalPrior, Prior, TrainedGAN, UniformPrior,
                           bootstrap_mean, canonical_json, check_fields, derive_seed, hookimpl, items_generator,
                           paired_mean_difference, proportion)
-from lvrbench.kit import (RecoveryTask, count_text, crossfit, fmt_number, generator_check_problems,
-                          generator_label, group, headlines, hparams_text, item_key, per_item_problem, picked,
-                          pretrained_lines, setting_key, summarize, table, without_seed)
+from lvrbench.kit import (N_SPLITS, BestCells, RecoveryTask, config_text, count_text, failed_why, fmt_estimate,
+                          fmt_number, generator_check_problems, generator_label, group, headlines, hparams_text,
+                          inference, item_key, number_text, per_item_problem, pretrained_lines, setting_key,
+                          study_page, summarize, table, value_text, without_seed)
 
 
 THRESHOLDS = (1e-4, 1e-3, 1e-2, 1e-1, 1e0)
@@ -53,50 +56,6 @@ def versus(ours: np.ndarray, theirs: np.ndarray) -> dict[str, np.ndarray]:
 #: Paper 001's resampling criteria (§3.2) and the one with the lowest mean error (Table 1: logistic(2, 2)).
 PAPER_001_CRITERIA = ("hard-cutoff", "logistic-cutoff", "truncated-normal-cutoff")
 PAPER_001_BEST = "logistic-cutoff"
-
-
-def best_errors(cells: list[dict]) -> dict[int, dict]:
-    """Per seed, a method's cross-fitted best cell by error (`crossfit` on each latent's negated error): the per-latent
-    errors, and the config whose items seed the bootstraps."""
-    out = {}
-    for (seed,), members in group(cells, lambda r: (r["config"]["seed"],)).items():
-        members.sort(key=lambda r: sorted(r["config"]["hparams"].items()))
-        errors = [np.array(r["extra"]["errors"], dtype=float) for r in members]
-        out[seed] = {"errors": picked(errors, crossfit([-e for e in errors])), "config": members[0]["config"]}
-    return out
-
-
-def paper_001_headlines(where: str, rows: list[dict]) -> list[str]:
-    """Paper 001's headlines on one protocol (N(0, 1) prior): every criterion beats `disabled` (`none`) and the
-    logistic criterion has the lowest mean error, from each method's cross-fitted best cell, paired on the same
-    z_true and init."""
-    bests = {m: best_errors(cells) for (m,), cells in group(rows, lambda r: (r["config"]["method"],)).items()}
-
-    def beats(a: str, b: str) -> headlines.Comparison | None:
-        if a not in bests or b not in bests:
-            return None
-        diffs = [paired_mean_difference(torch.from_numpy(x["errors"]), torch.from_numpy(bests[b][seed]["errors"]),
-                                        items_generator(item_key(x["config"]))).to_dict()
-                 for seed, x in bests[a].items() if seed in bests[b]]
-        return headlines.paired(a, b, diffs, True, "mean error") if diffs else None
-
-    def line(claim: str, pairs: list[tuple[str, str]]) -> str:
-        compared = [c for c in (beats(a, b) for a, b in pairs) if c is not None]
-        return headlines.headline("paper 001", f"{where}: {claim}", compared)
-
-    out = []
-    criteria = [c for c in PAPER_001_CRITERIA if c in bests]
-    if criteria and "none" in bests:
-        out.append(line("every resampling criterion beats `disabled` (`none`) on mean error (§4.2.3)",
-                        [(c, "none") for c in criteria]))
-    if PAPER_001_BEST in bests:
-        means = {m: float(np.mean([b["errors"].mean() for b in best.values()])) for m, best in bests.items()}
-        lowest = min(sorted(means), key=means.get)
-        others = [m for m in (*PAPER_001_CRITERIA, "none") if m in bests and m != PAPER_001_BEST]
-        out.append(line(f"{PAPER_001_BEST} has the lowest mean error of the criteria and `disabled` (Table 1: "
-                        f"logistic(2, 2) 0.162 against disabled 0.864; lowest of every method here: {lowest}, "
-                        f"{fmt_number(means[lowest])})", [(PAPER_001_BEST, m) for m in others]))
-    return out
 
 
 class RecoverySynthetic(RecoveryTask):
@@ -188,55 +147,213 @@ class RecoverySynthetic(RecoveryTask):
         problems = [bad for name, values in lists.items() if (bad := per_item_problem(values, n, name))]
         return problems + generator_check_problems(result)
 
+    # -- pages ------------------------------------------------------------------------------------------------
+    def headlines(self, results: list[dict]) -> list[headlines.Headline]:
+        return [h for study in studies(results) for h in paper_001_headlines(study)]
+
     def render(self, results, page):
-        baseline = {self._pair_key(r): r for r in results if r["config"]["method"] == "none"}
-        rows = []
-        groups = sorted(group(results, without_seed).values(),
-                        key=lambda g: tuple(g[0]["config"][k] for k in ("dataset", "family", "prior", "method"))
-                        + tuple(sorted(g[0]["config"]["hparams"].items())))
-        for cells in groups:
-            c = cells[0]["config"]
-            counts: dict[str, list[tuple[int, int]]] = {"win": [], "tie": [], "loss": [], "significant": []}
-            differences = []
-            for r in cells:
-                base = baseline.get(self._pair_key(r))
-                if base is None or base is r:
-                    continue
-                ours, theirs = np.array(r["extra"]["errors"]), np.array(base["extra"]["errors"])
-                v = versus(ours, theirs)
-                for key in ("win", "tie", "loss"):
-                    counts[key].append((int(v[key].sum()), ours.size))
-                counts["significant"].append((int((v["decisive"] & v["win"]).sum()), int(v["decisive"].sum())))
-                differences.append(paired_mean_difference(torch.from_numpy(ours), torch.from_numpy(theirs),
-                                                          items_generator(item_key(r["config"]))).to_dict())
-            m = [r["metrics"] for r in cells]
-            compared = [count_text(counts[key]) if counts[key] else "-" for key in ("win", "tie", "loss", "significant")]
-            rows.append([c["dataset"], generator_label(c), c["prior"], c["method"], hparams_text(c["hparams"]),
-                         *[summarize([x[f"under_{t:g}"] for x in m], 3, 100) for t in THRESHOLDS], *compared,
-                         summarize([x["mean_error"] for x in m], 3), summarize(differences, 3) if differences else "-"])
-        headers = ["dataset", "family", "prior", "method", "params", *[f"% < {t:g}" for t in THRESHOLDS],
-                   "% wins (k/n)", "% ties", "% losses", "% sig. wins (k/m decisive)", "mean error ↓",
-                   "Δ mean error vs none ↓"]
-        claims = [line for (dataset, family, prior, _), rows in group(
-                      results, lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior"))
-                      + (setting_key(r["config"]),)).items() if prior == "normal"
-                  for line in paper_001_headlines(f"{dataset} / {generator_label(rows[0]['config'])}", rows)]
-        return "\n".join([
-            *headlines.headline_section(claims),
-            "## Recoveries", "",
-            "Percentages of latents recovered with error under each threshold. Wins, ties and losses: the share of "
-            "latents where the method's error is below, equal to or above `none`'s on the same z_true, init, seed "
-            f"and learning rate; two errors a and b tie when {TIE_TEXT}, so rounding never counts as a win (a "
-            "resampler that never fired ties). Significant wins: of the m latents where the two are no tie and "
-            "differ by a factor of 2 or more, the k where the method is the better one (paper 001 §4.2.2). Each "
-            "share has its Wilson interval. Δ mean error: the method's mean error minus `none`'s on the same "
-            "latents, with a paired bootstrap interval.", "",
-            table(rows, headers), "", *pretrained_lines(results)])
+        return "\n".join(study_page(
+            "Each method's best cell, chosen without selection bias: on each network the latents are split at random "
+            f"into halves {N_SPLITS} times and each half is scored with the method's cell of lowest mean error on the "
+            "other half (a regularizer's weight 0 is `none`, never its best cell); every method on a network uses the "
+            "same splits, so Δ vs `none` is paired on the same z_true and init. Two trivial baselines sit beside the "
+            "methods, on the same latents: ẑ = the prior's mean, and ẑ = the random init without any descent. Where "
+            "the best method does not beat both, this task recovers nothing at this size and no verdict is issued.",
+            studies(results), ranking_table, paper_001_headlines, pretrained_lines(results), "Every cell", cell_tables))
 
     @staticmethod
     def _pair_key(r: dict) -> str:
         """Everything a method's cell shares with the `none` cell it is compared with: its items and learning rate."""
         return canonical_json([item_key(r["config"]), r["config"]["hparams"].get("lr")])
+
+
+#: The trivial baselines a cell records (`extra.baselines`), as the pages name them.
+BASELINES = {"prior_mean": "ẑ = prior mean (no descent)", "init": "ẑ = init (no descent)"}
+#: Paper 001's lowest mean error per criterion over its parameters, and `disabled`'s (Table 1): the paper's effects.
+PAPER_001_ERROR = {"logistic-cutoff": 0.162, "truncated-normal-cutoff": 0.182, "hard-cutoff": 0.362, "none": 0.864}
+#: How this task's configs state our protocol beside the paper's.
+OURS = {"{}": "dataset", "arch {}": "settings.gan.arch", "d_z {}": "settings.gan.latent_dim",
+        "{} epochs": "settings.gan.train.epochs", "{} latents": "settings.n_latents", "{} steps": "settings.steps"}
+
+
+def baselines_of(rows: list[dict]) -> dict[str, dict[int, np.ndarray]] | None:
+    """Per baseline and seed, its per-latent errors (`extra.baselines`, the same latents as every cell of the seed);
+    None when a result lacks them (results that predate them)."""
+    out: dict[str, dict[int, np.ndarray]] = {name: {} for name in BASELINES}
+    for r in rows:
+        held = r["extra"].get("baselines")
+        if not isinstance(held, dict) or any(not isinstance(held.get(k), dict) or not isinstance(held[k].get("errors"), list)
+                                             or len(held[k]["errors"]) != len(r["extra"]["errors"]) for k in BASELINES):
+            return None
+        for name in BASELINES:
+            out[name].setdefault(r["config"]["seed"], np.array(held[name]["errors"], dtype=np.float64))
+    return out
+
+
+def studies(results: list[dict]) -> list[dict]:
+    """One study per protocol (dataset, generator, prior, latents): its rows, the networks that failed to train, each
+    method's cross-fitted best cells by error on the others, the trivial baselines, and why no verdict (or None)."""
+    out = []
+    key = lambda r: tuple(r["config"][k] for k in ("dataset", "family", "prior")) + (setting_key(r["config"]),)  # noqa: E731
+    for (dataset, _, prior, _), rows in group(results, key).items():
+        failed = {r["config"]["seed"]: why for r in rows if (why := failed_why(r)) is not None}
+        kept = [r for r in rows if r["config"]["seed"] not in failed]
+        study = {"rows": rows, "kept": kept, "prior": prior, "failed": failed,
+                 "where": f"{dataset} / {generator_label(rows[0]['config'])}, {prior} prior",
+                 "bests": BestCells(kept, "errors", lower_is_better=True) if kept else None,
+                 "baselines": baselines_of(kept)}
+        study["unusable"] = unusable(study)
+        out.append(study)
+    return out
+
+
+def _baseline_estimates(study: dict, name: str) -> dict[int, dict]:
+    """Per seed, a baseline's mean error with a bootstrap interval over the latents (seeded by the items)."""
+    first = {r["config"]["seed"]: r["config"] for r in study["kept"]}
+    return {seed: bootstrap_mean(torch.from_numpy(errors), items_generator({"baseline": name, "items": item_key(first[seed])})).to_dict()
+            for seed, errors in study["baselines"][name].items()}
+
+
+def _units(study: dict) -> dict[str, dict[int, dict]]:
+    """The ranking's units: each method's cross-fitted mean error per network, and the baselines'."""
+    bests = study["bests"]
+    units = {m: bests.evaluation(m) for m in bests.methods()}
+    if study["baselines"] is not None:
+        units.update({BASELINES[name]: _baseline_estimates(study, name) for name in BASELINES})
+    return units
+
+
+def unusable(study: dict) -> str | None:
+    """Why no verdict on this study beyond one seed (which `headlines.judge` says itself), or None: no network
+    trained, no baselines recorded, or the best method not beating both baselines on the same latents."""
+    bests = study["bests"]
+    if bests is None or not bests.methods():
+        return "no network of this protocol trained"
+    if len({r["config"]["seed"] for r in study["kept"]}) < 2:
+        return None
+    if study["baselines"] is None:
+        return ("these results record no trivial baselines (ẑ = prior mean, ẑ = init), so whether descent recovers "
+                "anything at this size is unknown")
+    means = {m: float(np.mean(list(bests.score(m).values()))) for m in bests.methods()}
+    best = min(sorted(means), key=means.get)
+    for name, label in BASELINES.items():
+        base = {seed: float(e.mean()) for seed, e in study["baselines"][name].items()}
+        scores = bests.score(best)
+        diffs = [scores[s] - base[s] for s in sorted(scores) if s in base]
+        est, _ = inference.seed_difference(diffs)
+        if not est["high"] < 0:
+            return (f"the best method, {best} (mean error {fmt_number(means[best])}), does not beat {label} "
+                    f"({fmt_number(float(np.mean(list(base.values()))))}; {best} minus it {fmt_estimate(est)} over "
+                    f"{est['n']} seeds): at this size recovery recovers nothing the trivial answer does not")
+    return None
+
+
+def ranking_table(study: dict) -> list[str]:
+    """Methods (and the two baselines) by cross-fitted mean error over seeds, paired on the same latents."""
+    bests = study["bests"]
+    if bests is None:
+        return ["No network of this protocol trained: " + "; ".join(f"seed {s}: {value_text(w)}"
+                                                                   for s, w in sorted(study["failed"].items())) + "."]
+    units = _units(study)
+    ranked = headlines.ranking(units, True, paired=True)
+    rows = []
+    for r in ranked:
+        method = r.name in bests.methods()
+        versus = bests.evaluation(r.name, "none") if method and r.name != "none" else {}
+        rows.append([headlines.rank_text(r.span), r.name, bests.chosen_text(r.name) if method else "-",
+                     summarize(list(units[r.name].values()), bounds=(0, math.inf)),
+                     summarize(list(versus.values())) if versus else "-"])
+    out = [table(rows, ["rank", "method", "best cell (all latents)", "mean error ↓ (cross-fitted)",
+                        "Δ mean error vs none ↓"]), "",
+           headlines.RANKED if ranked and ranked[0].span is not None else headlines.UNRANKED, *bests.note()]
+    if study["baselines"] is None:
+        out += ["", "These results record no trivial baselines (ẑ = prior mean, ẑ = init): whether descent recovers "
+                "anything at this size cannot be read from them."]
+    if study["unusable"]:
+        out += ["", f"**No verdict on this protocol**: {study['unusable']}."]
+    if study["failed"]:
+        out += ["", "Left out (their generator failed to train): " + "; ".join(
+            f"seed {s}: {value_text(w)}" for s, w in sorted(study["failed"].items())) + "."]
+    return out
+
+
+def paper_001_headlines(study: dict) -> list[headlines.Headline]:
+    """Paper 001's headlines on one study (N(0, 1) prior): every resampling criterion beats `disabled` (`none`) on
+    mean error (§4.2.3), and logistic(a, b) has the lowest mean error of the criteria and `disabled` (Table 1), from
+    each method's cross-fitted best cell paired on the same z_true and init."""
+    bests = study["bests"]
+    if study["prior"] != "normal" or bests is None:
+        return []
+    methods = set(bests.methods())
+    ours = config_text(study["rows"], OURS)
+
+    def line(claim: str, pairs: list[tuple[str, str]]) -> headlines.Headline:
+        named = sorted({m for pair in pairs for m in pair} & set(PAPER_001_ERROR), key=PAPER_001_ERROR.get)
+        theirs = ", ".join(f"{m} {number_text(PAPER_001_ERROR[m])}" for m in named) + " (Table 1, lowest per criterion)"
+        return headlines.headline("recovery-synthetic", "paper 001", study["where"], claim, theirs, ours,
+                                  bests.comparisons(pairs, PAPER_001_ERROR), unusable=study["unusable"])
+
+    out = []
+    criteria = [c for c in PAPER_001_CRITERIA if c in methods]
+    if criteria and "none" in methods:
+        out.append(line("every resampling criterion beats `disabled` (`none`) on mean error (§4.2.3)",
+                        [(c, "none") for c in criteria]))
+    if PAPER_001_BEST in methods:
+        others = [m for m in (*PAPER_001_CRITERIA, "none") if m in methods and m != PAPER_001_BEST]
+        if others:
+            out.append(line(f"{PAPER_001_BEST} has the lowest mean error of the criteria and `disabled` (Table 1: "
+                            "logistic(2, 2))", [(PAPER_001_BEST, m) for m in others]))
+    return out
+
+
+def cell_tables(study: dict) -> list[str]:
+    """Every cell of a study (its seeds aggregated): the shares under each threshold and the mean error, then the
+    comparison with `none` on the same latents (wins, ties, losses, significant wins, the paired difference)."""
+    results = study["rows"]
+    baseline = {RecoverySynthetic._pair_key(r): r for r in results if r["config"]["method"] == "none"}
+    shares, against = [], []
+    groups = sorted(group(results, without_seed).values(),
+                    key=lambda g: (g[0]["config"]["method"], sorted(g[0]["config"]["hparams"].items())))
+    for cells in groups:
+        c = cells[0]["config"]
+        counts: dict[str, list[tuple[int, int]]] = {"win": [], "tie": [], "loss": [], "significant": []}
+        differences = []
+        for r in cells:
+            base = baseline.get(RecoverySynthetic._pair_key(r))
+            if base is None or base is r:
+                continue
+            ours, theirs = np.array(r["extra"]["errors"]), np.array(base["extra"]["errors"])
+            v = versus(ours, theirs)
+            for key in ("win", "tie", "loss"):
+                counts[key].append((int(v[key].sum()), ours.size))
+            counts["significant"].append((int((v["decisive"] & v["win"]).sum()), int(v["decisive"].sum())))
+            differences.append(paired_mean_difference(torch.from_numpy(ours), torch.from_numpy(theirs),
+                                                      items_generator(item_key(r["config"]))).to_dict())
+        m = [r["metrics"] for r in cells]
+        shares.append([c["method"], hparams_text(c["hparams"]),
+                       *[summarize([x[f"under_{t:g}"] for x in m], 3, 100) for t in THRESHOLDS],
+                       summarize([x["mean_error"] for x in m], 3)])
+        if c["method"] != "none":
+            against.append([c["method"], hparams_text(c["hparams"]),
+                            *[count_text(counts[key]) if counts[key] else "-" for key in ("win", "tie", "loss", "significant")],
+                            summarize(differences, 3) if differences else "-"])
+    if study["baselines"] is not None:
+        for name, label in BASELINES.items():
+            per_seed = study["baselines"][name]
+            shares.append([label, "-", *[count_text([(int((e < t).sum()), e.size) for e in per_seed.values()])
+                                         for t in THRESHOLDS],
+                           summarize(list(_baseline_estimates(study, name).values()), 3)])
+    return ["Percentages of latents recovered with error under each threshold, every cell (a share's interval is "
+            "Wilson's), and the mean error with a bootstrap interval over the latents; with several seeds, the mean "
+            "over seeds with a t interval.", "",
+            table(shares, ["method", "params", *[f"% < {t:g}" for t in THRESHOLDS], "mean error ↓"]), "",
+            "Against `none` on the same z_true, init, seed and learning rate: wins, ties and losses per latent (two "
+            f"errors a and b tie when {TIE_TEXT}, so rounding never counts as a win; a resampler that never fired "
+            "ties); significant wins: of the m latents where the two are no tie and differ by a factor of 2 or more, "
+            "the k where the method is the better one (paper 001 §4.2.2); Δ mean error: the method's minus `none`'s "
+            "on the same latents, with a paired bootstrap interval.", "",
+            table(against, ["method", "params", "% wins (k/n)", "% ties", "% losses", "% sig. wins (k/m decisive)",
+                            "Δ mean error vs none ↓"])]
 
 
 @hookimpl

@@ -9,8 +9,8 @@ import math
 import torch
 from torch import Tensor
 
-from lvrbench.api import (Estimate, Param, SampleOutput, Sampler, SamplerContext, SamplerError, TrainedGAN, UsageError,
-                          hookimpl, wilson_interval)
+from lvrbench.api import (Estimate, Param, SampleOutput, Sampler, SamplerContext, SamplerError, TrainedGAN,
+                          UsageError, hookimpl, wilson_interval)
 
 #: DRS's ε in F = Δ - log(1 - exp(Δ - ε)): keeps the arg-max sample finite (uber-research mh.py; methods.md §8).
 DRS_EPSILON = 1e-6

@@ -8,19 +8,20 @@ samples. Calibration and MH-GAN's initial states use test samples the scores nev
 from __future__ import annotations
 
 import itertools
+import statistics
 from typing import Any
 
 import torch
 
 from lvrbench.api import (METRIC, CellOutcome, Environment, Job, Request, SampleOutput, Sampler, SamplerError,
                           UsageError, check_fields, derive_seed, hookimpl, is_number)
-from lvrbench.kit import (ALT_SUFFIX, CALIBRATED, EXACT, GAN_PROTOCOL, FamilyTask, Generator,
-                          Scored, Scorer, density_ratio, describe_generator, evaluator_lines, evaluator_problems,
-                          evaluator_settings, fmt_number, gan_fields,
-                          gan_spec, generator_check_problems, generator_config, generator_label, group, headlines,
-                          hparams_text, link, mixtures, payload_problem, pretrained_lines,
-                          protocol_line, quality_cost_plot, ratio_problems, ratio_quality, run_sampler,
-                          samples_drawer, summarize, table, without_seed)
+from lvrbench.kit import (ALT_SUFFIX, CALIBRATED, EXACT, FID_ON_POINTS, GAN_PROTOCOL, SAME_GENERATORS, FamilyTask,
+                          Generator, Scored, Scorer, config_text, dataset_details, density_ratio, describe_generator,
+                          evaluator_problems, evaluator_settings, failed_why, fmt_number, gan_fields, gan_spec,
+                          generator_check_problems, generator_config, group, headlines, hparams_text, inert, link,
+                          mixtures, number_text, payload_problem, quality_cost_plot, ratio_problems, ratio_quality,
+                          reliability_plot, run_sampler, samples_drawer, summarize, table, unit_label, units_of,
+                          without_seed)
 
 
 #: Per profile: samples per cell, the real test samples they are scored against, the held-out real samples the
@@ -59,20 +60,127 @@ def _versus(metric: str) -> str:
     return f"{metric}_vs_direct"
 
 
-def paper_headlines(dataset: str, ours: dict[tuple[str, str], dict[str, list[dict]]]) -> list[str]:
-    """Paper 004's headline on one image dataset: DRS improves FID on direct sampling, judged by the paired
-    difference (DRS minus direct, the same real samples and seed), for vanilla (Table 1) and for every family."""
-    drs = {family: d["fid"] for (family, method), d in ours.items() if method == "drs" and d.get("fid")}
-    if not drs:
-        return []
+def _cells(rows: list[dict]) -> list[list[dict]]:
+    """A dataset's cells with their seeds aggregated, by generator, `direct` first, then sampler and grid row."""
+    return sorted(group(rows, without_seed).values(),
+                  key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"], g[0]["config"]["method"] != "direct",
+                                 g[0]["config"]["method"], sorted(g[0]["config"]["hparams"].items())))
+
+
+#: What a cell whose density ratio carries no information reads instead of numbers.
+AT_CHANCE = "not applicable: ratio at chance"
+#: How this task's configs state our protocol beside paper 004's.
+OURS = {"{}": "dataset", "arch {}": "settings.gan.arch", "d_z {}": "settings.gan.latent_dim",
+        "{} epochs": "settings.gan.train.epochs", "{} samples per sampler": "settings.n_samples"}
+
+
+def heldout_quality(result: dict) -> dict | None:
+    """The held-out quality of the density ratio a cell's sampler read (`extra.ratio.heldout`: accuracy, log-loss,
+    AUC, ECE, reliability bins, at chance), or None where it read none or the result predates the score."""
+    ratio = result["extra"].get("ratio")
+    held = ratio.get("heldout") if isinstance(ratio, dict) else None
+    keys = ("accuracy", "log_loss", "auc", "ece", "reliability", "at_chance")
+    return held if isinstance(held, dict) and all(k in held for k in keys) else None
+
+
+def at_chance(result: dict) -> bool:
+    """Whether the cell's sampler read a density ratio no better than chance on held-out data."""
+    quality = heldout_quality(result)
+    return quality is not None and quality["at_chance"] is True
+
+
+def pairing(result: dict) -> str:
+    """Which interval the cell's `*_vs_direct` metrics carry (`extra.paired`, declared by the sampler)."""
+    paired = result["extra"].get("paired")
+    return "paired" if paired is True else "two-sample" if paired is False else "paired, undeclared"
+
+
+def sampler_label(rows: list[dict]):
+    """A cell's sampler as a page names it: its name, with its hyper-parameters where it runs several cells."""
+    grids: dict[str, set] = {}
+    for r in rows:
+        grids.setdefault(r["config"]["method"], set()).add(hparams_text(r["config"]["hparams"]))
+    return lambda r: r["config"]["method"] + (f" ({hparams_text(r['config']['hparams'])})"
+                                              if len(grids[r["config"]["method"]]) > 1 else "")
+
+
+def generators_of(rows: list[dict]) -> dict[str, dict]:
+    """Per generator of a dataset (family, with its prior where two run): its samplers' results by seed (networks
+    that failed to train and cells whose ratio is at chance left out, with why), and `direct`'s by seed."""
+    label = unit_label(rows)
+    out = {}
+    for (name,), members in group(rows, lambda r: (label(r),)).items():
+        units, left = units_of(members, sampler_label(members),
+                               lambda r: "its density ratio is at chance on held-out data" if at_chance(r) else None)
+        direct = {r["config"]["seed"]: r for r in members if r["config"]["method"] == "direct" and failed_why(r) is None}
+        out[name] = {"rows": members, "units": units, "left": left, "direct": direct}
+    return out
+
+
+def alt_delta(result: dict, direct: dict | None) -> float | None:
+    """The second evaluator's FID change against direct on the same seed (a point: no interval was scored)."""
+    if direct is None or "fid_alt" not in result["metrics"] or "fid_alt" not in direct["metrics"]:
+        return None
+    return result["metrics"]["fid_alt"]["value"] - direct["metrics"]["fid_alt"]["value"]
+
+
+def paper_headlines(dataset: str, found: dict[str, dict], ours: str) -> list[headlines.Headline]:
+    """Paper 004's claims on one image dataset, each sampler against direct on the same generator (per seed its
+    paired or two-sample difference, over seeds a t interval): the improvements of Table 1 (DRS on vanilla, and the
+    rows it greys out), and DRS improving FID for every family run here. Generators that failed to train and
+    ratios at chance are left out, with why; judged under the second evaluator too where the results hold it."""
+    def builders(cells: list[tuple[str, str]]):
+        def build(metric: str) -> list[headlines.Builder]:
+            out = []
+            for family, unit in cells:
+                g = found[family]
+                by_seed = g["units"][unit]
+                seeds = sorted(by_seed)
+                if metric == "fid_vs_direct":
+                    diffs = [by_seed[s]["metrics"]["fid_vs_direct"]["value"] for s in seeds]
+                    noise = [headlines.evaluation_variance(by_seed[s]["metrics"]["fid_vs_direct"]) for s in seeds]
+                else:
+                    diffs = [alt_delta(by_seed[s], g["direct"].get(s)) for s in seeds]
+                    if any(d is None for d in diffs):
+                        continue
+                    noise = None
+                shown = headlines.one_network(by_seed[seeds[0]]["metrics"]["fid_vs_direct"])
+                out.append(lambda level, n=f"{unit} − direct ({family})", d=diffs, w=noise, v=shown: headlines.within(
+                    n, d, level, lower_is_better=True, noise=w, display=v))
+            return out
+        return build
+
+    def metrics(cells: list[tuple[str, str]]) -> tuple[str, ...]:
+        alt = all(alt_delta(r, found[f]["direct"].get(s)) is not None
+                  for f, u in cells for s, r in found[f]["units"][u].items())
+        return ("fid_vs_direct", "fid_alt") if alt else ("fid_vs_direct",)
+
+    def cells_of(sampler: str, families: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+        cells, left = [], []
+        for f in families:
+            g = found[f]
+            units = [u for u in g["units"] if u.split(" (")[0] == sampler]
+            cells += [(f, u) for u in units]
+            left += [f"{f} {u} {why}" for u in sorted(g["left"]) if u.split(" (")[0] in (sampler, "direct") for why in g["left"][u]]
+        return cells, left
+
     out = []
-    if "vanilla" in drs:
-        out.append(headlines.headline("paper 004", f"{dataset}: DRS improves vanilla's FID on direct sampling (Table 1 "
-                                      "on MNIST: 63.99 → 38.49)", [headlines.paired("drs", "direct", drs["vanilla"], True,
-                                                                                   "FID (vanilla)")]))
-    out.append(headlines.headline("paper 004", f"{dataset}: DRS improves FID on direct sampling for every family run "
-                                  "here (Table 1 reports it for vanilla, and greyed out for W-GAN-GP)",
-                                  [headlines.paired("drs", "direct", drs[f], True, f"FID ({f})") for f in sorted(drs)]))
+    for ref in headlines.SAMPLING:
+        if ref.family not in found or ref.metric != "fid":
+            continue
+        cells, left = cells_of(ref.sampler, [ref.family])
+        grey = " (a row paper 004 greys out: its validity unclear)" if ref.uncertain else ""
+        out.append(headlines.headline(
+            "sampling", ref.paper, dataset, f"{ref.sampler} improves {ref.family}'s FID on direct sampling{grey}",
+            f"{ref.family}: {number_text(ref.baseline)} → {number_text(ref.value)} ({ref.where}, MNIST)", ours,
+            builders(cells) if cells else [], metrics(cells) if cells else (), left, is_headline=not ref.uncertain))
+    families = sorted(f for f, g in found.items() if any(u.split(" (")[0] == "drs" for u in (*g["units"], *g["left"])))
+    if families:
+        cells, left = cells_of("drs", families)
+        out.append(headlines.headline(
+            "sampling", "paper 004", dataset, "DRS improves FID on direct sampling for every family run here",
+            "vanilla 63.99 → 38.49; W-GAN-GP 40.78 → 38.02, greyed out (Table 1, MNIST)", ours,
+            builders(cells) if cells else [], metrics(cells) if cells else (), left))
     return out
 
 
@@ -223,76 +331,211 @@ class Sampling(FamilyTask):
         problems += evaluator_problems(result, ("fid", "precision", "recall")) + generator_check_problems(result)
         return problems + (mixtures.problems(result) if points else [])
 
-    def render(self, results: list[dict], page) -> str:
-        out = ["Every sampler's samples are scored as `generation` scores them, against the same real test samples "
-               "as `direct` (plain G(z)) on the same seed, and each metric is shown as the **paired difference with "
-               "direct** (sampler minus direct) with its 95% interval: FID's from paired bootstraps (the same positions "
-               "of both sample sets; DG-flow and DDLS start from the latents `direct` draws, so their samples pair one "
-               "to one), precision's, recall's and the high-quality share's by Newcombe's paired interval, modes "
-               "covered by a paired percentile bootstrap. " + mixtures.EXPLAINED,
-               "", "Cost is per 1000 samples: generator and discriminator evaluations (samples passed through each "
-               "network, a gradient step counted once) as the core counted them, and wall seconds on the device in the "
-               "provenance; a calibrator's one-off fit is not counted. The density ratio column says what the samplers "
-               f"read: *{EXACT}* where the family's discriminator is BCE-trained (its logit is log p_data/p_G; BiGAN's "
-               f"and LOGAN-B's joint D(x, z) on the pair (G(z), z)), *{CALIBRATED}* (σ(a·s + b) fitted on the held-out "
-               "real samples against as many generated ones) for critics that are no ratio estimators (LSGAN, hinge, "
-               "SAN, WGAN, WGAN-GP). Acceptance is the share of proposals accepted (DRS, MH-GAN) with its Wilson "
-               "interval.", ""]
-        claims = []
+    def headlines(self, results: list[dict]) -> list[headlines.Headline]:
+        out = []
         for (dataset,), rows in group(results, lambda r: (r["config"]["dataset"],)).items():
+            if not any("centers" in r["extra"] for r in rows):
+                out += paper_headlines(dataset, generators_of(rows), config_text(rows, OURS))
+        return out
+
+    def render(self, results: list[dict], page) -> str:
+        by_dataset = group(results, lambda r: (r["config"]["dataset"],))
+        out = ["## Ranking", "", "Per generator, its samplers ranked by the change they make against `direct` (plain "
+               "G(z)) on the same generator and seed: sampler minus direct, so a negative Δ FID and a positive Δ share "
+               "are improvements; `direct` itself is the row at Δ 0. Samplers of one generator share its networks, so "
+               "ranks compare their per-seed differences paired by seed. `Δ interval` says how one network's Δ "
+               "was measured: *paired* where the sampler refines direct's own draws one to one (DG-flow, DDLS), "
+               "*two-sample* where its samples are independent of direct's (DRS, MH-GAN); results that predate the "
+               "declaration read *paired, undeclared* (they used paired intervals for every sampler). A cell whose "
+               f"density ratio is no better than chance on held-out data reads *{AT_CHANCE}* and is ranked nowhere.", ""]
+        for (dataset,), rows in by_dataset.items():
             points = any("centers" in r["extra"] for r in rows)
-            out += [f"## {dataset}", "", protocol_line(rows, SCORED_BY), "", *pretrained_lines(rows), *evaluator_lines(rows), ""]
-            metrics = ["fid", "precision", "recall"] + (["modes_covered", "high_quality"] if points else [])
-            headers = ["family", "prior", "sampler", "params", "density ratio"]
-            for m in metrics:
-                arrow = "↓" if m == "fid" else "↑"
-                headers += [f"{LABELS[m]} {arrow}", f"Δ {LABELS[m]} vs direct"]
-            headers += ["acceptance %", "G evals / 1000", "D evals / 1000", "s / 1000", "samples"]
-            body, ours, plot = [], {}, {}
-            cells = sorted(group(rows, without_seed).values(),
-                           key=lambda g: (g[0]["config"]["family"], g[0]["config"]["prior"], g[0]["config"]["method"] != "direct",
-                                          g[0]["config"]["method"], sorted(g[0]["config"]["hparams"].items())))
-            for members in cells:
-                first = members[0]
-                c, m = first["config"], [r["metrics"] for r in members]
+            out += [f"### {dataset}", "", *self._ranking(generators_of(rows), points), ""]
+        out += headlines.section(self.headlines(results), " (image datasets; the paper used MNIST)")
+        out += ["## Details", "", "Quality: every sampler's samples scored as `generation` scores them, against the "
+                "same real test samples as `direct` on the same seed. A network's own Δ intervals: FID's from "
+                "bootstraps of both sample sets, the shares' by Newcombe's interval (paired or two-sample as "
+                "`Δ interval` says), modes covered by a percentile bootstrap. " + mixtures.EXPLAINED, "",
+                SAME_GENERATORS, "",
+                "Cost is per 1000 samples: generator and discriminator evaluations (samples passed through each "
+                "network, a gradient step counted once) as the core counted them, and wall seconds on the device in "
+                "the provenance; a calibrator's one-off fit is not counted. The density ratio says what the samplers "
+                f"read: *{EXACT}* where the family's discriminator is BCE-trained (its logit is log p_data/p_G; "
+                f"BiGAN's and LOGAN-B's joint D(x, z) on the pair (G(z), z)), *{CALIBRATED}* (σ(a·s + b) fitted on "
+                "held-out real samples against as many generated ones) for critics that are no ratio estimators "
+                "(LSGAN, hinge, SAN, WGAN, WGAN-GP). Acceptance is the share of proposals accepted (DRS, MH-GAN) with "
+                "its Wilson interval.", ""]
+        for (dataset,), rows in by_dataset.items():
+            points = any("centers" in r["extra"] for r in rows)
+            out += dataset_details(dataset, rows, SCORED_BY, evaluators=True)[0]
+            out += self._quality(rows, points) + self._ratios(rows, dataset, page) + self._cost(rows, dataset, page)
+        return "\n".join(out)
+
+    @staticmethod
+    def _ranking(found: dict[str, dict], points: bool) -> list[str]:
+        """One table per dataset: per generator, its samplers by the primary metric's change against direct."""
+        metrics = [("modes_covered_vs_direct", False, 2, 1.0), ("high_quality_vs_direct", False, 3, 100.0)] if points \
+            else [("fid_vs_direct", True, 4, 1.0)]
+        rows, ranked_any, left_all = [], False, []
+        alt = not points and all("fid_alt" in r["metrics"] for g in found.values() for r in g["rows"])
+        for family, g in sorted(found.items()):
+            spans, order = {}, None
+            for metric, lower, _, _ in metrics:
+                have = {u: {s: r["metrics"][metric] for s, r in by_seed.items()} for u, by_seed in g["units"].items()
+                        if all(metric in r["metrics"] for r in by_seed.values())}
+                ranked = headlines.ranking(have, lower, paired=True) if have else []
+                spans[metric] = {r.name: r.span for r in ranked}
+                ranked_any = ranked_any or any(r.span is not None for r in ranked)
+                order = order or [r.name for r in ranked]
+            for unit in (order or []) + sorted(u for u in g["left"] if u not in g["units"]):
+                by_seed = g["units"].get(unit)
+                if not by_seed:
+                    row = [family, unit] + [[None, "-"]] * len(metrics) + (["-"] if alt else [])
+                    rows.append(row + ["-", AT_CHANCE if any("at chance" in w for w in g["left"][unit]) else "left out"])
+                    continue
+                row = [family, unit]
+                for metric, _, digits, scale in metrics:
+                    row.append([spans[metric].get(unit), summarize([r["metrics"][metric] for r in by_seed.values()],
+                                                                   digits, scale)])
+                if alt:
+                    deltas = [alt_delta(r, g["direct"].get(s)) for s, r in by_seed.items()]
+                    row.append("-" if None in deltas else f"{fmt_number(deltas[0], 4)} (a point)" if len(deltas) == 1
+                               else summarize([{"value": d, "low": d, "high": d, "n": 1} for d in deltas], 4))
+                first = next(iter(by_seed.values()))
                 ratio = first["extra"].get("ratio")
-                row = [generator_label(c), c["prior"], c["method"], hparams_text(c["hparams"]), ratio["text"] if ratio else "-"]
-                for metric in metrics:
-                    digits, scale = (4, 1) if metric == "fid" else (3, 100 if metric == "high_quality" else 1)
-                    if not all(metric in x and _versus(metric) in x for x in m):  # a mixture's row without its scores
-                        row += ["-", "-"]
-                        continue
-                    if metric == "modes_covered":
-                        row += [mixtures.cells(members)[0], summarize([x[_versus(metric)] for x in m], 2)]
-                        continue
-                    row += [summarize([x[metric] for x in m], digits, scale), summarize([x[_versus(metric)] for x in m], digits, scale)]
-                    ours.setdefault((c["family"], c["method"]), {}).setdefault(metric, []).extend(x[_versus(metric)] for x in m)
-                row += [summarize([x["acceptance"] for x in m], 3, 100) if all("acceptance" in x for x in m) else "-"]
-                cost = [r["extra"]["cost"] for r in members]
-                row += [fmt_number(sum(k[key] for k in cost) / len(cost)) for key in COST_KEYS]
-                figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
-                body.append(row + [link(f"seed {c['seed']}", figure)])
-                evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
-                if c["method"] != "direct" and evals > 0:  # a log axis: a result claiming no cost is left out
-                    d = m[0][_versus("fid")]
-                    plot.setdefault(c["method"], []).append((evals, d["value"], d["low"], d["high"]))
-            out += [table(body, headers), ""]
-            if plot:
-                plotted = page.figure(f"{dataset}-quality-cost", lambda path, p=plot, d=dataset: quality_cost_plot(
-                    p, path, f"samplers on {d}: FID change against cost", "G + D evaluations per 1000 samples",
-                    "Δ FID vs direct (lower is better)"))
-                out += [f"![quality against cost on {dataset}]({plotted})", "",
-                        "Each point is one family's sampler cell (first seed): its paired FID difference with direct "
-                        "and its 95% interval, against the evaluations it spent per 1000 samples (direct spends 1000 "
-                        "generator evaluations).", ""]
-            if not points:
-                out += [f"### {dataset} beside paper 004", "",
-                        f"Paper 004 measured on {', '.join(sorted({r.dataset for r in headlines.SAMPLING}))} with "
-                        f"Inception features, these rows on {dataset} with lvrbench's evaluator, so only the direction of "
-                        "the change is compared. " + headlines.IMPROVEMENT_EXPLAINED, "",
-                        *headlines.improvement_lines(headlines.SAMPLING, ours, LABELS)]
-                claims += paper_headlines(dataset, ours)
-        return "\n".join([*headlines.headline_section(claims, " (image datasets; the paper used MNIST)"), *out])
+                rows.append(row + ["-" if unit == "direct" else pairing(first),
+                                   ratio["text"] if isinstance(ratio, dict) else "-"])
+            left_all += [f"{family} {u} {why}" for u, items in sorted(g["left"].items()) for why in items]
+        headers = ["family", "sampler"]
+        for metric, lower, _, _ in metrics:
+            name = LABELS[metric.removesuffix("_vs_direct")]
+            headers += ([f"rank ({name})" if len(metrics) > 1 else "rank"] if ranked_any else []) + \
+                       [f"Δ {name} vs direct {'↓' if lower else '↑'}"]
+        headers += (["Δ FID, evaluator B"] if alt else []) + ["Δ interval", "density ratio"]
+        def flat(row: list) -> list:  # a [span, text] cell is a rank column (where anything ranks) and its value
+            out = []
+            for cell in row:
+                out += (([headlines.rank_text(cell[0])] if ranked_any else []) + [cell[1]]) if isinstance(cell, list) \
+                    else [cell]
+            return out
+
+        out = [table([flat(row) for row in rows], headers), "", headlines.RANKED if ranked_any else headlines.UNRANKED]
+        if points:
+            out += ["", FID_ON_POINTS]
+        if left_all:
+            out += ["", "Left out of the ranking and of every verdict: " + "; ".join(left_all) + "."]
+        return out
+
+    @staticmethod
+    def _quality(rows: list[dict], points: bool) -> list[str]:
+        """The quality table (at most 10 columns): each metric and its change against direct, with the interval's
+        kind; a cell whose ratio is at chance reads so instead of numbers."""
+        metrics = ["modes_covered", "high_quality", "fid"] if points else ["fid", "precision", "recall"]
+        label = unit_label(rows)
+        headers = ["family", "sampler", "params"]
+        for m in metrics:
+            arrow = "↓" if m == "fid" else "↑"
+            headers += [f"{LABELS[m]} {arrow}" + (" (unranked)" if points and m == "fid" else ""), f"Δ {LABELS[m]}"]
+        body = []
+        for cells in _cells(rows):
+            first = cells[0]
+            c = first["config"]
+            row = [label(first), c["method"], hparams_text(c["hparams"])]
+            if any(at_chance(r) for r in cells):
+                body.append(row + [AT_CHANCE] + ["-"] * (2 * len(metrics) - 1) + ["-"])
+                continue
+            m = [r["metrics"] for r in cells]
+            for metric in metrics:
+                digits, scale = (4, 1.0) if metric == "fid" else (3, 100.0 if metric == "high_quality" else 1.0)
+                if not all(metric in x and _versus(metric) in x for x in m):  # a mixture's row without its scores
+                    row += ["-", "-"]
+                elif metric == "modes_covered":
+                    row += [mixtures.cells(cells)[0], summarize([x[_versus(metric)] for x in m], 2)]
+                else:
+                    row += [summarize([x[metric] for x in m], digits, scale),
+                            summarize([x[_versus(metric)] for x in m], digits, scale)]
+            body.append(row + [pairing(first)])
+        out = ["Quality, every cell (a network's own intervals for one seed; the mean over seeds with a t interval for "
+               "several):", "", table(body, headers + ["Δ interval"]), ""]
+        if not points and any("fid_alt" in r["metrics"] for r in rows):
+            second = [[label(cells[0]), cells[0]["config"]["method"], hparams_text(cells[0]["config"]["hparams"]),
+                       *[summarize([r["metrics"][k] for r in cells], 4 if k == "fid_alt" else 3)
+                         if all(k in r["metrics"] for r in cells) else "-" for k in ("fid_alt", "precision_alt", "recall_alt")]]
+                      for cells in _cells(rows)]
+            out += ["The same samples scored by the second evaluator:", "",
+                    table(second, ["family", "sampler", "params", "FID ↓, B", "precision ↑, B", "recall ↑, B"]), ""]
+            cells = {f"{label(c[0])} {c[0]['config']['method']} {hparams_text(c[0]['config']['hparams'])}": c
+                     for c in _cells(rows) if not any(at_chance(r) for r in c)}
+            means = [{k: statistics.fmean(r["metrics"][m]["value"] for r in c) for k, c in cells.items()
+                      if all(m in r["metrics"] for r in c)} for m in ("fid", "fid_alt")]
+            if line := headlines.agreement(*means, "cells' FIDs", rows[0]["config"]["dataset"]):
+                out += [line, ""]
+        return out
+
+    @staticmethod
+    def _ratios(rows: list[dict], dataset: str, page) -> list[str]:
+        """Each generator's density ratio scored on held-out real and generated samples it was not fitted on, with
+        a reliability diagram; [] where no result holds the score."""
+        label = unit_label(rows)
+        found: dict[str, dict[int, dict]] = {}
+        for r in rows:
+            if (quality := heldout_quality(r)) is not None:
+                found.setdefault(label(r), {}).setdefault(r["config"]["seed"], {**quality, "text": r["extra"]["ratio"].get("text")})
+        if not found:
+            return []
+        body = []
+        for name, by_seed in sorted(found.items()):
+            series = {f"seed {s}": [(b["mean_predicted"], b["observed"]) for b in q["reliability"]
+                                    if b.get("count") and b.get("mean_predicted") is not None and b.get("observed") is not None]
+                      for s, q in sorted(by_seed.items())}
+            series = {k: v for k, v in series.items() if v}
+            figure = page.figure(f"{dataset}-{name}-reliability", lambda path, s=series, t=f"{name} on {dataset}: density ratio":
+                                 reliability_plot(s, path, t)) if series else None
+            q = list(by_seed.values())
+            chance = sum(x["at_chance"] is True for x in q)
+            body.append([name, q[0]["text"] or "-", summarize([x["accuracy"] for x in q], bounds=(0, 1)),
+                         summarize([x["log_loss"] for x in q]), summarize([x["auc"] for x in q], bounds=(0, 1)),
+                         fmt_number(sum(x["ece"] for x in q) / len(q)),
+                         f"{chance} of {len(q)} seed{'s' if len(q) > 1 else ''}",
+                         link("reliability", figure) if figure else "-"])
+        return ["The density ratios the samplers read, scored on held-out real and generated samples they were not "
+                "fitted on (the exact BCE logit too): accuracy predicting real at P(real) ≥ 0.5, log-loss (chance: "
+                "ln 2 = 0.693 on balanced data), AUC (0.5: no information whatever the calibration), expected "
+                "calibration error over 10 bins. A ratio is at chance when none of the three clears chance on "
+                f"held-out data; its sampler cells then read *{AT_CHANCE}*.", "",
+                table(body, ["family", "density ratio", "accuracy ↑", "log-loss ↓", "AUC ↑", "ECE ↓ (mean)",
+                             "at chance", "figure"]), ""]
+
+    def _cost(self, rows: list[dict], dataset: str, page) -> list[str]:
+        """The cost table (at most 10 columns) and the quality-against-cost figure."""
+        label = unit_label(rows)
+        body, plot = [], {}
+        for cells in _cells(rows):
+            first = cells[0]
+            c, m = first["config"], [r["metrics"] for r in cells]
+            ratio = first["extra"].get("ratio")
+            cost = [r["extra"]["cost"] for r in cells]
+            figure = page.figure(f"{dataset}-{c['family']}-{c['prior']}-{c['method']}-{first['id']}", self._drawer(first, dataset))
+            body.append([label(first), c["method"], hparams_text(c["hparams"]), ratio["text"] if isinstance(ratio, dict) else "-",
+                         summarize([x["acceptance"] for x in m], 3, 100) if all("acceptance" in x for x in m) else "-",
+                         *[fmt_number(sum(k[key] for k in cost) / len(cost)) for key in COST_KEYS],
+                         link(f"seed {c['seed']}", figure)])
+            evals = sum(k["generator_evals"] + k["discriminator_evals"] for k in cost) / len(cost)
+            if c["method"] != "direct" and evals > 0 and not at_chance(first):  # a log axis: no cost, no point
+                d = m[0][_versus("fid")]
+                plot.setdefault(c["method"], []).append((evals, d["value"], d["low"], d["high"]))
+        out = ["Cost per 1000 samples, every cell (the mean over seeds):", "",
+               table(body, ["family", "sampler", "params", "density ratio", "acceptance %", "G evals / 1000",
+                            "D evals / 1000", "s / 1000", "samples"]), ""]
+        if plot:
+            figure = page.figure(f"{dataset}-quality-cost", lambda path, p=plot, d=dataset: quality_cost_plot(
+                p, path, f"samplers on {d}: FID change against cost", "G + D evaluations per 1000 samples",
+                "Δ FID vs direct (lower is better)"))
+            out += [f"![quality against cost on {inert(dataset)}]({figure})", "",
+                    "Each point is one generator's sampler cell (first seed): its FID change against direct with that "
+                    "network's 95% interval, against the evaluations it spent per 1000 samples (direct spends 1000 "
+                    "generator evaluations).", ""]
+        return out
 
     @staticmethod
     def _drawer(result: dict, dataset: str):

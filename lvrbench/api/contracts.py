@@ -742,7 +742,7 @@ class Task(Plugin):
 
     kind = "tasks"
     profiles: ClassVar[tuple[str, ...]] = ("quick", "standard", "full")
-    #: (label, dotted config path) pairs the page's protocol line states from its results (see `protocol`);
+    #: (label, dotted config path) pairs the page's protocol lists from its results (see `protocol`);
     #: the default names the generator artifact fields `lvrbench.engine.specs.gan_spec` gives every task that trains one.
     protocol_fields: ClassVar[tuple[tuple[str, str], ...]] = (
         ("family", "settings.gan.family"), ("pretrained generator", "settings.gan.pretrained"),
@@ -750,11 +750,19 @@ class Task(Plugin):
         ("batch", "settings.gan.train.batch_size"),
         ("GAN learning rate", "settings.gan.train.lr"), ("seeds", "seed"))
 
-    def protocol(self, results: list[dict]) -> str:
-        """The page's protocol line: `source` cited, then what the results' configs say was run (never the paper's numbers)."""
-        from ..base.text import protocol_text
+    def protocol(self, results: list[dict]) -> list[str] | str:
+        """The page's protocol as a short list of items, each a phrase of plain text (the page renders them as a
+        bulleted list under "Protocol"): `source` cited, then what the results' configs say was run (never the paper's
+        numbers), one item per field of `protocol_fields`, then the grid. A task may add items (how it departs from
+        the paper, what a seed sets). A single string is one item (0.5's shape, still accepted)."""
+        from ..base.text import protocol_items
 
-        return protocol_text(self.source, results, self.protocol_fields)
+        return protocol_items(self.source, results, self.protocol_fields)
+
+    def headlines(self, results: list[dict]) -> list:
+        """The papers' headline claims this task puts to its results (`lvrbench.kit.headlines.Headline`s, each with
+        its verdict), which its page shows and the README's *Results* table lists; none by default."""
+        return []
 
     def plan(self, request: Request) -> list[Job]:
         """The jobs (groups of cells computed together) for a request."""

@@ -1,5 +1,5 @@
 """Text on a page from values that may come from anywhere: numbers as tables write them, any other value as inert text,
-GitHub markdown tables, the protocol line a page states from its results' configs.
+GitHub markdown tables, the protocol a page lists from its results' configs.
 
 Results come from pull requests: every string a page prints from one (an error, provenance, a source, a name, a
 setting) goes through `inert`, which escapes it for markdown and HTML, so no result can add a tag, a link, an image or
@@ -105,17 +105,18 @@ def grid_text(results: Iterable[dict]) -> str:
     return "; ".join(f"{name} {values_text(config_values(results, f'hparams.{name}'))}" for name in names)
 
 
-def protocol_text(source: str, results: Sequence[dict], fields: Sequence[tuple[str, str]]) -> str:
-    """A page's protocol line: "after `source`", then each field's values in these results' configs, and their grid.
+def protocol_items(source: str, results: Sequence[dict], fields: Sequence[tuple[str, str]]) -> list[str]:
+    """A page's protocol as a short list: "after `source`", then one item per field with its values in these results'
+    configs, then their grid.
 
-    `fields` are (label, dotted config path) pairs; a field none of the results has is left out, so the
-    line states only what the numbers below came from.
+    `fields` are (label, dotted config path) pairs; a field none of the results has is left out, so the list states
+    only what the numbers on the page came from.
     """
-    run = [f"{label} {values_text(values)}" for label, path in fields if (values := config_values(results, path))]
+    items = [f"after {source}"] if source else []
+    items += [f"{label} {values_text(values)}" for label, path in fields if (values := config_values(results, path))]
     if grid := grid_text(results):
-        run.append(f"grid: {grid}")
-    parts = [f"after {source}" if source else "", f"As run for the numbers on this page: {'; '.join(run)}" if run else ""]
-    return ". ".join(p for p in parts if p)
+        items.append(f"grid: {grid}")
+    return items
 
 
 def number_text(value: float) -> str:

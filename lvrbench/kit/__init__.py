@@ -22,8 +22,9 @@ _WHERE: dict[str, str] = {
                      "dataset_prior", "family_refusal", "generator_prior", "has_realness", "generator_config",
                      "PAPER_PRIOR"), "planning"),
     **dict.fromkeys(("RecoveryTask", "PAPER_LRS", "SEEDS_TEXT", "CONFIG_FIELDS", "item_key", "setting_key",
-                     "per_item_problem", "crossfit", "picked", "grid_section"), "recovery"),
-    **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "protocol_line", "history_record",
+                     "per_item_problem", "BestCells", "candidate", "N_SPLITS", "grid_section", "study_page"), "recovery"),
+    **dict.fromkeys(("FamilyTask", "GAN_FIELDS", "GAN_PROTOCOL", "gan_fields", "dataset_protocol", "dataset_details", "training_table", "config_text",
+                     "history_record",
                      "history_problem", "curve_drawer"), "family"),
     **dict.fromkeys(("Scorer", "Scored", "fid", "fid_bootstrap", "fid_difference_bootstrap", "knn_radii", "in_manifold",
                      "precision_recall", "precision_recall_outcomes", "mode_labels", "mode_coverage",
@@ -34,12 +35,16 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("GAN_TRAINING", "FAMILY_TRAINING", "CLASSIFIER_TRAINING", "EVALUATORS", "SEEDS", "gan_config"),
                     "protocols"),
     **dict.fromkeys(("encode_images", "encode_points", "payload_problem", "png_problem", "image_grid", "scatter",
-                     "samples_drawer", "heatmap", "line_plot", "quality_cost_plot"), "figures"),
+                     "samples_drawer", "heatmap", "line_plot", "quality_cost_plot", "reliability_plot"), "figures"),
     **dict.fromkeys(("IdxImageDataset", "read_idx", "data_roots", "download_with_torchvision"), "readers"),
-    **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "mean_over_seeds", "group", "seedless",
+    **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "has_second_evaluator", "failed_why", "failed_lines",
+                     "Column", "units_of", "ranking_table", "MIXTURE_COLUMNS", "FID_ON_POINTS", "SAME_GENERATORS", "unit_label",
+                     "trained_text", "left_out_lines", "unit_means",
+                     "mean_over_seeds", "group", "seedless",
                      "without_seed", "SPEC_FIELDS", "is_pretrained", "generator_label", "pretrained_lines"), "pages"),
     **dict.fromkeys(("fmt_number", "fmt_estimate", "number_text", "value_text", "values_text", "config_values",
-                     "grid_text", "protocol_text", "hparams_text", "table", "inert", "link", "Markdown"), "lvrbench.base.text"),
+                     "grid_text", "protocol_items", "hparams_text", "table", "inert", "link", "Markdown"),
+                    "lvrbench.base.text"),
     **dict.fromkeys(("gan_spec", "pretrained_spec", "evaluator_spec", "family_of"), "lvrbench.engine.specs"),
     **dict.fromkeys(("recover", "frozen", "validate_grid"), "lvrbench.engine.recovery"),
     **dict.fromkeys(("train_gan", "TrainSettings", "resolve_training"), "lvrbench.engine.training"),
@@ -47,7 +52,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("Evaluator",), "lvrbench.engine.evaluator"),
     **dict.fromkeys(("ArtifactCache",), "lvrbench.engine.artifacts"),
 }
-#: Modules of the kit a task imports whole (their names are generic: `headlines.paired`, `mixtures.score`).
+#: Modules of the kit a task imports whole (their names are generic: `headlines.between`, `mixtures.score`).
 _MODULES = ("headlines", "mixtures", "protocols", "figures", "inference", "verdicts")
 
 __all__ = sorted([*_WHERE, *_MODULES])
@@ -71,7 +76,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on first use
     from ..base.text import (Markdown, config_values, fmt_estimate, fmt_number, grid_text, hparams_text,  # noqa: F401
-                             inert, link, number_text, protocol_text, table, value_text, values_text)
+                             inert, link, number_text, protocol_items, table, value_text, values_text)
     from ..engine.artifacts import ArtifactCache  # noqa: F401
     from ..engine.evaluator import Evaluator  # noqa: F401
     from ..engine.recovery import frozen, recover, validate_grid  # noqa: F401
@@ -79,21 +84,23 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from ..engine.specs import evaluator_spec, family_of, gan_spec, pretrained_spec  # noqa: F401
     from ..engine.training import TrainSettings, resolve_training, train_gan  # noqa: F401
     from . import figures, headlines, inference, mixtures, protocols, verdicts  # noqa: F401
-    from .family import (GAN_FIELDS, GAN_PROTOCOL, FamilyTask, curve_drawer, gan_fields, history_problem,  # noqa: F401
-                         history_record, protocol_line)
+    from .family import (GAN_FIELDS, GAN_PROTOCOL, FamilyTask, config_text, curve_drawer, dataset_details,  # noqa: F401
+                         dataset_protocol, gan_fields, history_problem, history_record, training_table)
     from .figures import (encode_images, encode_points, heatmap, image_grid, line_plot, payload_problem,  # noqa: F401
-                          png_problem, quality_cost_plot, samples_drawer, scatter)
+                          png_problem, quality_cost_plot, reliability_plot, samples_drawer, scatter)
     from .grid import Axis, Skip, cell_config, expand, jobs, product  # noqa: F401
-    from .pages import (SPEC_FIELDS, count_text, evaluator_lines, generator_label, group, is_pretrained,  # noqa: F401
-                        mean_over_seeds, pretrained_lines, seedless, summarize, without_seed)
+    from .pages import (FID_ON_POINTS, MIXTURE_COLUMNS, SAME_GENERATORS, SPEC_FIELDS, Column, count_text, evaluator_lines,  # noqa: F401
+                        failed_lines, failed_why, generator_label, group, has_second_evaluator, is_pretrained,
+                        left_out_lines, mean_over_seeds, pretrained_lines, ranking_table, seedless, summarize,
+                        trained_text, unit_label, unit_means, units_of, without_seed)
     from .planning import (PAPER_PRIOR, Generator, dataset_prior, default_prior, family_refusal,  # noqa: F401
                            generator_axes, generator_config, generator_prior, generators, has_realness,
                            planned_datasets, planned_seeds)
     from .generator_check import check_generator, describe_generator, generator_check_problems  # noqa: F401
     from .protocols import CLASSIFIER_TRAINING, EVALUATORS, FAMILY_TRAINING, GAN_TRAINING, SEEDS, gan_config  # noqa: F401
     from .readers import IdxImageDataset, data_roots, download_with_torchvision, read_idx  # noqa: F401
-    from .recovery import (CONFIG_FIELDS, PAPER_LRS, SEEDS_TEXT, RecoveryTask, crossfit, grid_section,  # noqa: F401
-                           item_key, per_item_problem, picked, setting_key)
+    from .recovery import (CONFIG_FIELDS, N_SPLITS, PAPER_LRS, SEEDS_TEXT, BestCells, RecoveryTask, candidate,  # noqa: F401
+                           grid_section, item_key, per_item_problem, setting_key, study_page)
     from .scoring import (ALT_SUFFIX, HELDOUT_FIELDS, Scored, Scorer, covered_modes, evaluator_problems,  # noqa: F401
                           evaluator_settings, fid, fid_bootstrap, fid_difference_bootstrap, fid_resampled, in_manifold,
                           knn_radii, mode_coverage, mode_labels, paired_modes_difference, precision_recall,

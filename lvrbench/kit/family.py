@@ -13,11 +13,11 @@ from typing import Any, Callable
 from ..api.contracts import CellOutcome, Environment, Job, Parametrised, Request, Task
 from ..api.fields import is_number
 from ..base.errors import UsageError
-from ..base.text import config_values, number_text
+from ..base.text import config_values, number_text, table
 from .figures import line_plot
 from .generator_check import describe_generator
 from .grid import Axis, Skip, cell_config, expand, jobs
-from .pages import SPEC_FIELDS, is_pretrained
+from .pages import SPEC_FIELDS, evaluator_lines, failed_lines, is_pretrained, pretrained_lines, unit_label
 from .planning import (Generator, default_prior, family_refusal, generator_axes, generator_prior, generators,
                        planned_datasets, planned_seeds)
 
@@ -126,7 +126,7 @@ class FamilyTask(Task):
 
 # -- the protocol a page states, read from its results' configs ------------------------------------------------
 
-#: Generator fields every per-family result's config holds; `validate` checks them, `protocol_line` reads them.
+#: Generator fields every per-family result's config holds; `validate` checks them, `dataset_protocol` reads them.
 GAN_FIELDS: dict[str, Any] = {
     "config.settings.gan.arch": str, "config.settings.gan.latent_dim": int, "config.settings.gan.train": dict,
     "config.settings.gan.train.epochs": int,
@@ -134,8 +134,8 @@ GAN_FIELDS: dict[str, Any] = {
 }
 
 
-#: (label, config path) pairs of the generator every per-family cell names, for the core's page-wide protocol line
-#: (`Task.protocol_fields` on branch `pages`); each task adds what it measured.
+#: (label, config path) pairs of the generator every per-family cell names, for the core's page-wide protocol list
+#: (`Task.protocol_fields`); each task adds what it measured.
 GAN_PROTOCOL: tuple[tuple[str, str], ...] = (
     ("family", "family"), ("prior", "prior"), ("architecture", "settings.gan.arch"), ("d_z", "settings.gan.latent_dim"),
     ("GAN epochs", "settings.gan.train.epochs"), ("batch", "settings.gan.train.batch_size"),
@@ -147,22 +147,31 @@ def _values(rows: list[dict], path: str) -> str:
     return " / ".join(sorted(_setting(v) for v in config_values(rows, path)))
 
 
+def config_text(rows: list[dict], templates: dict[str, str]) -> str:
+    """A short protocol from the rows' configs: each "text with {}" of `templates` (config path as the value, the
+    {} filled with the values found, " / "-joined), "; "-joined, then how many seeds: what a table cell holds of
+    "our protocol" beside a paper's. Templates whose field no row has are left out."""
+    parts = [template.format(_values(rows, path)) for template, path in templates.items() if config_values(rows, path)]
+    seeds = len(config_values(rows, "seed"))
+    return "; ".join(parts + [f"{seeds} seed{'' if seeds == 1 else 's'}"])
+
+
 def gan_fields(result: dict) -> dict[str, Any]:
     """The generator fields a result's config must hold: a trained generator's (GAN_FIELDS) or a pretrained one's."""
     config = result.get("config")
     return SPEC_FIELDS if isinstance(config, dict) and is_pretrained(config) else GAN_FIELDS
 
 
-def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
-    """"Protocol of these numbers: ..." built from the rows' configs: the generators' architecture, d_z, priors and
-    training (what each pretrained generator is, for those never trained here), then `scoring` ({"text with {}":
-    config path}, the {} filled with the values found) for what the task itself measured (sample counts, steps)."""
+def dataset_protocol(rows: list[dict], scoring: dict[str, str]) -> list[str]:
+    """A dataset section's protocol as markdown bullets, from the rows' configs: the generators' architecture, d_z,
+    priors and training (what each pretrained generator is, for those never trained here), the seeds, then `scoring`
+    ({"text with {}": config path}, the {} filled with the values found) for what the task itself measured. What each
+    family declares over the profile's training (optimiser, lr, critic steps, penalties) is `training_table`'s."""
     trained = [r for r in rows if not is_pretrained(r["config"])]
     pretrained = [r for r in rows if is_pretrained(r["config"])]
     parts = []
     if trained:
-        parts += [f"G and D `{_values(trained, 'settings.gan.arch')}`",
-                  f"d_z = {_values(trained, 'settings.gan.latent_dim')}",
+        parts += [f"G and D `{_values(trained, 'settings.gan.arch')}`, d_z = {_values(trained, 'settings.gan.latent_dim')}, "
                   f"prior {_values(trained, 'prior')}",
                   f"trained {_values(trained, 'settings.gan.train.epochs')} epochs in batches of "
                   f"{_values(trained, 'settings.gan.train.batch_size')}"]
@@ -172,17 +181,36 @@ def protocol_line(rows: list[dict], scoring: dict[str, str]) -> str:
                      for r in pretrained}
         parts.append("pretrained generators, never trained here: "
                      + ", ".join(f"{name} ({text})" for name, text in sorted(described.items())))
-    parts.append(f"seeds {_values(rows, 'seed')}")
-    parts += [template.format(_values(rows, path.removeprefix("config."))) for template, path in scoring.items()]
+    parts.append(f"seeds {_values(rows, 'seed')}" + (" (each seed trains its own generators)" if trained else ""))
+    measured = [template.format(_values(rows, path.removeprefix("config."))) for template, path in scoring.items()]
+    if measured:
+        parts.append("scored on " + ", ".join(measured))
+    return ["Protocol of these numbers (from their configs):", "", *[f"- {p}" for p in parts], ""]
+
+
+def dataset_details(dataset: str, rows: list[dict], scoring: dict[str, str],
+                    evaluators: bool = False) -> tuple[list[str], list[tuple[str, dict]]]:
+    """A dataset's details section opening (its protocol, each family's training, the pretrained generators, the
+    evaluators where the task has them, the generators that failed to train), and its networks in table order:
+    (unit label, result) by label, then seed."""
+    label = unit_label(rows)
+    lines = [f"### {dataset}", "", *dataset_protocol(rows, scoring), *training_table(rows), *pretrained_lines(rows),
+             *([*evaluator_lines(rows), ""] if evaluators else []), *failed_lines(rows)]
+    return lines, [(label(r), r) for r in sorted(rows, key=lambda r: (label(r), r["config"]["seed"]))]
+
+
+def training_table(rows: list[dict]) -> list[str]:
+    """A table of what each trained family declares over the profile's training (optimiser, learning rate, critic
+    steps, penalties), one row per family ([] without trained generators)."""
     own = {}
-    for r in trained:  # what each family declares over the profile's training (optimiser, lr, critic steps, penalties)
-        train = r["config"]["settings"]["gan"]["train"]
-        own[r["config"]["family"]] = ", ".join(f"{_word(k)} {_setting(v)}" for k, v in sorted(train.items())
-                                               if k not in ("epochs", "batch_size"))
-    line = "Protocol of these numbers (from their configs): " + "; ".join(parts) + "."
-    if own:
-        line += " Each family's training: " + "; ".join(f"{family}: {text}" for family, text in sorted(own.items())) + "."
-    return line
+    for r in rows:
+        if not is_pretrained(r["config"]):
+            train = r["config"]["settings"]["gan"]["train"]
+            own[r["config"]["family"]] = ", ".join(f"{_word(k)} {_setting(v)}" for k, v in sorted(train.items())
+                                                   if k not in ("epochs", "batch_size"))
+    if not own:
+        return []
+    return [table([[family, text] for family, text in sorted(own.items())], ["family", "its training"]), ""]
 
 
 def _word(text: str) -> str:

@@ -203,3 +203,19 @@ def quality_cost_plot(series: dict[str, list[tuple[float, float, float, float]]]
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_xscale("log")
     _finish_plot(plt, fig, ax, path, title, x_label, y_label, legend_size=6)
+
+
+def reliability_plot(series: dict[str, list[tuple[float, float]]], path: Path, title: str) -> None:
+    """Save a reliability diagram: per named series (a seed's density ratio), the observed share of real samples
+    against the mean predicted P(real) in each non-empty bin, over the diagonal a calibrated ratio follows."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(3.4, 3.2), dpi=100)
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.6, linestyle="--")
+    for name, points in series.items():
+        arr = np.asarray(points, dtype=float).reshape(-1, 2)
+        if not arr.size or not np.isfinite(arr).all() or (arr < 0).any() or (arr > 1).any():
+            raise ValueError(f"series {name!r} needs points in [0, 1] x [0, 1]")
+        ax.plot(arr[:, 0], arr[:, 1], marker="o", markersize=3, linewidth=0.8, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    _finish_plot(plt, fig, ax, path, title, "mean predicted P(real)", "observed share real", legend_size=6)

@@ -389,6 +389,31 @@ def _crossfit_scores(y: np.ndarray, sets: list[np.ndarray], weights: np.ndarray,
     return out
 
 
+def _crossfit_sets(n_cells: int, candidates: Sequence[int], baseline: Sequence[int] | None) -> list[np.ndarray]:
+    sets = [np.asarray(candidates, dtype=int)] + ([np.asarray(baseline, dtype=int)] if baseline is not None else [])
+    if any(r.ndim != 1 or r.size == 0 or r.min() < 0 or r.max() >= n_cells for r in sets):
+        raise ValueError("candidates and baseline must be non-empty lists of row indices")
+    return sets
+
+
+def crossfit_point(outcomes: np.ndarray, candidates: Sequence[int], seed: Seed, *, baseline: Sequence[int] | None = None,
+                   n_splits: int = 20, lower_is_better: bool = False) -> float:
+    """One network's cross-fitted score of a method's best cell (minus the baseline's, chosen the same way on the same
+    splits): ``crossfit``'s per-seed point, without an interval. outcomes: [cells, items] of that network.
+
+    What a page needs for every pair of methods it ranks: with several seeds the interval comes from the spread of
+    these points over seeds (``seed_difference``), so no per-seed bootstrap is drawn. The same ``seed`` gives the
+    same splits, so (a, b) with baseline b and (b, a) with baseline a give exactly opposite numbers."""
+    y = np.asarray(outcomes, dtype=np.float64)
+    if y.ndim != 2 or y.shape[1] < 2 or not np.isfinite(y).all():
+        raise ValueError("outcomes must be a finite [cells, items] matrix with at least 2 items")
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be at least 1, got {n_splits}")
+    sets = _crossfit_sets(y.shape[0], candidates, baseline)
+    sign = np.array([1.0] if baseline is None else [1.0, -1.0])
+    return float((sign @ _crossfit_scores(y, sets, np.ones((1, y.shape[1])), n_splits, _rng(seed), lower_is_better))[0])
+
+
 def crossfit(outcomes: Sequence[np.ndarray], candidates: Sequence[int], seed: Seed, *,
              baseline: Sequence[int] | None = None, n_splits: int = 20, n_boot: int = 200,
              over_seeds: Literal["t", "bootstrap"] = "t", level: float = 0.95,
@@ -415,16 +440,15 @@ def crossfit(outcomes: Sequence[np.ndarray], candidates: Sequence[int], seed: Se
         raise ValueError("outcomes must be finite [cells, items] matrices (items >= 2) with the same cells per seed")
     if n_splits < 1:
         raise ValueError(f"n_splits must be at least 1, got {n_splits}")
-    sets = [np.asarray(candidates, dtype=int)] + ([np.asarray(baseline, dtype=int)] if baseline is not None else [])
-    if any(r.ndim != 1 or r.size == 0 or r.min() < 0 or r.max() >= ys[0].shape[0] for r in sets):
-        raise ValueError("candidates and baseline must be non-empty lists of row indices")
+    sets = _crossfit_sets(ys[0].shape[0], candidates, baseline)
     rng = _rng(seed)
     sign = np.array([1.0] if baseline is None else [1.0, -1.0])
 
     def score(s: int, weights: np.ndarray) -> np.ndarray:
         return sign @ _crossfit_scores(ys[s], sets, weights, n_splits, rng, lower_is_better)
 
-    points = [float(score(s, np.ones((1, y.shape[1])))[0]) for s, y in enumerate(ys)]
+    points = [crossfit_point(y, candidates, rng, baseline=baseline, n_splits=n_splits, lower_is_better=lower_is_better)
+              for y in ys]
 
     def replicate(s: int, m: int) -> np.ndarray:
         n = ys[s].shape[1]

@@ -4,10 +4,11 @@ Each job is one method's whole hyper-parameter grid on one dataset, generator, p
 batched optimisation by `lvrbench.engine.recovery.recover`; each grid row is a cell. A task says how it picks its
 targets (`targets`) and scores a cell from its recovered latents (`score`); the base plans the grid, runs the engine
 and fails diverged cells. The helpers below pair cells on the same items (`item_key`), check per-item lists in
-results, and cross-fit a method's best cell so that choosing it does not inflate its score (`crossfit`).
+results, and cross-fit each method's best cell so that choosing it does not inflate its score (`BestCells`).
 """
 from __future__ import annotations
 
+from typing import Callable
 
 import numpy as np
 import torch
@@ -16,10 +17,12 @@ from ..api.contracts import RECOVERY_KINDS, Cell, CellOutcome, Environment, Job,
 from ..api.fields import check_fields, is_number
 from ..base.errors import UsageError
 from ..base.hashing import canonical_json, derive_seed
-from ..base.text import hparams_text, number_text, protocol_text, table
+from ..base.text import hparams_text, inert, number_text, protocol_items, table
 from ..engine.recovery import frozen, recover, validate_grid
+from . import headlines
 from .figures import heatmap
 from .generator_check import describe_generator
+from .inference import crossfit, crossfit_point
 from .grid import Axis, Skip, cell_config, expand, jobs, product
 from .pages import SPEC_FIELDS, group, is_pretrained, mean_over_seeds, seedless, summarize, without_seed
 from .planning import (Generator, generator_axes, generator_config, generator_prior, generators, has_realness,
@@ -28,9 +31,9 @@ from .protocols import GAN_TRAINING
 
 #: Paper 000's seven Adam learning rates (Tables 2-12).
 PAPER_LRS = (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0)
-#: What a seed sets, and so what `± sd (k seeds)` on a recovery page covers.
-SEEDS_TEXT = ("A seed sets the generator's training (its initialisation and batches), the evaluated items and the "
-              "recovery's random draws, so `± sd (k seeds)` covers the variance of all three")
+#: What a seed sets, and so what an interval over seeds on a recovery page covers.
+SEEDS_TEXT = ("a seed sets the generator's training (its initialisation and batches), the evaluated items and the "
+              "recovery's random draws, so an interval over seeds covers the variance of all three")
 #: The config fields both recovery pages read (their protocol lines), with their types.
 CONFIG_FIELDS = {"config.hparams.lr": (int, float), "config.settings.steps": int, "config.settings.init": str,
                  "config.settings.diff": str, "config.settings.gan.family": str, "config.settings.gan.arch": str,
@@ -186,15 +189,17 @@ class RecoveryTask(Task):
         return outcomes
 
     # -- pages ------------------------------------------------------------------------------
-    def protocol(self, results: list[dict]) -> str:
-        """The cited protocol, what the results' configs say was run, and what `±` covers."""
-        line = protocol_text(self.source, results, self.protocol_fields)
+    def protocol(self, results: list[dict]) -> list[str]:
+        """The cited protocol, what the results' configs say was run, how it departs from the paper, what a seed sets."""
+        items = protocol_items(self.source, results, self.protocol_fields)
         if not results:
-            return line
-        pretrained = (". Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not "
-                      "the one described here, and never trained by lvrbench: for them a seed sets only the evaluated "
-                      "items and the recovery's random draws" if any(is_pretrained(r["config"]) for r in results) else "")
-        return f"{line}. {self.deviations}. {SEEDS_TEXT}{self.seeds_note}{pretrained}"
+            return items
+        items += [f"differs from the paper: {self.deviations}", f"seeds: {SEEDS_TEXT}{self.seeds_note}"]
+        if any(is_pretrained(r["config"]) for r in results):
+            items.append("rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not "
+                         "the one described here, and never trained by lvrbench: for them a seed sets only the evaluated "
+                         "items and the recovery's random draws")
+        return items
 
     @staticmethod
     def config_problems(result: dict, n_path: str, minimum: int) -> list[str]:
@@ -237,25 +242,146 @@ def per_item_problem(values: object, n: int, name: str, binary: bool = False) ->
     return None if all(is_number(v) and v >= 0 for v in values) else f"{name} must hold non-negative numbers"
 
 
-def crossfit(select: list[np.ndarray]) -> np.ndarray:
-    """For each item, the index of the cell whose outcome it reports: the best cell on the other half of the items.
-
-    Choosing the best of m cells and scoring it on the same items inflates its score by itself (at 64
-    images and an equal true accuracy of 0.8: +0.042 for 3 cells, +0.079 for 12); here each item's outcome comes
-    from a cell chosen without it. Halves: the first n // 2 items and the rest; ties go to the first cell.
-    """
-    scores = np.stack(select)
-    n = scores.shape[1]
-    first = np.arange(n) < n // 2
-    choice = np.empty(n, dtype=int)
-    for report in (first, ~first):
-        choice[report] = int(np.argmax(scores[:, ~report].mean(axis=1)))  # argmax: the first of equal maxima
-    return choice
+#: Random half-splits per network in a cross-fitted score, and bootstrap replicates of the whole procedure in a
+#: network's own (evaluation) interval.
+N_SPLITS, N_BOOT = 20, 200
 
 
-def picked(values: list[np.ndarray], choice: np.ndarray) -> np.ndarray:
-    """Each item's value from the cell `choice` names for it."""
-    return np.stack(values)[choice, np.arange(choice.size)]
+def candidate(hparams: dict) -> bool:
+    """Whether a grid cell is the method's own: a regularizer's weight 0 is `none`, never its best cell."""
+    return hparams.get("weight", 1.0) != 0
+
+
+class BestCells:
+    """Each method's best grid cell, chosen and scored on disjoint items, on every network of one protocol.
+
+    `rows`: the results of one protocol (dataset, generator, prior, items) for every method and seed; `outcome`: the
+    per-item list in `extra` they are scored by ("correct", 0/1, higher is better; "errors", lower is better). Per
+    seed, a method's candidates (`candidate`: its weights > 0) are split at random into halves of the items, the best
+    on each half is scored on the other, over N_SPLITS splits (`inference.crossfit_point`): choosing the best of m
+    cells and scoring it on the same items inflates it by itself (+0.08 for the best of 12 equal cells at 64 images).
+    Every method on a network uses the same splits (one seed per network and outcome), so a difference of two
+    methods' scores is their cross-fitted paired difference, and seeds aggregate it as networks."""
+
+    def __init__(self, rows: list[dict], outcome: str, lower_is_better: bool = False, n_splits: int = N_SPLITS,
+                 n_boot: int = N_BOOT):
+        self.outcome, self.lower_is_better, self.n_splits, self.n_boot = outcome, lower_is_better, n_splits, n_boot
+        self.nets: dict[int, dict] = {}
+        for (seed,), members in group(rows, lambda r: (r["config"]["seed"],)).items():
+            members.sort(key=lambda r: (r["config"]["method"], sorted(r["config"]["hparams"].items())))
+            rows_of: dict[str, list[int]] = {}
+            for i, r in enumerate(members):
+                if candidate(r["config"]["hparams"]):
+                    rows_of.setdefault(r["config"]["method"], []).append(i)
+            self.nets[seed] = {"cells": members, "rows": rows_of,
+                               "y": np.array([r["extra"][outcome] for r in members], dtype=np.float64),
+                               "seed": derive_seed("crossfit", item_key(members[0]["config"]), outcome, n_splits)}
+        self._scores: dict[str, dict[int, float]] = {}
+        self._evaluations: dict[tuple, dict[int, dict]] = {}
+
+    def methods(self) -> list[str]:
+        """The methods with a cell of their own on some network, in name order."""
+        return sorted({m for net in self.nets.values() for m in net["rows"]})
+
+    def without_own_cells(self) -> list[str]:
+        """The methods whose every cell has weight 0 (`none`'s): they have no best cell of their own."""
+        return sorted({r["config"]["method"] for net in self.nets.values() for r in net["cells"]} - set(self.methods()))
+
+    def note(self) -> list[str]:
+        """The sentence a ranking adds for methods without a cell of their own ([] when none)."""
+        if not (methods := self.without_own_cells()):
+            return []
+        return ["", f"Not ranked: {', '.join(methods)} (every cell at weight 0, which is `none`: no cell of its own)."]
+
+    def score(self, method: str) -> dict[int, float]:
+        """Per seed holding the method, its cross-fitted score (mean accuracy, mean error)."""
+        if method not in self._scores:
+            self._scores[method] = {
+                seed: crossfit_point(net["y"][net["rows"][method]], list(range(len(net["rows"][method]))), net["seed"],
+                                     n_splits=self.n_splits, lower_is_better=self.lower_is_better)
+                for seed, net in self.nets.items() if method in net["rows"]}
+        return self._scores[method]
+
+    def difference(self, a: str, b: str) -> dict[int, float]:
+        """Per seed holding both, a's cross-fitted score minus b's on the same items and splits."""
+        first, second = self.score(a), self.score(b)
+        return {s: first[s] - second[s] for s in first if s in second}
+
+    def evaluation(self, method: str, baseline: str | None = None) -> dict[int, dict]:
+        """Per seed, one network's estimate of the method's score (minus the baseline's) with a bootstrap interval
+        of the whole select-then-score procedure over its items (`inference.crossfit`): its evaluation noise, what
+        a page shows beside the interval over seeds, never a verdict's."""
+        if (method, baseline) in self._evaluations:
+            return self._evaluations[(method, baseline)]
+        out = self._evaluations[(method, baseline)] = {}
+        for seed, net in self.nets.items():
+            if method not in net["rows"] or (baseline is not None and baseline not in net["rows"]):
+                continue
+            ours = net["rows"][method]
+            theirs = [] if baseline is None else net["rows"][baseline]
+            y = net["y"][ours + theirs]
+            est, _ = crossfit([y], list(range(len(ours))), net["seed"], n_splits=self.n_splits, n_boot=self.n_boot,
+                              over_seeds="bootstrap", lower_is_better=self.lower_is_better,
+                              baseline=None if baseline is None else list(range(len(ours), len(ours) + len(theirs))))
+            out[seed] = est
+        return out
+
+    def comparisons(self, pairs: list[tuple[str, str]], paper: dict[str, float]) -> list[headlines.Builder]:
+        """A claim's comparisons "a better than b" for each pair both hold on some network: the per-seed cross-fitted
+        differences a - b aggregated over seeds (`headlines.within`), the paper's effect from its numbers `paper`
+        (on our scale) where it has both; against `none`, each network's own evaluation interval is its display
+        and its noise (what the pages' tables show)."""
+        def one(a: str, b: str) -> headlines.Builder:
+            diffs = self.difference(a, b)
+            effect = paper[a] - paper[b] if a in paper and b in paper else None
+            evaluated = self.evaluation(a, b) if b == "none" else {}
+            display = headlines.one_network(next(iter(evaluated.values()), None), next(iter(diffs.values()), 0.0))
+            seeds = sorted(diffs)
+            noise = [headlines.evaluation_variance(evaluated[s]) for s in seeds] if set(seeds) <= set(evaluated) else None
+            return lambda level: headlines.within(f"{a} − {b}", [diffs[s] for s in seeds], level,
+                                                  lower_is_better=self.lower_is_better, paper=effect, noise=noise,
+                                                  display=display)
+        return [one(a, b) for a, b in pairs if self.difference(a, b)]
+
+    def best(self, method: str) -> dict[int, dict]:
+        """Per seed, the hyper-parameters of the method's best cell on all the network's items (what one would use;
+        the cross-fitted score never reads it)."""
+        out = {}
+        for seed, net in self.nets.items():
+            if method in net["rows"]:
+                rows = net["rows"][method]
+                means = net["y"][rows].mean(axis=1)
+                pick = int(np.argmin(means) if self.lower_is_better else np.argmax(means))  # the first of ties
+                out[seed] = net["cells"][rows[pick]]["config"]["hparams"]
+        return out
+
+    def cell(self, seed: int, method: str, hparams: dict) -> dict | None:
+        """The result of one cell of a network."""
+        return next((r for r in self.nets.get(seed, {}).get("cells", []) if r["config"]["method"] == method
+                     and r["config"]["hparams"] == hparams), None)
+
+    def chosen_text(self, method: str) -> str:
+        """The best cells on all items, one text when every seed chose the same."""
+        texts = {seed: hparams_text(h) for seed, h in self.best(method).items()}
+        if len(set(texts.values())) <= 1:
+            return next(iter(texts.values()), "-")
+        return "; ".join(f"seed {seed}: {t}" for seed, t in texts.items())
+
+
+def study_page(intro: str, studies: list[dict], ranking: Callable[[dict], list[str]],
+               claims: Callable[[dict], list], details: list[str], title: str,
+               per_study: Callable[[dict], list[str]]) -> list[str]:
+    """A recovery page's skeleton: "## Ranking" (`intro`, then each study's (protocol's) `ranking`), the papers'
+    `claims` on every study beside ours, then "## Details" (`details`, then each study's `per_study` under
+    "### `title`: where")."""
+    out = ["## Ranking", "", intro, ""]
+    for study in studies:
+        out += [f"### {study['where']}", "", *ranking(study), ""]
+    out += headlines.section([h for study in studies for h in claims(study)])
+    out += ["## Details", "", *details]
+    for study in studies:
+        out += [f"### {title}: {study['where']}", "", *per_study(study), ""]
+    return out
 
 
 def grid_section(rows: list[dict], metric: str, page, name: str, title: str, limits: tuple[float, float]) -> list[str]:
@@ -271,7 +397,7 @@ def grid_section(rows: list[dict], metric: str, page, name: str, title: str, lim
         hp = members[0]["config"]["hparams"]
         i, j = lrs.index(hp["lr"]), cols.index(hparams_text(hp, ("lr",)))
         values[i, j] = mean_over_seeds([m["metrics"][metric] for m in members])
-        text[i][j + 1] = summarize([m["metrics"][metric] for m in members])
-    link = page.figure(name, lambda path: heatmap(values, [number_text(lr) for lr in lrs], cols, path, title, "lr",
-                                                  "parameters", limits))
-    return [f"![{title}]({link})", "", table(text, ["lr \\ params"] + cols), ""]
+        text[i][j + 1] = summarize([m["metrics"][metric] for m in members], bounds=limits)
+    figure = page.figure(name, lambda path: heatmap(values, [number_text(lr) for lr in lrs], cols, path, title, "lr",
+                                                    "parameters", limits))
+    return [f"![{inert(title)}]({figure})", "", table(text, ["lr \\ params"] + cols), ""]

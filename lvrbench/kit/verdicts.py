@@ -21,7 +21,7 @@ guarantee. A chain "A << B < C" tests every pair it implies (``chain_pairs``): A
 adjacent pairs agreeing does not make the outer pair agree; "<<" is tested as "<" (no margin is stated). The same
 claim under two evaluators reads "evaluator-dependent" when their verdicts differ (``combine_evaluators``).
 An undecided comparison says what would decide it: the items or seeds that give 80% power at Holm's worst-case
-level alpha/k for the paper's effect (or, without one, the observed effect).
+level alpha/k for the observed effect (and, beside it, for the paper's effect where one is given).
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def verdict(comparisons: Sequence[dict], alpha: float = 0.05) -> dict:
     Returns {"verdict", "direction" (the Holm reading before the paper's effect: agrees / disagrees / undecided),
     "reason" (why not applicable, else None), "alpha", "comparisons" (each input with "decision", "adjusted_p",
     "excluded" (None without a paper value, else "above" / "below" when the interval excludes it, or False),
-    "needed" (items or seeds that would decide an undecided one, None otherwise or when the effect is 0)),
+    "needed" (items or seeds at which a test at Holm's worst-case level detects the observed effect with 80% power:
+    what would decide an undecided comparison; None otherwise or when the effect is 0), "needed_paper" (the same for
+    the paper's effect, where one is given)),
     "evidence" (``evidence``'s text)}. Intervals below the simultaneous level raise ValueError."""
     k = len(comparisons)
     if k == 0:
@@ -99,12 +101,15 @@ def verdict(comparisons: Sequence[dict], alpha: float = 0.05) -> dict:
     for c, adj, decision in zip(comparisons, adjusted, decisions):
         est, paper = c["estimate"], c["paper"]
         excluded = None if paper is None else "above" if paper > est["high"] else "below" if paper < est["low"] else False
-        needed = None
+        needed = needed_paper = None
         if decision == UNDECIDED and c["sd"] is not None:
-            effect = paper if paper is not None else est["value"]
-            needed = (items_needed(effect, c["sd"], alpha / k) if c["unit"] == "items"
-                      else seeds_needed(effect, c["sd"], alpha / k, paired=c["paired"]))
-        rows.append({**c, "decision": decision, "adjusted_p": adj, "excluded": excluded, "needed": needed})
+            def size(effect: float) -> int | None:
+                return (items_needed(effect, c["sd"], alpha / k) if c["unit"] == "items"
+                        else seeds_needed(effect, c["sd"], alpha / k, paired=c["paired"]))
+            needed = size(est["value"])
+            needed_paper = None if paper is None else size(paper)
+        rows.append({**c, "decision": decision, "adjusted_p": adj, "excluded": excluded, "needed": needed,
+                     "needed_paper": needed_paper})
     applicable = [r for r in rows if r["decision"] != NOT_APPLICABLE]
     direction = (DISAGREES if any(r["decision"] == DISAGREES for r in applicable) else
                  AGREES if applicable and all(r["decision"] == AGREES for r in applicable) else UNDECIDED)
@@ -159,11 +164,12 @@ def describe(row: dict, k: int, alpha: float) -> str:
         text += (f"; the paper's {_num(row['paper'])} is excluded ({row['excluded']} the interval)" if row["excluded"]
                  else f"; the paper's {_num(row['paper'])} lies inside the interval")
     if row["decision"] == UNDECIDED and row["sd"] is not None:
-        basis = "the paper's effect" if row["paper"] is not None else "the observed effect"
+        unit = f"{row['unit']}{' per family' if row['unit'] == 'seeds' and not row['paired'] else ''}"
         n = row["needed"]
-        text += ("; no sample size decides an effect of 0" if n is None else
-                 f"; {n} {row['unit']}{' per family' if row['unit'] == 'seeds' and not row['paired'] else ''} would "
-                 f"detect {basis} with 80% power at level {alpha / k:.3g}")
+        text += ("; no sample size decides an observed effect of 0" if n is None else
+                 f"; {n} {unit} would detect the observed effect with 80% power at level {alpha / k:.3g}")
+        if row["paper"] is not None and row["needed_paper"] is not None:
+            text += f" ({row['needed_paper']} the paper's)"
     return text
 
 

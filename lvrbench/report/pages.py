@@ -25,7 +25,9 @@ from ..run.store import ResultStore
 QUICK_BANNER = (
     "> **Smoke-level numbers.** These come from the `quick` profile: small data subsets, few epochs, "
     "reduced grids, a small architecture and latent, on a CPU. They show that every method runs end to end; "
-    "they are not the papers' protocols and must not be compared with published figures (see the `full` profile)."
+    "they are not the papers' protocols and must not be compared with published figures (see the `full` profile). "
+    "They train one network per seed and run one seed, so no page ranks or issues a verdict: both compare trained "
+    "networks, which needs at least two per arm."
 )
 FULL_NOTE = "Profile `full`: the papers' protocols (grids, image counts, step counts)."
 STANDARD_NOTE = ("Profile `standard`: the papers' protocols at a size one 2-core CPU computes in under two hours "
@@ -37,9 +39,10 @@ PROFILE_NOTES = {"quick": QUICK_BANNER, "standard": STANDARD_NOTE, "full": FULL_
 INTERVALS = (
     "Every number carries its uncertainty: `value [low, high]` is a 95% interval, Wilson's score interval for a "
     "share of items (an accuracy, a share under a threshold, wins; an evaluator's test accuracy) and a bootstrap "
-    "over the evaluated items for a mean, unless a table says otherwise; a comparison of two methods is their "
-    "difference on the same items, with a paired interval. `mean ± sd (k seeds)` summarises cells run under "
-    "several seeds: the spread over seeds of everything a seed sets (the protocol line says what that is)."
+    "over the evaluated items for a mean, unless a table says otherwise; a comparison on the same items is their "
+    "paired difference, otherwise a two-sample one (the table says which). One seed's interval covers that network's "
+    "evaluation noise only; `mean [low, high] (k seeds)` is the mean over training seeds with a t interval over the "
+    "seeds' values, the trained network being the replicate (the protocol says what a seed sets)."
 )
 
 
@@ -112,6 +115,18 @@ def load(registry, root: Path, profile: str | None = None) -> tuple[dict[str, li
     return dict(by_task), problems
 
 
+def current_results(registry, root: Path) -> tuple[dict[str, list[dict]], list[str]]:
+    """Per task, the results its page shows (the installed code's cells, ok or failed), and the problems that stop
+    `root` from being built: what `render` reads, and what the README's *Results* table is generated from."""
+    by_task, problems = load(registry, root)
+    return _current(registry, by_task), problems
+
+
+def _current(registry, by_task: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    # numbers are comparable within one core version only: older cells stay on disk, out of the tables
+    return {name: [r for r in rows if stale(r["config"], registry) is None] for name, rows in by_task.items()}
+
+
 def render(registry, root: Path) -> tuple[dict[Path, str], dict[str, Page], list[str]]:
     """The markdown every task's results produce, their figures, and the problems found on the way."""
     return render_loaded(registry, root, *load(registry, root))
@@ -123,12 +138,12 @@ def render_loaded(registry, root: Path, by_task: dict[str, list[dict]], problems
     problems = list(problems)
     if problems:
         return {}, {}, problems
+    shown = _current(registry, by_task)
     profile = next(r["config"]["profile"] for rows in by_task.values() for r in rows) if by_task else None
     pages, files = {}, {}
     for name in sorted(by_task):
         task = registry.get("tasks", name)
-        # numbers are comparable within one core version only: older cells stay on disk, out of the tables
-        current = [r for r in by_task[name] if stale(r["config"], registry) is None]
+        current = shown[name]
         others = len(by_task[name]) - len(current)
         ok = [r for r in current if r["status"] == "ok"]
         failed = [r for r in current if r["status"] == "failed"]
@@ -146,11 +161,11 @@ def render_loaded(registry, root: Path, by_task: dict[str, list[dict]], problems
             problems.append(f"results/{name}/: cannot be rendered ({one_line(written.error)})")
             continue
         protocol, body = written.value
-        if protocol:
-            parts += [f"Protocol: {protocol.rstrip('.')}.", ""]
-        parts += [INTERVALS, ""]
         if body is not None:
             parts += [body, ""]
+        if protocol:
+            parts += ["## Protocol", "", *[f"- {item.rstrip('.')}" for item in protocol], ""]
+        parts += [INTERVALS, ""]
         if failed:
             parts += ["## Failed cells", "", table(
                 [[r["config"]["dataset"], r["config"]["family"], r["config"]["prior"], r["config"]["method"],
@@ -163,12 +178,13 @@ def render_loaded(registry, root: Path, by_task: dict[str, list[dict]], problems
     return files, pages, problems
 
 
-def _page_text(task, ok: list[dict], page: Page) -> tuple[str, str | None]:
-    """A task's protocol line and the body of its page (None without ok cells)."""
+def _page_text(task, ok: list[dict], page: Page) -> tuple[list[str], str | None]:
+    """A task's protocol items (one line each) and the body of its page (None without ok cells)."""
     protocol = task.protocol(ok)
-    if not isinstance(protocol, str):
-        raise TypeError(f"protocol() returned {type(protocol).__name__}, not a str")
-    return protocol, task.render(ok, page).rstrip() if ok else None
+    items = [protocol] if isinstance(protocol, str) else protocol
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise TypeError(f"protocol() returned {type(protocol).__name__}, not a list of str")
+    return [" ".join(item.split()) for item in items if item.strip()], task.render(ok, page).rstrip() if ok else None
 
 
 def _provenance_rows(results: list[dict]) -> list[list]:

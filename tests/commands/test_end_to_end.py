@@ -233,7 +233,9 @@ def test_recovery_real_end_to_end(recovery):
         if r["config"]["hparams"]["weight"] == 0:  # paper 000's "No loss" column is the same in every table
             assert r["metrics"]["accuracy"]["value"] == none[r["config"]["hparams"]["lr"]]
     text = (root / "recovery-real.md").read_text()
-    assert "## Best cell per method" in text and "### fashion-mnist / lsgan / normal prior / bhattacharyya" in text
+    assert "## Ranking" in text and "#### fashion-mnist / lsgan / normal prior / bhattacharyya" in text
+    assert "No ranks: one training seed per row" in text  # the quick profile's one seed: no ranks, no verdicts
+    assert "**not applicable**: one training seed" in text and "**agrees**" not in text
     assert (root / "images" / "recovery-real" / "fashion-mnist-lsgan-normal-bhattacharyya.png").is_file()
 
 

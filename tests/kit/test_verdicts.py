@@ -120,14 +120,15 @@ def test_what_would_decide_an_undecided_comparison():
     k = 4
     rows = [(f"c{i}", est(0.016, -0.006, 0.038), 0.16) for i in range(k)]
     items = vd.verdict(claim(rows, sd=0.12, unit="items", paper=0.03))
-    needed = inf.items_needed(0.03, 0.12, alpha=0.05 / k)
-    assert all(r["needed"] == needed for r in items["comparisons"])
-    assert f"{needed} items would detect the paper's effect with 80% power at level 0.0125" in items["evidence"]
+    needed, paper = inf.items_needed(0.016, 0.12, alpha=0.05 / k), inf.items_needed(0.03, 0.12, alpha=0.05 / k)
+    assert all(r["needed"] == needed and r["needed_paper"] == paper for r in items["comparisons"])
+    assert (f"{needed} items would detect the observed effect with 80% power at level 0.0125 ({paper} the paper's)"
+            in items["evidence"])
     seeds = vd.verdict(claim(rows, sd=0.02, paired=False))
     assert seeds["comparisons"][0]["needed"] == inf.seeds_needed(0.016, 0.02, 0.05 / k)
     assert "seeds per family would detect the observed effect" in seeds["evidence"]
     zero = vd.verdict(claim([("z", est(0.0, -0.01, 0.01), 1.0)], sd=0.1))
-    assert zero["comparisons"][0]["needed"] is None and "no sample size decides" in zero["evidence"]
+    assert zero["comparisons"][0]["needed"] is None and "no sample size decides an observed effect of 0" in zero["evidence"]
 
 
 def test_a_claim_from_per_item_data_end_to_end_is_deterministic():

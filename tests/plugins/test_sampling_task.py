@@ -54,16 +54,37 @@ def test_every_sampler_runs_on_every_family_and_the_page_checks(run):
     assert all(r["status"] == "ok" and registry.get("tasks", "sampling").validate(r) == [] for r in results)
     assert check(registry, root) == []
     page = (root / "sampling.md").read_text()
-    assert "Protocol of these numbers (from their configs): G and D `mlp`; d_z = 16; prior uniform; trained 2 epochs" in page
-    assert "200 samples per sampler; 300 test samples; 300 held-out real samples" in page
-    assert "grid: burn_in 300; diffusion 0.01; epsilon 0.01; eta 0.1; gamma 0; max_attempts 50; percentile 95; proposals 4; steps 4" in page
+    assert "- G and D `mlp`, d_z = 16, prior uniform\n- trained 2 epochs in batches of 256\n" in page
+    assert "- scored on 200 samples per sampler, 300 test samples, 300 held-out real samples for calibration" in page
+    assert "- grid: burn_in 300; diffusion 0.01; epsilon 0.01; eta 0.1; gamma 0; max_attempts 50; percentile 95; proposals 4; steps 4" in page
     assert "![quality against cost on ring8](images/sampling/ring8-quality-cost.png)" in page
     links = [part.split(")")[0] for part in page.split("](")[1:]]
-    assert len(links) == len(results) + 1 and all((root / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for link in links)
-    rows = {line.split("|")[1].strip() + " " + line.split("|")[3].strip(): line.split("|")[5].strip()
-            for line in page.splitlines() if line.startswith("| vanilla ") or line.startswith("| lsgan ")}
-    assert rows["vanilla drs"] == "exact: BCE logit" and rows["lsgan mh-gan"] == "calibrated: logistic on the critic's score"
-    assert rows["vanilla direct"] == "-"
+    reliability = {link for link in links if link.endswith("-reliability.png")}
+    assert len(links) == len(results) + 1 + len(reliability)
+    assert all((root / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for link in links)
+    cost = {(r["family"], r["sampler"]): r["density ratio"] for r in tables(page) if "density ratio" in r and "s / 1000" in r}
+    assert cost[("vanilla", "drs")] == "exact: BCE logit" and cost[("lsgan", "mh-gan")] == "calibrated: logistic on the critic's score"
+    assert cost[("vanilla", "direct")] == "-"
+    assert all(len(header) <= 10 for header in headers(page))  # quality and cost apart, no table past 10 columns
+    assert page.index("## Ranking") < page.index("## Details") < page.index("## Protocol")
+
+
+def tables(page: str) -> list[dict[str, str]]:
+    """Every row of every markdown table of a page, keyed by its table's headers."""
+    rows, block = [], []
+    for line in page.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif block:
+            rows += [dict(zip(block[0], cells)) for cells in block[2:]]
+            block = []
+    return rows
+
+
+def headers(page: str) -> list[list[str]]:
+    lines = page.splitlines()
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for i, line in enumerate(lines)
+            if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))]
 
 
 def test_each_metric_is_paired_with_direct_on_the_same_seed(run):
@@ -137,20 +158,117 @@ def test_validate_rejects_crafted_results(run, path, value, problem):
     assert run["registry"].get("tasks", "sampling").validate(result)[0] == problem
 
 
-def test_improvement_verdicts_beside_paper_004_on_hand_made_differences():
-    from lvrbench.kit.headlines import SAMPLING, improvement_lines
+# --------------------------------------------------------- the page on crafted results (the measure half's fields)
 
-    e = lambda v, lo, hi: {"value": v, "low": lo, "high": hi, "n": 500}  # noqa: E731
-    ours = {("vanilla", "drs"): {"fid": [e(-5.0, -8.0, -2.0)]}, ("wgan-gp", "drs"): {"fid": [e(1.0, -1.0, 3.0)]},
-            ("wgan-gp", "dg-flow"): {"fid": [e(2.0, 1.0, 3.0), e(1.5, 0.5, 2.5)]}}
-    lines = improvement_lines(SAMPLING, ours, {"fid": "FID"})[0].splitlines()[2:]
-    verdicts = [[c.strip() for c in line.split("|")[3:7]] for line in lines]
-    assert verdicts == [
-        ["vanilla: 63.99 → 38.49 with drs", "Δ vs direct -5.00 [-8.00, -2.00]", "agree", ""],
-        ["wgan-gp: 40.78 → 38.02 with drs", "Δ vs direct 1.00 [-1.00, 3.00]", "undecided", "yes (greyed out in the paper)"],
-        ["wgan-gp: 40.78 → 40.02 with dg-flow", "Δ vs direct [0.500, 3.00] (2 seeds' hull)", "disagree",
-         "yes (greyed out in the paper)"]]
-    assert "not run" in improvement_lines(SAMPLING, {}, {"fid": "FID"})[0]
+STANDARD = Path(__file__).resolve().parents[2] / "leaderboards" / "standard" / "results" / "sampling"
+
+
+def published(family: str, method: str) -> dict:
+    """A published standard-profile sampling result on Fashion-MNIST (one seed), as a template."""
+    for path in sorted(STANDARD.glob("*.json")):
+        r = json.loads(path.read_text())
+        c = r["config"]
+        if (c["dataset"], c["family"], c["method"]) == ("fashion-mnist", family, method):
+            return r
+    raise AssertionError(f"no published {family} {method} cell")
+
+
+def reseeded(r: dict, seed: int, shift: float) -> dict:
+    """The template as another network's cell: its seed, and its FIDs (and their change against direct) moved."""
+    out = copy.deepcopy(r)
+    out["config"]["seed"] = out["config"]["settings"]["gan"]["seed"] = seed
+    out["id"] = f"{r['id'][:12]}{seed:04d}"
+    for key in ("fid", "fid_vs_direct"):
+        if r["config"]["method"] != "direct" or key == "fid":
+            m = out["metrics"][key]
+            out["metrics"][key] = {**m, "value": m["value"] + shift, "low": m["low"] + shift, "high": m["high"] + shift}
+    return out
+
+
+def heldout(at_chance: bool) -> dict:
+    bins = [{"count": 40, "mean_predicted": p, "observed": min(1.0, p + 0.05)} for p in (0.15, 0.45, 0.75)]
+    e = lambda v, lo, hi: {"value": v, "low": lo, "high": hi, "n": 2000}  # noqa: E731
+    return {"accuracy": e(0.50, 0.48, 0.52) if at_chance else e(0.81, 0.79, 0.83),
+            "log_loss": e(0.693, 0.690, 0.697) if at_chance else e(0.42, 0.40, 0.44),
+            "auc": e(0.5, 0.48, 0.52) if at_chance else e(0.88, 0.86, 0.9), "ece": 0.03, "reliability": bins,
+            "at_chance": at_chance}
+
+
+def crafted_root(seeds: int, chance: str = "wgan", failed: str | None = None, alt: bool = True) -> list[dict]:
+    """vanilla's and wgan's published cells as `seeds` networks, with the measure half's fields: whether each sampler
+    pairs with direct, each ratio's held-out quality (`chance`'s at chance), the second evaluator's scores (its FID
+    change against direct turned the other way for DRS on vanilla), a generator check (`failed`'s failed)."""
+    out = []
+    for family in ("vanilla", "wgan"):
+        for method in ("direct", "drs", "dg-flow"):
+            template = published(family, method)
+            for seed in range(seeds):
+                r = reseeded(template, seed, 0.4 * seed)
+                r["extra"]["paired"] = method != "drs"
+                if method != "direct":
+                    r["extra"]["ratio"] = {**r["extra"]["ratio"], "heldout": heldout(family == chance)}
+                if alt:
+                    base = r["metrics"]["fid"]["value"] * 1.5
+                    flip = 30.0 if (family, method) == ("vanilla", "drs") else 0.0
+                    for key, value in (("fid_alt", base + flip), ("precision_alt", 0.7), ("recall_alt", 0.2)):
+                        r["metrics"][key] = {"value": value, "low": value * 0.98, "high": value * 1.02, "n": 2000}
+                check = {"failed": family == failed, "why": "its critic's loss sat at 0" if family == failed else ""}
+                r["artifacts"]["generator"]["check"] = check
+                out.append(r)
+    return out
+
+
+def render(registry, results: list[dict], tmp_path) -> str:
+    from lvrbench.report.pages import Page
+
+    task = registry.get("tasks", "sampling")
+    assert all(task.validate(r) == [] for r in results)
+    return task.render(results, Page(tmp_path, "sampling"))
+
+
+def test_the_page_reads_pairing_ratio_quality_and_the_second_evaluator(registry, tmp_path):
+    page = render(registry, crafted_root(3), tmp_path)
+    rows = tables(page)
+    ranking = {(r["family"], r["sampler"]): r for r in rows if "Δ interval" in r and "rank" in r}
+    assert ranking[("vanilla", "drs")]["Δ interval"] == "two-sample" and ranking[("vanilla", "dg-flow")]["Δ interval"] == "paired"
+    assert ranking[("vanilla", "direct")]["rank"] != "-"  # three seeds: ranked
+    # wgan's ratio is at chance: its sampler cells read so instead of numbers, and rank nowhere
+    assert ranking[("wgan", "drs")]["density ratio"] == "not applicable: ratio at chance"
+    quality = {(r["family"], r["sampler"]): r for r in rows if "Δ FID" in r and "params" in r}
+    assert quality[("wgan", "drs")]["FID ↓"] == "not applicable: ratio at chance"
+    assert quality[("vanilla", "drs")]["Δ interval"] == "two-sample"
+    ratios = {r["family"]: r for r in rows if "AUC ↑" in r}
+    assert ratios["wgan"]["at chance"] == "3 of 3 seeds" and ratios["vanilla"]["at chance"] == "0 of 3 seeds"
+    assert ratios["vanilla"]["AUC ↑"] == "0.880 [0.880, 0.880] (3 seeds)"
+    assert ratios["vanilla"]["figure"] == "[reliability](images/sampling/fashion-mnist-vanilla-reliability.png)"
+    second = {(r["family"], r["sampler"]): r for r in rows if "FID ↓, B" in r}
+    assert second[("vanilla", "drs")]["precision ↑, B"] == "0.700 [0.700, 0.700] (3 seeds)"
+    lines = [line for line in page.splitlines() if line.startswith("- paper 004")]
+    vanilla = next(line for line in lines if "drs improves vanilla's FID" in line)
+    assert "**evaluator-dependent**" in vanilla and "evaluator B reads disagrees" in vanilla
+    every = next(line for line in lines if "for every family run here" in line)  # the evidence line
+    assert "Left out: wgan drs seeds 0, 1 and 2: its density ratio is at chance on held-out data." in every
+
+
+def test_a_failed_generator_is_flagged_and_left_out(registry, tmp_path):
+    page = render(registry, crafted_root(3, chance="none", failed="wgan"), tmp_path)
+    assert "**Generators that failed to train**" in page and "wgan on fashion-mnist (normal prior), seed 0: `its critic's loss sat at 0`" in page
+    every = next(line for line in page.splitlines() if line.startswith("- paper 004") and "for every family" in line)
+    tested, left = every.split(" Left out: ")
+    assert "drs − direct (vanilla)" in tested and "(wgan)" not in tested  # the claim is tested on vanilla alone
+    assert left == "wgan direct seeds 0, 1 and 2: `its critic's loss sat at 0`; wgan drs seeds 0, 1 and 2: `its critic's loss sat at 0`."
+
+
+def test_one_seed_issues_no_verdict_and_says_why(registry, tmp_path):
+    page = render(registry, crafted_root(1, chance="none", alt=False), tmp_path)
+    lines = [line for line in page.splitlines() if line.startswith("- paper 004")]
+    assert lines and all("**not applicable**: one training seed" in line for line in lines)
+    assert headlines_text(page).count("(one network's evaluation interval)") == len(lines)
+    assert "No ranks: one training seed per row" in page
+
+
+def headlines_text(page: str) -> str:
+    return page.split("## The papers beside ours", 1)[1].split("## Details", 1)[0]
 
 
 def test_a_crafted_result_fails_the_check_not_the_process(run, tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import est, gen, real_outcome, recovery_config
+from conftest import est, real_outcome, recovery_config
 from lvrbench.api.contracts import Cell, CellOutcome
 from lvrbench.run.harness import to_result
 from lvrbench.report.pages import build
@@ -49,13 +49,30 @@ class FakeGAN:
         return {"key": "g", "family": "lsgan"}
 
 
-def row(text: str, method: str) -> list[str]:
-    """The cells of the first table row of `method`."""
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) > 3 and cells[3] == method:
-            return cells
-    raise AssertionError(f"no row for {method}")
+def tables(text: str) -> list[list[dict[str, str]]]:
+    """Every markdown table of a page, as rows keyed by their headers."""
+    out, block = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif block:
+            out.append([dict(zip(block[0], cells)) for cells in block[2:]])
+            block = []
+    return out
+
+
+def cell(text: str, column: str, method: str, params: str | None = None) -> str:
+    """The `column` of `method`'s first row (with `params`, where given) in the first table that has that column."""
+    for rows in tables(text):
+        for r in rows:
+            if column in r and r.get("method", r.get("sampler")) == method and params in (None, r.get("params")):
+                return r[column]
+    raise AssertionError(f"no {column!r} for {method}")
+
+
+def section(text: str, title: str) -> str:
+    """The markdown under `## title`, up to the next `## `."""
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 # ------------------------------------------------------------------------------- shares: Wilson, with k/m
@@ -67,16 +84,15 @@ def test_shares_on_the_synthetic_page_have_wilson_intervals_and_significant_wins
     method = [1e-6] * 30 + [0.9, 0.9]
     text = page(registry, tmp_path, [synthetic(registry, "none", base), synthetic(registry, "hard-cutoff", method, {"c": 3.0})],
                 "recovery-synthetic")
-    none, ours = row(text, "none"), row(text, "hard-cutoff")
-    assert none[5] == "0.00 [0.00, 10.7]"  # Wilson 0/32, never the bootstrap's [0.00, 0.00]
-    assert ours[9] == "100 [89.3, 100]"
+    assert cell(text, "% < 0.0001", "none") == "0.00 [0.00, 10.7]"  # Wilson 0/32, never the bootstrap's [0.00, 0.00]
+    assert cell(text, "% < 1", "hard-cutoff") == "100 [89.3, 100]"
     # significant wins: 30 latents improve by a factor 1e6 and win; the 2 latents that got 4x worse lose
-    assert ours[10] == "93.8 [79.9, 98.3] (30/32)"
-    assert ours[13] == "93.8 [79.9, 98.3] (30/32)"  # 30 of the 32 decisive latents are wins
+    assert cell(text, "% wins (k/n)", "hard-cutoff") == "93.8 [79.9, 98.3] (30/32)"
+    assert cell(text, "% sig. wins (k/m decisive)", "hard-cutoff") == "93.8 [79.9, 98.3] (30/32)"  # 30 of 32 decisive
     only_losses = page(registry, tmp_path / "b", [synthetic(registry, "none", [1.0] * 30 + [0.5, 0.5]),
                                                   synthetic(registry, "hard-cutoff", [1.0] * 30 + [2.0, 2.0], {"c": 3.0})],
                        "recovery-synthetic")
-    assert row(only_losses, "hard-cutoff")[13] == "0.00 [0.00, 65.8] (0/2)"  # 0 of 2 decisive latents, and says so
+    assert cell(only_losses, "% sig. wins (k/m decisive)", "hard-cutoff") == "0.00 [0.00, 65.8] (0/2)"  # 0 of 2, and says so
 
 
 def test_rounding_is_a_tie_never_a_win(registry, tmp_path):
@@ -84,9 +100,9 @@ def test_rounding_is_a_tie_never_a_win(registry, tmp_path):
     ours = [0.25 * (1 - 5e-7), 3e-13, 0.5 * (1 - 2e-6), 0.75]  # within 1e-6 relative; within 1e-12; a win; a loss
     text = page(registry, tmp_path, [synthetic(registry, "none", base), synthetic(registry, "hard-cutoff", ours, {"c": 3.0})],
                 "recovery-synthetic")
-    cells = row(text, "hard-cutoff")
-    assert cells[10:13] == ["25.0 [4.56, 69.9] (1/4)", "50.0 [15.0, 85.0] (2/4)", "25.0 [4.56, 69.9] (1/4)"]
-    assert cells[13] == "- (0/0)"  # no latent differs by a factor of 2
+    assert [cell(text, c, "hard-cutoff") for c in ("% wins (k/n)", "% ties", "% losses")] == [
+        "25.0 [4.56, 69.9] (1/4)", "50.0 [15.0, 85.0] (2/4)", "25.0 [4.56, 69.9] (1/4)"]
+    assert cell(text, "% sig. wins (k/m decisive)", "hard-cutoff") == "- (0/0)"  # no latent differs by a factor of 2
     assert "two errors a and b tie when |a − b| ≤ 1e-6·max(a, b) + 1e-12" in text
 
 
@@ -96,8 +112,10 @@ def test_a_method_compared_with_none_shows_the_paired_difference_of_mean_errors(
     text = page(registry, tmp_path, [synthetic(registry, "none", base), synthetic(registry, "hard-cutoff", shifted, {"c": 3.0})],
                 "recovery-synthetic")
     # the same latents in every resample: a constant difference has a zero-width interval
-    assert row(text, "hard-cutoff")[15] == "-0.125 [-0.125, -0.125]"
-    assert row(text, "none")[15] == "-"
+    assert cell(text, "Δ mean error vs none ↓", "hard-cutoff", "c=3, lr=0.2") == "-0.125 [-0.125, -0.125]"
+    # the ranking's cross-fitted difference (one cell each: no selection) is the same constant
+    assert cell(text, "Δ mean error vs none ↓", "hard-cutoff") == "-0.125 [-0.125, -0.125]"
+    assert cell(text, "Δ mean error vs none ↓", "none") == "-"
 
 
 # -------------------------------------------------------------------------------------- paired resampling
@@ -118,29 +136,36 @@ def test_cells_on_the_same_items_share_their_bootstrap_draws(registry):
 # ------------------------------------------------------------------------------------ best cell per method
 
 
-def test_the_best_cell_is_chosen_on_the_other_half_of_the_images(registry, tmp_path):
-    # Two cells: A right on the first half only, B on the second half only. Choosing on the same images
-    # reports 0.5; cross-fitted, the first half uses B (best on the second half) and the second half A: 0 of 4.
-    results = [ok(registry, recovery_config("recovery-real", "none", {"lr": 0.01}, n=4), real_outcome([1, 1, 0, 0])),
-               ok(registry, recovery_config("recovery-real", "none", {"lr": 0.1}, n=4), real_outcome([0, 0, 1, 1]))]
+def test_the_best_cell_is_scored_on_images_it_was_not_chosen_on(registry, tmp_path):
+    """Two cells, A right on the first half of the images only and B on the second: chosen and scored on the same
+    images the best reads 0.5; cross-fitted over random halves, each half's choice is scored on images it was not
+    chosen on, so the method reads below 0.5, exactly what `inference.crossfit_point` gives with the page's seed."""
+    from lvrbench.api import derive_seed
+    from lvrbench.kit import inference
+    from lvrbench.kit.recovery import N_SPLITS, item_key
+
+    a, b = [1] * 10 + [0] * 10, [0] * 10 + [1] * 10
+    results = [ok(registry, recovery_config("recovery-real", "none", {"lr": lr}, n=20), real_outcome(x))
+               for lr, x in ((0.01, a), (0.1, b))]
     text = page(registry, tmp_path, results, "recovery-real")
-    cells = row(text, "none")
-    assert cells[4] == "lr=0.1 / lr=0.01"
-    assert cells[5] == "0.00 [0.00, 0.490] (0/4)"
-    assert cells[6] == "-"
+    seed = derive_seed("crossfit", item_key(results[0]["config"]), "correct", N_SPLITS)
+    expected = inference.crossfit_point(np.array([a, b], dtype=float), [0, 1], seed, n_splits=N_SPLITS)
+    assert expected < 0.5
+    assert cell(text, "accuracy ↑ (cross-fitted)", "none").startswith(f"{expected:#.3g} [")
+    assert cell(text, "best cell (all images)", "none") == "lr=0.01"  # the first of the two equal cells on all images
 
 
 def test_crossfitting_removes_the_selection_bias_of_the_maximum():
     """12 cells of equal true accuracy 0.8 at 64 images: the best cell scored on its own images is inflated by
-    about 0.079; the cross-fitted one is not."""
-    from lvrbench.kit.recovery import crossfit, picked
+    about 0.079; the cross-fitted one (random halves, as the pages score) is not."""
+    from lvrbench.kit import inference
 
-    g = gen(3)
+    rng = np.random.default_rng(3)
     naive, fitted = [], []
-    for _ in range(1000):
-        cells = [(torch.rand(64, generator=g) < 0.8).double().numpy() for _ in range(12)]
-        naive.append(max(c.mean() for c in cells))
-        fitted.append(picked(cells, crossfit(cells)).mean())
+    for i in range(1000):
+        cells = (rng.random((12, 64)) < 0.8).astype(float)
+        naive.append(cells.mean(axis=1).max())
+        fitted.append(inference.crossfit_point(cells, list(range(12)), i, n_splits=4))
     assert np.mean(naive) - 0.8 == pytest.approx(0.079, abs=0.005)
     assert np.mean(fitted) == pytest.approx(0.8, abs=0.005)  # its standard error here is 0.0016
 
@@ -150,21 +175,19 @@ def test_a_best_cell_is_compared_with_none_on_the_same_images_and_weight_0_is_no
     none = [1, 0, 1, 0, 1, 0, 1, 0]
     better = [1, 1, 1, 1, 1, 1, 1, 0]
     results = [ok(registry, recovery_config("recovery-real", "none", {"lr": 0.1}, n=n), real_outcome(none))]
-    for w, correct in ((0.0, none), (1.0, better)):
+    for w, correct in ((0.0, better), (1.0, [1, 1, 1, 1, 0, 0, 0, 0])):  # weight 0 is the better cell, and not its own
         results.append(ok(registry, recovery_config("recovery-real", "bhattacharyya", {"lr": 0.1, "weight": w}, n=n),
                           real_outcome(correct)))
     results.append(ok(registry, recovery_config("recovery-real", "z-score-square", {"lr": 0.1, "weight": 0.0}, n=n),
                       real_outcome(none)))
     text = page(registry, tmp_path, results, "recovery-real")
-    ours = row(text, "bhattacharyya")
-    assert ours[4] == "lr=0.1, weight=1"
-    assert ours[5] == "0.875 [0.529, 0.978] (7/8)"
-    # paired with none on the same 8 images: 3 images only the method gets right, none only none gets right
-    from lvrbench.api.estimates import paired_proportion_difference
-
-    expected = paired_proportion_difference(torch.tensor(better), torch.tensor(none))
-    assert ours[6] == f"0.375 [{expected.low:#.3g}, {expected.high:#.3g}]"
-    assert row(text, "z-score-square")[4] == "lr=0.1, weight=0 (= none)"
+    # bhattacharyya's one cell of its own, weight 1: scored on every image whatever the split
+    assert cell(text, "best cell (all images)", "bhattacharyya") == "lr=0.1, weight=1"
+    assert cell(text, "accuracy ↑ (cross-fitted)", "bhattacharyya").startswith("0.500 [")
+    assert cell(text, "Δ accuracy vs none ↑", "bhattacharyya").startswith("0.00 [")  # paired with none's 4 of 8
+    ranked = [r["method"] for r in tables(section(text, "Ranking"))[0]]
+    assert ranked[:2] == ["bhattacharyya", "none"] and "z-score-square" not in ranked
+    assert "Not ranked: z-score-square (every cell at weight 0, which is `none`: no cell of its own)." in text
 
 
 def test_per_image_outcomes_are_validated(registry, tmp_path):
@@ -188,37 +211,47 @@ def test_per_image_outcomes_are_validated(registry, tmp_path):
 # ------------------------------------------------------------------------------------------- protocol line
 
 
-def test_the_protocol_line_states_what_was_run_not_the_papers_numbers(registry, tmp_path):
+def protocol(text: str) -> list[str]:
+    """The items of a page's protocol list."""
+    return [line[2:] for line in section(text, "Protocol").splitlines() if line.startswith("- ")]
+
+
+def test_the_protocol_list_states_what_was_run_not_the_papers_numbers(registry, tmp_path):
     results = [ok(registry, recovery_config("recovery-real", "bhattacharyya", hp), real_outcome([1, 0] * 32)) for hp in GRID]
+    results.append(ok(registry, recovery_config("recovery-real", "none", {"lr": 0.1}), real_outcome([1, 0] * 32)))
     text = page(registry, tmp_path, results, "recovery-real")
-    (line,) = [x for x in text.splitlines() if x.startswith("Protocol:")]
-    assert line.startswith("Protocol: after paper 000 §2 (")
-    assert ("As run for the numbers on this page: family lsgan; architecture mlp; d_z 16; GAN epochs 3; "
-            "classifier epochs 1; test images per seed 64; steps 100; init zeros; difference l1; seeds 0; "
-            "grid: lr 0.01, 0.032 or 0.1; weight 0, 0.1, 1 or 3.2.") in line
+    items = protocol(text)
+    assert items[0].startswith("after paper 000 §2 (")
+    assert items[1:12] == ["family lsgan", "architecture mlp", "d_z 16", "GAN epochs 3", "classifier epochs 1",
+                           "test images per seed 64", "steps 100", "init zeros", "difference l1", "seeds 0",
+                           "grid: lr 0.01, 0.032 or 0.1; weight 0, 0.1, 1 or 3.2"]
+    assert all(len(item) < 400 for item in items)  # a short list, not a 600-character line
     # the paper's own numbers appear only as the paper's, never as this page's protocol
-    assert "d_z=256" not in line and "1000 test images," not in line
-    assert "paper 000 trains on MNIST for 200 epochs with d_z = 256 and reports 1000 test images" in line
-    assert "`± sd (k seeds)` covers the variance of all three" in line  # what the seeds vary, training included
+    assert not any("d_z=256" in item or item.startswith("1000 test images") for item in items)
+    assert any("paper 000 trains on MNIST for 200 epochs with d_z = 256 and reports 1000 test images" in i for i in items)
+    assert any("an interval over seeds covers the variance of all three" in i for i in items)  # what a seed varies
+    assert text.index("## Ranking") < text.index("## The papers beside ours") < text.index("## Details") < \
+        text.index("## Protocol")  # the page opens with its ranking, then the papers, then details
 
 
 def test_the_synthetic_protocol_states_where_it_differs_from_paper_001(registry, tmp_path):
     text = page(registry, tmp_path, [synthetic(registry, "none", [0.5] * 4)], "recovery-synthetic")
-    (line,) = [x for x in text.splitlines() if x.startswith("Protocol:")]
-    assert "latents per seed 4; steps 500" in line and "grid: lr 0.2." in line
-    assert "its generator is a DCGAN trained with soft labels (d_z = 100" in line
-    assert "states no learning rate; the learning rate here is lvrbench's choice" in line
+    items = protocol(text)
+    assert "latents per seed 4" in items and "steps 500" in items and "grid: lr 0.2" in items
+    assert any("its generator is a DCGAN trained with soft labels (d_z = 100" in i for i in items)
+    assert any("states no learning rate; the learning rate here is lvrbench's choice" in i for i in items)
 
 
-def test_the_default_protocol_line_reads_the_generator_from_the_configs(registry):
-    """Every task gets a true protocol line from the core: generation's, from its results' generator settings."""
+def test_the_default_protocol_reads_the_generator_from_the_configs(registry):
+    """Every task gets a true protocol from the core: generation's, from its results' generator settings."""
     task = registry.get("tasks", "generation")
-    config = recovery_config("recovery-real", "none", {"lr": 0.1}, seed=3)
+    config = recovery_config("recovery-real", "direct", {}, seed=3)
     config["settings"]["gan"]["arch"] = "dcgan\n# injected `heading`"  # results are data: one line, inert
-    line = task.protocol([{"config": config}])
-    assert line.startswith(f"after {task.source}. As run for the numbers on this page: family lsgan; ")
-    assert "architecture dcgan # injected \\`heading\\`; d_z 16; GAN epochs 3; batch 128; GAN learning rate 0.0003; seeds 3" in line
-    assert "\n" not in line and task.protocol([]) == f"after {task.source}"
+    items = task.protocol([{"config": config}])
+    assert items[0] == f"after {task.source}" and items[1:3] == ["family lsgan", "prior normal"]
+    assert items[3:] == ["architecture dcgan # injected \\`heading\\`", "d_z 16", "GAN epochs 3", "batch 128",
+                         "GAN learning rate 0.0003", "seeds 3"]
+    assert all("\n" not in i for i in items) and task.protocol([]) == [f"after {task.source}"]
 
 
 TOY = '''
@@ -245,7 +278,7 @@ def lvrbench_tasks():
 '''
 
 
-def test_a_third_party_task_gets_the_default_protocol_line_and_a_broken_one_is_a_problem(plugin_dist, tmp_path):
+def test_a_third_party_task_gets_the_default_protocol_and_a_broken_one_is_a_problem(plugin_dist, tmp_path):
     from lvrbench.run.harness import core_revisions
     from lvrbench.base.errors import UsageError
     from lvrbench.run.registry import load_registry
@@ -256,10 +289,10 @@ def test_a_third_party_task_gets_the_default_protocol_line_and_a_broken_one_is_a
               "method": "m", "hparams": {"x": 2.0}, "seed": 4, "settings": {"ok": True, "gan": {"latent_dim": 8}},
               "code": {"core": core_revisions()}}
     text = page(registry, tmp_path / "a", [ok(registry, config, CellOutcome(metrics={"s": est(1.0)}))], "toy")
-    assert "Protocol: after toy paper §1. As run for the numbers on this page: d_z 8; seeds 4; grid: x 2.\n" in text
+    assert "## Protocol\n\n- after toy paper §1\n- d_z 8\n- seeds 4\n- grid: x 2\n" in text
     broken = ok(registry, {**config, "settings": {"ok": False}}, CellOutcome(metrics={"s": est(1.0)}))
     ResultStore(tmp_path / "b").write(broken)
-    with pytest.raises(UsageError, match=r"results/toy/: cannot be rendered \(TypeError: protocol\(\) returned int, not a str\)"):
+    with pytest.raises(UsageError, match=r"results/toy/: cannot be rendered \(TypeError: protocol\(\) returned int, not a list of str\)"):
         build(registry, tmp_path / "b")
 
 
@@ -281,8 +314,9 @@ def test_seeds_aggregate_on_the_page_although_each_trains_its_own_generator(regi
         assert config["settings"]["gan"]["seed"] == seed
         results.append(ok(registry, config, real_outcome(correct)))
     text = page(registry, tmp_path, results, "recovery-real")
-    assert row(text, "none")[5] == "0.500 ± 0.354 (2 seeds; 4/8 pooled)"
-    assert "| 0.1           | 0.500 ± 0.354 (2 seeds) |" in text  # the grid's one cell, over both seeds
+    # 0.75 and 0.25: a t interval over two networks (clipped to accuracy's range), not the spread of their items
+    assert cell(text, "accuracy ↑ (cross-fitted)", "none") == "0.500 [0.00, 1.00] (2 seeds)"
+    assert "| 0.1           | 0.500 [0.00, 1.00] (2 seeds) |" in text  # the grid's one cell, over both seeds
 
 
 # ------------------------------------------------------------------------------------------------ heatmaps

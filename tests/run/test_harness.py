@@ -133,7 +133,8 @@ def test_formatting_carries_uncertainty():
     assert fmt_estimate(e) == "0.942 [0.927, 0.956]"
     assert fmt_estimate(e, scale=100) == "94.2 [92.7, 95.6]"
     assert summarize([e]) == "0.942 [0.927, 0.956]"
-    assert summarize([e, {**e, "value": 0.933}]) == "0.938 ± 0.00636 (2 seeds)"
+    # two networks: their mean with a t interval on 1 degree of freedom (0.9375 ± 12.7 x 0.0045)
+    assert summarize([e, {**e, "value": 0.933}]) == "0.938 [0.880, 0.995] (2 seeds)"
 
 
 def test_profiles_never_mix_in_one_root(registry, tmp_path):
@@ -219,7 +220,7 @@ def test_tables_show_the_installed_codes_cells_only_and_say_how_many_are_not_sho
     page = (tmp_path / "recovery-real.md").read_text()
     assert ("_1 result files computed by other revisions of the code are not shown: numbers are compared within one "
             "revision of the code that computes them; `lvrbench run` recomputes their cells._") in page
-    assert "0.250" in page and "0.750" not in page
+    assert "0.250 [" in page and "0.750 [" not in page  # the installed code's cell, not the older one's 0.75
     # the old cell is neither validated nor re-planned (no installed code plans it); the crafted 4-image one is refused
     assert check(registry, tmp_path) == [f"results/recovery-real/{new['id']}.json: not the cell the installed planner "
                                          "produces: settings.n_images is 4, the planner gives 64"]

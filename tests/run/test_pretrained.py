@@ -95,11 +95,11 @@ def test_recovery_runs_on_the_installed_generators_without_training_them(install
     none = {r["config"]["family"]: r["extra"]["errors"] for r in results if r["config"]["method"] == "none"}
     assert none["tiny-fmnist"] == none["tiny-fmnist-g"]
     page = (out / "recovery-synthetic.md").read_text()
-    assert "| fashion-mnist | tiny-fmnist (pretrained)   | normal  | none " in page
+    assert "### fashion-mnist / tiny-fmnist (pretrained), normal prior" in page
     assert ("Pretrained generators (benchmarked as they are, never trained here; their rows say `(pretrained)`): "
             "tiny-fmnist from lvrbench_example_generator/train.py: lvrbench's training loop, vanilla GAN losses, "
             "10 epochs, seed 0 (lvrbench-example-generator revision 1, mlp 8-64-784, d_z = 8, weights ") in page
-    assert ("Rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not the one "
+    assert ("- rows marked `(pretrained)` come from generators trained elsewhere (named under the table), not the one "
             "described here, and never trained by lvrbench: for them a seed sets only the evaluated items") in page
     checked = run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed)
     assert checked.returncode == 0, checked.stderr
@@ -135,7 +135,7 @@ def test_the_sampling_task_runs_on_the_installed_generators(installed, tmp_path)
     assert 0 < results["drs"]["metrics"]["acceptance"]["value"] <= 1 and "acceptance" not in results["direct"]["metrics"]
     assert not (cache / "generators").exists()  # nothing was trained
     page = (out / "sampling.md").read_text()
-    assert "| tiny-fmnist (pretrained) | normal  | drs " in page
+    assert "| tiny-fmnist (pretrained) | drs       | burn_in=" in page  # its cost row, as every family's
     checked = run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed)
     assert checked.returncode == 0, checked.stderr
 
@@ -197,8 +197,8 @@ def test_generation_runs_validates_and_renders_on_a_pretrained_generator(example
     crafted["extra"]["history"] = [{"epoch": 0, "d_loss": 1.0, "g_loss": 1.0}]
     assert example.get("tasks", "generation").validate(crafted) == ["extra.history must be empty for a pretrained generator"]
     page = (tmp_path / "lb" / "generation.md").read_text()
-    row = next(line for line in page.splitlines() if line.startswith("| tiny-fmnist (pretrained) "))
-    assert row.rstrip(" |").endswith("| -")  # no training curve: it was never trained here
+    row = next(line for line in page.splitlines() if line.startswith("| tiny-fmnist (pretrained) ") and "[samples](" in line)
+    assert "[losses](" not in row  # no training curve: it was never trained here
     assert "pretrained generators, never trained here: tiny-fmnist (`mlp-8-64-784`, d_z = 8, prior normal)" in page
 
 
@@ -214,9 +214,9 @@ def test_reconstruction_runs_validates_and_renders_on_a_pretrained_generator(exa
     assert result["status"] == "ok" and example.get("tasks", "reconstruction").validate(result) == []
     assert "ad_hoc" not in result["metrics"]  # no encoder of its own
     page = (tmp_path / "lb" / "reconstruction.md").read_text()
-    assert ("Protocol of these numbers (from their configs): pretrained generators, never trained here: tiny-fmnist-g "
-            "(`mlp-8-64-784`, d_z = 8, prior normal); seeds 0; 2 post-hoc encoders") in page
-    assert "| tiny-fmnist-g (pretrained) | normal  | 2 " in page
+    assert ("- pretrained generators, never trained here: tiny-fmnist-g (`mlp-8-64-784`, d_z = 8, prior normal)\n"
+            "- seeds 0\n- scored on 2 post-hoc encoders") in page
+    assert "| tiny-fmnist-g (pretrained) | 0      | 2 " in page
 
 
 def test_the_trick_discriminator_is_planned_only_for_a_generator_with_a_d(example, tmp_path):
@@ -306,7 +306,7 @@ def test_a_checkpoint_runs_through_the_cli_and_verifies_with_its_weights_only(tm
     [result] = results_of(tmp_path / "lb", "recovery-synthetic")
     assert result["status"] == "ok" and result["config"]["family"] == "my-mlp"
     assert result["config"]["code"]["generator"] == {"distribution": "lvrbench", "revision": 1}
-    assert "| fashion-mnist | my-mlp (pretrained) | normal  | none " in (tmp_path / "lb" / "recovery-synthetic.md").read_text()
+    assert "### fashion-mnist / my-mlp (pretrained), normal prior" in (tmp_path / "lb" / "recovery-synthetic.md").read_text()
     [file] = (tmp_path / "lb" / "results" / "recovery-synthetic").glob("*.json")
     verify = ("verify", str(file), "--device", "cpu", "--cache-dir", str(tmp_path / "empty"))
     done = run_cli(*verify, "--checkpoint", str(path))
