@@ -4,8 +4,8 @@
 evaluator's specs), so every release re-keyed every cell. 0.5 names the revisions of the code that computed it
 (`config.code`). Where the installed code computes what 0.4 computed (the same cell configs but for those identity
 fields, with the training and classifier revisions 0.4 recorded), a 0.4 result becomes a 0.5 result of the cell the
-installed planner produces: its config and id are the planned ones, the keys of the artifacts it names follow, and
-its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to `archive/<its version>/results/<task>/`,
+installed planner produces, naming the revisions 0.4.0's code has in 0.5's terms (`as_computed_by_04`): its config
+and id are those, the keys of the artifacts it names follow, and its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to `archive/<its version>/results/<task>/`,
 which is how `leaderboard check --against` accepts its removal from `results/`.
 """
 from __future__ import annotations
@@ -25,6 +25,27 @@ IDENTITY_FIELDS = {"plugins", "code", "core", "family_version", "dataset_version
                    "training_revision", "revision"}
 #: What 0.4.0's code recorded for the training loop and the classifier: the revisions 0.5 starts from.
 REVISIONS_04 = {"training_revision": 2, "revision": 2}
+#: The revisions 0.4.0's code has in 0.5's terms where 0.5 has moved on: core modules (in `code.core` and in the
+#: code blocks of the generator's and evaluator's specs) and lvrbench's own tasks. A migrated cell names the code that
+#: computed it, not the installed code, which computes other numbers (0.5's task revision 2 adds a generator check,
+#: a second evaluator and three seeds); its page counts it among the cells other revisions computed.
+CORE_04 = {"training": 2, "evaluator": 2, "scoring": 1}
+TASK_04 = {"distribution": "lvrbench", "revision": 1}
+
+
+def as_computed_by_04(config: dict) -> dict:
+    """`config` (a 0.5 plan of a 0.4 cell) naming 0.4.0's revisions where the installed code's differ."""
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            out = {k: walk(v, k) for k, v in value.items()}
+            if key == "code":
+                core = out.get("core") if isinstance(out.get("core"), dict) else out
+                core.update({k: v for k, v in CORE_04.items() if k in core})
+                if isinstance(out.get("task"), dict) and out["task"].get("distribution") == TASK_04["distribution"]:
+                    out["task"] = dict(TASK_04)
+            return out
+        return [walk(v) for v in value] if isinstance(value, list) else value
+    return walk(config)
 
 
 def identity_free(value: Any) -> Any:
@@ -67,8 +88,9 @@ def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: boo
         why = _old_revisions(data["config"]) or (None if found.config else found.why)
         if why:
             raise UsageError(f"{rel}: cannot be migrated: {why}; nothing was changed")
-        new = {**data, "config": found.config, "id": cell_id(found.config)}
-        keys = artifact_keys(found.config)
+        config = as_computed_by_04(found.config)
+        new = {**data, "config": config, "id": cell_id(config)}
+        keys = artifact_keys(config)
         new["artifacts"] = {name: {**a, "key": keys[name]} if name in keys and isinstance(a, dict) else a
                             for name, a in data.get("artifacts", {}).items()} if "artifacts" in data else None
         if new["artifacts"] is None:
@@ -76,7 +98,7 @@ def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: boo
         version = str(data.get("provenance", {}).get("lvrbench", "0.4"))
         moves.append((path, root / "archive" / version / rel, new))
         lines.append(f"{'would move' if dry_run else 'moved'} {rel} to archive/{version}/{rel}; "
-                     f"{'would write' if dry_run else 'wrote'} results/{found.config['task']}/{new['id']}.json")
+                     f"{'would write' if dry_run else 'wrote'} results/{config['task']}/{new['id']}.json")
     if not dry_run:
         for old, archived, new in moves:
             archived = inside(root, str(archived.relative_to(root)))

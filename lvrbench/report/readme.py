@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..base.errors import UsageError, one_line
 from ..base.guard import guarded
-from ..base.text import table
+from ..base.text import Markdown, inert, table
 from .pages import current_results, refusal
 
 #: The lines between which the README holds the generated table.
@@ -27,6 +27,7 @@ def results_table(registry, root: Path, link: str | None = None) -> str:
     by_task, problems = current_results(registry, root)
     if problems:
         raise refusal(root, problems)
+    link = link or str(root)
     rows = []
     for name in sorted(by_task):
         ok = [r for r in by_task[name] if r["status"] == "ok"]
@@ -37,8 +38,13 @@ def results_table(registry, root: Path, link: str | None = None) -> str:
             raise refusal(root, [f"results/{name}/: cannot be put to the papers ({one_line(found.error)})"])
         for h in found.value:
             if h.headline:
-                rows.append([f"[{name}]({link or root}/{name}.md)", f"{h.paper}, {h.where}: {h.claim}", f"**{h.verdict}**",
-                             h.ours(), h.theirs, h.protocols])
+                # the task's own text is markdown; "ours" and our protocol come from the results: inert
+                rows.append([Markdown(f"[{name}]({link}/{name}.md)"), Markdown(f"{h.paper}, {h.where}: {h.claim}"),
+                             Markdown(f"**{inert(h.verdict)}**"), h.ours(), Markdown(h.theirs), h.protocols])
+    if not rows:
+        return (f"_No headline is put to results of the installed code under [{link}]({link}/) yet: its cells were "
+                "computed by other revisions of the code (each page counts them) and wait for the profile to be "
+                "computed again._")
     return table(rows, ["page", "the paper's headline", "verdict", "ours", "the paper's numbers",
                         "protocols: the paper's, then ours"])
 

@@ -130,7 +130,8 @@ class LocalExecutor:
 
     def __init__(self, setup: Setup, workers: int, registry: Any, device: Any):
         self.setup, self.workers, self.device = setup, workers, device
-        self.expected = signature(registry)
+        with threads.policy():  # what a worker computes under, whatever this process's own state
+            self.expected = signature(registry)
 
     def _start(self, ctx: Any) -> _Process:
         ours, theirs = ctx.Pipe()

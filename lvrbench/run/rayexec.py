@@ -79,7 +79,8 @@ class RayExecutor:
         import ray
 
         self.setup, self.device = setup, device
-        self.expected = signature(registry)
+        with threads.policy():  # what a worker computes under, whatever this process's own state
+            self.expected = signature(registry)
         address = address or os.environ.get("RAY_ADDRESS")
         local = {} if address else {"address": "local", "include_dashboard": False}  # never another's cluster found here
         try:

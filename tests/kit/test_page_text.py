@@ -53,14 +53,14 @@ def test_a_ranking_table_leaves_failed_networks_out_and_ranks_the_rest():
     rows = [row("a", s, 10.0 + s) for s in range(3)] + [row("b", s, 30.0 + s) for s in range(3)]
     rows += [row("c", s, 0.5, failed="collapsed output") for s in range(3)]
     units, left = units_of(rows, unit_label(rows))
-    assert sorted(units) == ["a", "b"] and left == {"c": ["seeds 0, 1 and 2: `collapsed output`"]}
+    assert sorted(units) == ["a", "b"] and left == {"c": ["seeds 0, 1 and 2: collapsed output"]}
     lines = ranking_table(units, [Column("fid", "FID ↓", True, ranked=True)], paired=False)
     assert [c.strip() for c in lines[0].splitlines()[0].split("|")[1:4]] == ["family", "rank", "FID ↓"]
     assert [line.split("|")[2].strip() for line in lines[0].splitlines()[2:]] == ["1", "2"]
     assert lines[-1].startswith("Ranks: every pair of rows tested")
     one = ranking_table({"a": {0: rows[0]}, "b": {0: rows[3]}}, [Column("fid", "FID ↓", True, ranked=True)], paired=False)
     assert "rank" not in one[0].splitlines()[0] and one[-1].startswith("No ranks: one training seed per row")
-    assert trained_text(rows[-1]) == "✗ `collapsed output`" and trained_text(rows[0]) == "✓"
+    assert trained_text(rows[-1]) == "✗ collapsed output" and trained_text(rows[0]) == "✓"
     assert trained_text({"artifacts": {"generator": {"key": "k"}}}) == "-"  # a result that predates the check
 
 

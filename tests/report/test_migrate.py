@@ -11,7 +11,7 @@ from conftest import REPO, run_cli
 
 from lvrbench.base.errors import UsageError
 from lvrbench.base.identity import cell_id
-from lvrbench.report.migrate import identity_free, migrate
+from lvrbench.report.migrate import as_computed_by_04, identity_free, migrate
 from lvrbench.report.pages import build
 from lvrbench.report.check import check
 from lvrbench.run.harness import PlanRequest
@@ -53,8 +53,9 @@ def test_a_04_root_is_rekeyed_with_its_numbers_untouched(registry, old_root):
     request = PlanRequest(registry, "standard", datasets=("ring8",), families=(c["family"],), priors=(c["prior"],),
                           seeds=(c["seed"],))
     (job,) = registry.get("tasks", "mode-coverage").plan(request)
-    assert job.cells[0].config == c
+    assert c == as_computed_by_04(job.cells[0].config) and c["code"]["core"]["training"] == 2
     build(registry, root)
+    assert "_4 result files computed by other revisions of the code are not shown" in (root / "mode-coverage.md").read_text()
     assert check(registry, root) == []
     assert migrate(registry, root) == [f"nothing to migrate: no 0.4 result (config.plugins) under {root / 'results'}"]
 

@@ -245,12 +245,12 @@ def test_the_synthetic_protocol_states_where_it_differs_from_paper_001(registry,
 def test_the_default_protocol_reads_the_generator_from_the_configs(registry):
     """Every task gets a true protocol from the core: generation's, from its results' generator settings."""
     task = registry.get("tasks", "generation")
-    config = recovery_config("recovery-real", "direct", {}, seed=3)
+    config = recovery_config("recovery-real", "none", {"lr": 0.1}, seed=3)
     config["settings"]["gan"]["arch"] = "dcgan\n# injected `heading`"  # results are data: one line, inert
     items = task.protocol([{"config": config}])
     assert items[0] == f"after {task.source}" and items[1:3] == ["family lsgan", "prior normal"]
     assert items[3:] == ["architecture dcgan # injected \\`heading\\`", "d_z 16", "GAN epochs 3", "batch 128",
-                         "GAN learning rate 0.0003", "seeds 3"]
+                         "GAN learning rate 0.0003", "seeds 3", "grid: lr 0.1"]
     assert all("\n" not in i for i in items) and task.protocol([]) == [f"after {task.source}"]
 
 

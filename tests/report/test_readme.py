@@ -26,6 +26,9 @@ def test_the_readme_results_table_is_what_the_published_root_gives(capsys):
     assert script().main(["--check"]) == 0, capsys.readouterr().err
     block = current_block((REPO / "README.md").read_text(encoding="utf-8"))
     lines = block.splitlines()
+    if lines[0].startswith("_No headline"):  # a root whose cells all wait to be recomputed says so, in one line
+        assert len(lines) == 1 and "](leaderboards/standard/)" in lines[0]
+        return
     assert lines[0].startswith("| page ") and len(lines) > 3
     assert all(line.count("](leaderboards/standard/") == 1 for line in lines[2:])  # each row links its page
 

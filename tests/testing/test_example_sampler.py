@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_the_sampling_task_runs_it_where_its_prior_is_and_verify_reproduces_it(i
         acceptance, p = results[("truncation", c)]["metrics"]["acceptance"], math.erf(c / math.sqrt(2))
         assert acceptance["low"] <= p <= acceptance["high"]  # 500 samples x 16 elements: the closed form in its interval
     page = (out / "sampling.md").read_text()
-    assert "| vanilla  | normal  | truncation | max_rounds=100, threshold=1 |" in page
+    assert re.search(r"\| vanilla +\| truncation +\| max_rounds=100, threshold=1 +\|", page), page
     assert run_cli("leaderboard", "check", "--out", str(out), pythonpath=installed).returncode == 0
     path = out / "results" / "sampling" / f"{results[('truncation', 1.0)]['id']}.json"
     verified = run_cli("verify", str(path), "--device", "cpu", pythonpath=installed, env=env)
