@@ -2,11 +2,12 @@
 
 0.4 named the code behind a cell by distribution versions (`config.plugins`, and versions inside the generator's and
 evaluator's specs), so every release re-keyed every cell. 0.5 names the revisions of the code that computed it
-(`config.code`). Where the installed code computes what 0.4 computed (the same cell configs but for those identity
-fields, with the training and classifier revisions 0.4 recorded), a 0.4 result becomes a 0.5 result of the cell the
-installed planner produces, naming the revisions 0.4.0's code has in 0.5's terms (`as_computed_by_04`): its config
-and id are those, the keys of the artifacts it names follow, and its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to `archive/<its version>/results/<task>/`,
-which is how `leaderboard check --against` accepts its removal from `results/`.
+(`config.code`). Where 0.5's planner plans what 0.4 computed (the same cell configs but for those identity fields,
+with the training and classifier revisions 0.4 recorded), a 0.4 result becomes a 0.5 result of that planned cell,
+naming the revisions 0.4.0's code has in 0.5's terms (`as_computed_by_04`): its config and id are those, the keys of
+the artifacts it names follow, and its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to
+`archive/<its version>/results/<task>/`, which is how `leaderboard check --against` accepts its removal from
+`results/`.
 """
 from __future__ import annotations
 
