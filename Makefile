@@ -12,11 +12,11 @@ run: setup datasets
 	$(BIN)/lvrbench run --all
 
 test: setup datasets lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The fast lane while iterating: the unit tests, without the end-to-end ones (marked slow), in under 2 minutes.
 check: setup datasets
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .
