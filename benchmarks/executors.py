@@ -3,7 +3,8 @@
 Each executor runs the same `lvrbench run` command from cold: an empty artifact cache (every network trained again)
 and an empty leaderboard root, in a fresh process, one after the other (in the order given, so a run may alternate
 them). It prints each run's wall and CPU seconds with the load average around it, the speed-up of each executor over
-the first, and whether their results are the same bytes (provenance's clock readings left out).
+the first, and whether their results are the same bytes (clock readings left out: provenance's, and each task's
+declared `timings`), naming the first field that differs where they are not.
 
     python benchmarks/executors.py [--executors inprocess,local] [--jobs N] [RUN ARGS ...]
 
@@ -28,14 +29,39 @@ CLOCK = ("wall_time_s", "job_wall_time_s", "created")
 
 
 def results(root: Path) -> dict[str, dict]:
-    """Every result under `root`, its clock readings left out."""
+    """Every result under `root`, its clock readings left out: provenance's, and the fields a task declares as
+    `timings` (sampling's measured seconds), which `verify` leaves out too."""
+    from lvrbench.run.registry import load_registry
+
+    registry = load_registry()
     out = {}
     for path in sorted((root / "results").glob("*/*.json")):
         doc = json.loads(path.read_text())
         for key in CLOCK:
             doc["provenance"].pop(key, None)
+        for dotted in registry.get("tasks", path.parent.name).timings:
+            *parents, last = dotted.split(".")
+            holder = doc
+            for name in parents:
+                holder = holder.get(name, {}) if isinstance(holder, dict) else {}
+            if isinstance(holder, dict):
+                holder.pop(last, None)
         out[f"{path.parent.name}/{path.name}"] = doc
     return out
+
+
+def first_difference(a: object, b: object, where: str = "") -> str | None:
+    """The dotted path of the first place two result documents differ (None: equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys(), key=str):
+            if key not in a or key not in b:
+                return f"{where}.{key}".lstrip(".")
+            if (found := first_difference(a[key], b[key], f"{where}.{key}")) is not None:
+                return found.lstrip(".")
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next((f for i, (x, y) in enumerate(zip(a, b)) if (f := first_difference(x, y, f"{where}[{i}]"))), None)
+    return None if a == b else (where.lstrip(".") or "(root)")
 
 
 def run(executor: str, jobs: int | None, args: list[str], base: Path) -> dict:
@@ -76,9 +102,11 @@ def main() -> None:
                   f"  {len(r['results'])} results, exit {r['exit']}   ({r['command']})", flush=True)
     first = runs[0]
     for r in runs[1:]:
-        same = r["results"] == first["results"]
+        differ = [f"{name}: {first_difference(doc, r['results'].get(name))}" for name, doc in first["results"].items()
+                  if doc != r["results"].get(name)]
         print(f"{r['executor']} over {first['executor']}: {first['wall'] / r['wall']:.2f}x; results "
-              f"{'the same bytes' if same else 'DIFFER'} (clock readings left out)")
+              + (f"DIFFER in {len(differ)} files, first {differ[0]}" if differ else "the same bytes")
+              + " (clock readings left out)")
 
 
 if __name__ == "__main__":

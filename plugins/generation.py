@@ -6,12 +6,13 @@ import math
 import torch
 
 from lvrbench.api import METRIC, OPTIONAL_METRIC, CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (FID_ON_POINTS, GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, Column, FamilyTask,
-                          Generator, Markdown, Scorer, config_text, curve_drawer, dataset_details, evaluator_problems,
-                          evaluator_settings, fmt_estimate, gan_fields, gan_spec, generator_check_problems,
-                          generator_config, group, has_second_evaluator, headlines, history_problem, history_record,
-                          is_pretrained, left_out_lines, link, mixtures, payload_problem, ranking_table,
-                          samples_drawer, table, trained_text, unit_label, unit_means, units_of)
+from lvrbench.kit import (FID_ON_POINTS, GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, TRAINED_NOTE, Column,
+                          FamilyTask, Generator, Markdown, Scorer, config_text, curve_drawer, dataset_details,
+                          evaluator_problems, evaluator_settings, fmt_estimate, gan_fields, gan_spec,
+                          generator_check_problems, generator_config, group, has_second_evaluator, headlines,
+                          history_problem, history_record, is_pretrained, left_out_lines, link, mixtures,
+                          payload_problem, ranking_table, samples_drawer, table, trained_text, unit_label, unit_means,
+                          units_of)
 
 
 SCORING = {
@@ -134,8 +135,7 @@ class Generation(FamilyTask):
                 "points inside the other set's k-NN balls, with 95% Wilson intervals. Bootstraps are seeded by the "
                 "samples they resample (dataset, seed, counts), so families scored on the same seed are resampled "
                 "alike. " + mixtures.EXPLAINED, "", SAME_GENERATORS, "", "Each row links its samples and its training curve (both players' "
-                "losses per epoch, as papers 002 Fig. 2 and 004 Figs. 4-5 show them). `trained`: the generator's "
-                "training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
+                "losses per epoch, as papers 002 Fig. 2 and 004 Figs. 4-5 show them). " + TRAINED_NOTE, ""]
         for (dataset,), rows in by_dataset.items():
             points = any("centers" in r["extra"] for r in rows)
             lines, networks = dataset_details(dataset, rows, SCORED_BY, evaluators=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from lvrbench.api import CellOutcome, Environment, Request, check_fields, derive_seed, hookimpl
-from lvrbench.kit import (GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, FamilyTask, Generator, dataset_details,
-                          gan_fields, gan_spec, generator_check_problems, generator_config, group, left_out_lines,
-                          link, mixtures, payload_problem, ranking_table, scatter, table, trained_text, unit_label,
-                          units_of)
+from lvrbench.kit import (GAN_PROTOCOL, MIXTURE_COLUMNS, SAME_GENERATORS, TRAINED_NOTE, FamilyTask, Generator,
+                          dataset_details, gan_fields, gan_spec, generator_check_problems, generator_config, group,
+                          left_out_lines, link, mixtures, payload_problem, ranking_table, scatter, table,
+                          trained_text, unit_label, units_of)
 
 
 SCORING = {"quick": {"n_samples": 2500}, "standard": {"n_samples": 2500}, "full": {"n_samples": 2500}}  # PacGAN §5 and VEEGAN score 2500 samples
@@ -60,8 +60,7 @@ class ModeCoverage(FamilyTask):
             units, left = units_of(rows, unit_label(rows))
             out += [f"### {dataset}", "", *ranking_table(units, MIXTURE_COLUMNS, paired=False), *left_out_lines(left), ""]
         out += ["## Details", "", "Per mode: the high-quality samples nearest each centre, in the dataset's order of "
-                "centres. The scatter plots show 1000 of the samples (blue) over the true modes (red). `trained`: the "
-                "generator's training check (✓, or ✗ and why; `-` where the result predates the check).", ""]
+                "centres. The scatter plots show 1000 of the samples (blue) over the true modes (red). " + TRAINED_NOTE, ""]
         for (dataset,), rows in by_dataset.items():
             lines, networks = dataset_details(dataset, rows, SCORED_BY)
             out += lines

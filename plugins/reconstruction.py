@@ -27,10 +27,11 @@ from torch import Tensor, nn
 from lvrbench.api import (METRIC, CellOutcome, Environment, Estimate, Request, TrainedGAN, bootstrap_mean,
                           build_encoder, check_fields, derive_seed, hookimpl, init_parameters, is_number,
                           items_generator)
-from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, Column, FamilyTask, Generator, config_text, dataset_details,
-                          encode_images, encode_points, fmt_estimate, fmt_number, frozen, gan_fields, gan_spec,
-                          generator_check_problems, generator_config, group, headlines, left_out_lines, link,
-                          payload_problem, ranking_table, samples_drawer, table, trained_text, unit_label, units_of)
+from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, TRAINED_NOTE, Column, FamilyTask, Generator, config_text,
+                          dataset_details, encode_images, encode_points, fmt_estimate, fmt_number, frozen, gan_fields,
+                          gan_spec, generator_check_problems, generator_config, group, headlines, left_out_lines,
+                          link, payload_problem, ranking_table, samples_drawer, table, trained_text, unit_label,
+                          units_of)
 
 
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
@@ -214,8 +215,7 @@ class Reconstruction(FamilyTask):
                 "a 95% bootstrap interval resampling both the held-out samples and the encoder trainings. **ad hoc**: "
                 "the family's own encoder, one network, with a 95% bootstrap interval over the held-out samples; `-` "
                 "for families without one. Bootstraps are seeded by the held-out sample set, so families scored on the "
-                "same samples are resampled alike. `trained`: the generator's training check (✓, or ✗ and why; `-` "
-                "where the result predates the check).", ""]
+                "same samples are resampled alike. " + TRAINED_NOTE, ""]
         for (dataset,), rows in by_dataset.items():
             lines, networks = dataset_details(dataset, rows, SCORED_BY)
             out += lines

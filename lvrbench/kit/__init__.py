@@ -39,7 +39,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("IdxImageDataset", "read_idx", "data_roots", "download_with_torchvision"), "readers"),
     **dict.fromkeys(("summarize", "count_text", "evaluator_lines", "has_second_evaluator", "failed_why", "failed_lines",
                      "Column", "units_of", "ranking_table", "MIXTURE_COLUMNS", "FID_ON_POINTS", "SAME_GENERATORS", "unit_label",
-                     "trained_text", "left_out_lines", "unit_means",
+                     "trained_text", "TRAINED_NOTE", "left_out_lines", "unit_means",
                      "mean_over_seeds", "group", "seedless",
                      "without_seed", "SPEC_FIELDS", "is_pretrained", "generator_label", "pretrained_lines"), "pages"),
     **dict.fromkeys(("fmt_number", "fmt_estimate", "number_text", "value_text", "values_text", "config_values",
@@ -92,7 +92,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time names load on
     from .pages import (FID_ON_POINTS, MIXTURE_COLUMNS, SAME_GENERATORS, SPEC_FIELDS, Column, count_text, evaluator_lines,  # noqa: F401
                         failed_lines, failed_why, generator_label, group, has_second_evaluator, is_pretrained,
                         left_out_lines, mean_over_seeds, pretrained_lines, ranking_table, seedless, summarize,
-                        trained_text, unit_label, unit_means, units_of, without_seed)
+                        TRAINED_NOTE, trained_text, unit_label, unit_means, units_of, without_seed)
     from .planning import (PAPER_PRIOR, Generator, dataset_prior, default_prior, family_refusal,  # noqa: F401
                            generator_axes, generator_config, generator_prior, generators, has_realness,
                            planned_datasets, planned_seeds)

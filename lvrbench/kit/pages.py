@@ -277,6 +277,10 @@ def unit_label(rows: Iterable[dict]) -> Callable[[dict], str]:
                                                      if len(priors[generator_label(r["config"])]) > 1 else "")
 
 
+#: What a page's `trained` column holds, in the sentence its details open with.
+TRAINED_NOTE = "`trained`: the generator's training check (✓, or ✗ and why; `-` where the result predates the check)."
+
+
 def trained_text(result: dict) -> str:
     """A result's generator check as a table cell: ✓, ✗ with the reason, or "-" where the result predates it."""
     if (why := failed_why(result)) is not None:
