@@ -14,7 +14,7 @@ run: setup datasets
 test: setup datasets lint
 	$(BIN)/python -m pytest -q -n auto
 
-# The fast lane while iterating: the unit tests, without the end-to-end ones (marked slow), in under 2 minutes.
+# The fast lane while iterating: the unit tests, without the end-to-end ones (marked slow).
 check: setup datasets
 	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
