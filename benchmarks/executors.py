@@ -15,6 +15,7 @@ workers, which use every core, more than the in-process run, which uses one.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -29,39 +30,28 @@ CLOCK = ("wall_time_s", "job_wall_time_s", "created")
 
 
 def results(root: Path) -> dict[str, dict]:
-    """Every result under `root`, its clock readings left out: provenance's, and the fields a task declares as
-    `timings` (sampling's measured seconds), which `verify` leaves out too."""
+    """Every result under `root`, by its path under results/."""
+    return {f"{p.parent.name}/{p.name}": json.loads(p.read_text()) for p in sorted((root / "results").glob("*/*.json"))}
+
+
+@functools.cache
+def registry():
+    """The installed plugins, loaded once: what each task declares as `timings`."""
     from lvrbench.run.registry import load_registry
 
-    registry = load_registry()
-    out = {}
-    for path in sorted((root / "results").glob("*/*.json")):
-        doc = json.loads(path.read_text())
-        for key in CLOCK:
-            doc["provenance"].pop(key, None)
-        for dotted in registry.get("tasks", path.parent.name).timings:
-            *parents, last = dotted.split(".")
-            holder = doc
-            for name in parents:
-                holder = holder.get(name, {}) if isinstance(holder, dict) else {}
-            if isinstance(holder, dict):
-                holder.pop(last, None)
-        out[f"{path.parent.name}/{path.name}"] = doc
-    return out
+    return load_registry()
 
 
-def first_difference(a: object, b: object, where: str = "") -> str | None:
-    """The dotted path of the first place two result documents differ (None: equal)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys(), key=str):
-            if key not in a or key not in b:
-                return f"{where}.{key}".lstrip(".")
-            if (found := first_difference(a[key], b[key], f"{where}.{key}")) is not None:
-                return found.lstrip(".")
-        return None
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return next((f for i, (x, y) in enumerate(zip(a, b)) if (f := first_difference(x, y, f"{where}[{i}]"))), None)
-    return None if a == b else (where.lstrip(".") or "(root)")
+def first_difference(a: dict, b: dict | None) -> str | None:
+    """The first field where two results of one cell differ, `verify`'s way (`lvrbench.commands.verify.differences`),
+    leaving out the clock readings: provenance's and the task's declared `timings` (sampling's measured seconds)."""
+    from lvrbench.commands.verify import differences
+
+    if b is None:
+        return "missing"
+    timings = registry().get("tasks", a["config"]["task"]).timings
+    found = differences(a, b, None, skip=(*timings, *(f"provenance.{key}" for key in CLOCK)))
+    return found[0] if found else None
 
 
 def run(executor: str, jobs: int | None, args: list[str], base: Path) -> dict:
@@ -102,8 +92,8 @@ def main() -> None:
                   f"  {len(r['results'])} results, exit {r['exit']}   ({r['command']})", flush=True)
     first = runs[0]
     for r in runs[1:]:
-        differ = [f"{name}: {first_difference(doc, r['results'].get(name))}" for name, doc in first["results"].items()
-                  if doc != r["results"].get(name)]
+        differ = [f"{name}: {found}" for name, doc in first["results"].items()
+                  if (found := first_difference(doc, r["results"].get(name))) is not None]
         print(f"{r['executor']} over {first['executor']}: {first['wall'] / r['wall']:.2f}x; results "
               + (f"DIFFER in {len(differ)} files, first {differ[0]}" if differ else "the same bytes")
               + " (clock readings left out)")
