@@ -11,7 +11,13 @@ The plan is `lvrbench run --all --profile P`'s (same cells, same order). Probes,
 A trained artifact is charged to the first task that uses it, as a cold run pays it there. Nothing is written to
 leaderboards or the user's cache (artifacts go to a temporary directory).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_cost.py [--profile standard] [--jobs 2]
+Probes compute under lvrbench's thread policy (one thread per job), as every executor does. The wall time is then
+predicted for the default `local` executor by running the run's own graph (`harness.graph`: artifact steps first,
+each job after the artifacts it needs) through the executor's own `Schedule` on `--workers` workers (default: the
+cores this process may use), each step taking its estimated seconds: the prediction is that schedule's makespan,
+not a sum divided by the workers, so a long artifact or job at the end shows.
+
+    .venv/bin/python benchmarks/profile_cost.py [--profile standard] [--jobs 2] [--workers 2]
 
 Measured on a busy machine the estimate is high. So that it says what an idle machine takes, the script first times
 a reference: 40 iterations of the quick profile's vanilla GAN on Fashion-MNIST on one thread, which took 17 ms per
@@ -31,10 +37,12 @@ from pathlib import Path
 
 import torch
 
-from lvrbench.run.env import RunEnv
 from lvrbench.api import Cell, Job
-from lvrbench.run.harness import PlanRequest, make_plan
-from lvrbench.base.hashing import canonical_json
+from lvrbench.base import threads
+from lvrbench.base.identity import artifact_key
+from lvrbench.run.env import RunEnv
+from lvrbench.run.executors import Schedule, default_workers
+from lvrbench.run.harness import PlanRequest, Step, graph, make_plan
 from lvrbench.run.registry import load_registry
 from lvrbench.run.store import ResultStore
 
@@ -60,13 +68,13 @@ def slow_down(registry, iterations: int = 40) -> float:
     init_parameters(nets, torch.Generator().manual_seed(0))
     settings = TrainSettings.from_config(resolve_training(family, train))
     prior = family.latent_prior(PRIORS["normal"].with_dim(quick["latent_dim"]), nets)
-    threads = torch.get_num_threads()
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     run = lambda: train_gan(family, nets, x[: iterations * train["batch_size"]], prior, settings,  # noqa: E731
                             torch.Generator().manual_seed(0), torch.device("cpu"), "reference")
     run()  # the first training in a process pays one-off costs (allocations, lazy initialisation): not timed
     seconds = clock(run)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(before)
     return max(1.0, seconds / iterations / IDLE_REFERENCE)
 
 
@@ -74,6 +82,22 @@ def clock(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def makespan(steps: list[Step], seconds: dict[str, float], workers: int) -> tuple[float, dict[str, float]]:
+    """The wall time of `steps` on `workers` workers that each take the next step `Schedule` allows when free (the
+    `local` executor's rule), step `name` taking `seconds[name]`; and each step's finishing time."""
+    schedule, free, running, now, finished = Schedule(steps), workers, [], 0.0, {}
+    while schedule or running:
+        while free and (step := schedule.next()) is not None:
+            running.append((now + seconds[step.name], step))
+            free -= 1
+        running.sort(key=lambda r: r[0])
+        now, step = running.pop(0)
+        schedule.finish(step)
+        finished[step.name] = now
+        free += 1
+    return now, finished
 
 
 def probe_spec(spec: dict, epochs: int) -> dict:
@@ -109,9 +133,10 @@ def main() -> None:
     ap.add_argument("--probe-rows", type=int, default=8)
     ap.add_argument("--jobs", type=int, default=2, help="jobs timed per task and dataset (the rest extrapolated)")
     ap.add_argument("--task", action="append", default=[], help="only these tasks (repeatable; default: all)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (the run uses every core: 2 here)")
+    ap.add_argument("--workers", type=int, default=default_workers(),
+                    help="the local pool's workers the prediction schedules on (default: this process's cores)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threads.apply(threads.THREADS_PER_JOB)  # as every executor computes
     registry = load_registry()
     factor = slow_down(registry)
     print(f"reference: {factor:.1f} times slower than an idle machine now", flush=True)
@@ -122,14 +147,14 @@ def main() -> None:
     env = RunEnv(registry, torch.device("cpu"), cache)
     full = RunEnv(registry, torch.device("cpu"), cache)  # whole splits (env's training splits are probe subsets)
 
-    train_cost: dict[str, float] = {}  # artifact (canonical spec) -> its estimated training seconds
+    train_cost: dict[str, float] = {}  # artifact key -> its estimated training seconds
     probes: dict[str, dict] = {}  # artifact -> its probe spec (trained)
     first_use: dict[str, str] = {}  # artifact -> the task charged with it
 
     def artifact(kind: str, spec: dict | None, task: str) -> dict | None:
         if spec is None or "pretrained" in spec:
             return spec
-        key = canonical_json([kind, spec])
+        key = artifact_key(spec)
         if key not in probes:
             train = spec["train"] if kind == "gan" else spec
             x, y = full.split(spec["dataset"], "train")
@@ -149,6 +174,7 @@ def main() -> None:
     for job in plan.jobs:
         by_group[(job.task, job.cells[0].config["dataset"])].append(job)
     compute: dict[str, float] = defaultdict(float)
+    job_cost: dict[int, float] = {}  # id(job) -> its estimated seconds
     cells: dict[str, int] = defaultdict(int)
     for (task_name, dataset), jobs in by_group.items():
         task = registry.get("tasks", task_name)
@@ -168,6 +194,8 @@ def main() -> None:
                 timed.append(clock(lambda: task.run(probe_job(job, gan, evaluators), env)))
             print(f"  {job.label}: {timed[-1]:.1f}s (estimated)", flush=True)
         compute[task_name] += statistics.mean(timed) * len(jobs) if task_name not in RECOVERY else sum(timed)
+        for i, job in enumerate(jobs):
+            job_cost[id(job)] = timed[i] if task_name in RECOVERY else statistics.mean(timed)
         for job in jobs[len(sample):]:  # artifacts of the jobs not timed are still trained, and charged
             s = job.cells[0].config["settings"]
             artifact("gan", s.get("gan"), task_name)
@@ -186,9 +214,21 @@ def main() -> None:
     total = sum(training.values()) + sum(compute.values())
     print(f"{'total':<20} {len(plan.cells):>6} {sum(training.values()) / 60:>13.1f} {sum(compute.values()) / 60:>12.1f} "
           f"{total / 60:>10.1f}")
-    print(f"idle-machine estimate (divided by the slow-down {factor:.1f}): " + ", ".join(
+    print(f"idle-machine estimate, one worker (divided by the slow-down {factor:.1f}): " + ", ".join(
         f"{name} {(training[name] + compute[name]) / 60 / factor:.1f}" for name in dict.fromkeys(j.task for j in plan.jobs))
         + f"; total {total / 60 / factor:.1f} min")
+    steps = graph(plan.jobs, registry, ready=lambda artifact: False)  # cold: every artifact is a step
+    seconds = {step.name: (train_cost[step.artifact.key] if step.job is None else job_cost[id(step.job)]) / factor
+               for step in steps}
+    wall, finished = makespan(steps, seconds, args.workers)
+    last: dict[str, float] = {}
+    for step in steps:
+        if step.job is not None:
+            last[step.job.task] = max(last.get(step.job.task, 0.0), finished[step.name])
+    print(f"predicted wall time of the default `local` executor on {args.workers} workers, idle machine: "
+          f"{wall / 60:.1f} min (artifacts first: the last one built at "
+          f"{max((finished[s.name] for s in steps if s.job is None), default=0.0) / 60:.1f} min; each task's last job "
+          "done at " + ", ".join(f"{name} {t / 60:.1f}" for name, t in last.items()) + " min)")
 
 
 if __name__ == "__main__":

@@ -306,6 +306,24 @@ def migrate(out: str | None, data_dir: str | None, dry_run: bool) -> None:
                 click.echo(f"wrote {path}")
 
 
+@leaderboard.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Leaderboard root [default: each leaderboards/<profile>/ that exists].")
+@click.option("--dry-run", is_flag=True, help="Say what would move; change nothing.")
+def retire(out: str | None, dry_run: bool) -> None:
+    """Move results the installed code did not compute (other revisions) to <root>/archive/<version>/, byte for
+    byte, then rebuild the pages: how a republished profile replaces a release's cells."""
+    from ..report.migrate import retire as retire_root
+    from ..report.pages import build as build_root
+
+    registry = _registry()
+    for root in _roots(out):
+        for line in retire_root(registry, root, dry_run):
+            click.echo(line)
+        if not dry_run:
+            for path in build_root(registry, root):
+                click.echo(f"wrote {path}")
+
+
 @cli.command(name="test", context_settings={"ignore_unknown_options": True})
 @click.argument("distribution")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)

@@ -8,6 +8,10 @@ naming the revisions 0.4.0's code has in 0.5's terms (`as_computed_by_04`): its 
 the artifacts it names follow, and its metrics and extra stay byte for byte. The 0.4 file moves, unchanged, to
 `archive/<its version>/results/<task>/`, which is how `leaderboard check --against` accepts its removal from
 `results/`.
+
+`lvrbench leaderboard retire` is the other half of a republication: once a root holds the installed code's cells,
+the cells other revisions computed (migrated 0.4 cells included) move, byte for byte, to `archive/<the lvrbench
+version that computed them>/results/<task>/`, so a page never mixes them and no published file is lost.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from ..base.errors import UsageError
 from ..base.files import inside, read_limited, write_json_atomic
 from ..base.hashing import canonical_json
 from ..base.identity import artifact_keys, cell_id
+from ..run.harness import stale
 from ..run.replan import replan
 from ..run.store import parse_result
 
@@ -110,3 +115,36 @@ def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: boo
                 old.unlink()
     return lines
 
+
+
+def retire(registry: Any, root: Path, dry_run: bool = False) -> list[str]:
+    """Move every result under `root/results/` that the installed code did not compute (`harness.stale`: other
+    revisions, or a plugin not installed) to `archive/<the lvrbench version that computed it>/`, byte for byte: how a
+    republished profile replaces the cells of a release (`leaderboard check --against` accepts a removal only when the
+    file lies under archive/ unchanged). An archive file of the same name with other bytes stops it before anything
+    moves. One line per file."""
+    moves, lines = [], []
+    for path in sorted((root / "results").glob("*/*.json")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = read_limited(path)
+            data = parse_result(text.decode())
+        except (OSError, ValueError):
+            continue  # `leaderboard check` names it; retiring moves only results it can read
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict) or not (why := stale(config, registry)):
+            continue
+        version = str(data.get("provenance", {}).get("lvrbench", "unknown"))
+        rel = path.relative_to(root)
+        archived = inside(root, f"archive/{version}/{rel}")
+        if archived.exists() and archived.read_bytes() != text:
+            raise UsageError(f"archive/{version}/{rel} exists with other bytes than {rel}; nothing was moved")
+        moves.append((path, archived, text))
+        lines.append(f"{'would move' if dry_run else 'moved'} {rel} to archive/{version}/{rel} ({why})")
+    if not dry_run:
+        for path, archived, text in moves:
+            archived.parent.mkdir(parents=True, exist_ok=True)
+            archived.write_bytes(text)
+            path.unlink()
+    return lines or ["nothing to retire: every result under " + str(root / "results") + " was computed by the installed code"]

@@ -237,6 +237,10 @@ def build(registry, root: Path) -> list[Path]:
                 raise UsageError(f"{root / rel}: cannot be written ({exc.strerror or exc})") from None
     for path in _orphan_figures(registry, root, figures):
         path.unlink()  # generated files no table links any more (a renamed or removed cell)
+    for name in registry.names("tasks"):  # the page of a task whose results all left (retired to archive/)
+        page = root / f"{name}.md"
+        if page not in files and page.is_file() and not page.is_symlink():
+            page.unlink()
     return sorted(files)
 
 

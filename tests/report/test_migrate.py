@@ -11,7 +11,7 @@ from conftest import REPO, run_cli
 
 from lvrbench.base.errors import UsageError
 from lvrbench.base.identity import cell_id
-from lvrbench.report.migrate import as_computed_by_04, identity_free, migrate
+from lvrbench.report.migrate import as_computed_by_04, identity_free, migrate, retire
 from lvrbench.report.pages import build
 from lvrbench.report.check import check
 from lvrbench.run.harness import PlanRequest
@@ -80,4 +80,42 @@ def test_the_command_migrates_and_rebuilds_the_pages(old_root):
     done = run_cli("leaderboard", "migrate", "--out", str(root))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == f"wrote {root / 'mode-coverage.md'}"
+    assert run_cli("leaderboard", "check", "--out", str(root)).returncode == 0
+
+
+def test_retire_moves_the_cells_of_other_revisions_to_the_archive_byte_for_byte(registry, old_root):
+    root, _ = old_root
+    migrate(registry, root)
+    migrated = {p.name: p.read_bytes() for p in (root / "results" / "mode-coverage").glob("*.json")}
+    assert len(migrated) == 4
+    lines = retire(registry, root)
+    assert sorted(lines) == sorted(f"moved results/mode-coverage/{name} to archive/0.4.0/results/mode-coverage/{name} "
+                                   "(computed by another revision of lvrbench's core)" for name in migrated)
+    assert list((root / "results" / "mode-coverage").glob("*.json")) == []
+    for name, text in migrated.items():
+        assert (root / "archive" / "0.4.0" / "results" / "mode-coverage" / name).read_bytes() == text
+    assert retire(registry, root) == [f"nothing to retire: every result under {root / 'results'} was computed by the "
+                                      "installed code"]
+
+
+def test_retire_refuses_to_overwrite_an_archived_file_and_moves_nothing(registry, old_root):
+    root, _ = old_root
+    migrate(registry, root)
+    name = sorted(p.name for p in (root / "results" / "mode-coverage").glob("*.json"))[0]
+    clash = root / "archive" / "0.4.0" / "results" / "mode-coverage" / name
+    clash.write_text("{}")
+    before = {p: p.read_bytes() for p in root.rglob("*.json")}
+    with pytest.raises(UsageError, match=rf"^archive/0.4.0/results/mode-coverage/{name} exists with other bytes than "
+                                         rf"results/mode-coverage/{name}; nothing was moved$"):
+        retire(registry, root)
+    assert {p: p.read_bytes() for p in root.rglob("*.json")} == before
+
+
+def test_the_retire_command_rebuilds_the_pages_and_the_root_checks(old_root):
+    root, _ = old_root
+    assert run_cli("leaderboard", "migrate", "--out", str(root)).returncode == 0
+    assert "not shown" in (root / "mode-coverage.md").read_text()
+    done = run_cli("leaderboard", "retire", "--out", str(root))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("moved results/mode-coverage/") == 4
     assert run_cli("leaderboard", "check", "--out", str(root)).returncode == 0
