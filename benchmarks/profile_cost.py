@@ -104,6 +104,8 @@ def makespan(steps: list[Step], seconds: dict[str, float], workers: int) -> tupl
 def probe_spec(spec: dict, epochs: int) -> dict:
     out = copy.deepcopy(spec)
     out["train"]["epochs"] = epochs
+    if "epochs" in out.get("family_train", {}):  # a family's own epochs replace train's when the spec is resolved
+        out["family_train"]["epochs"] = epochs
     return out
 
 

@@ -42,9 +42,9 @@ def results_table(registry, root: Path, link: str | None = None) -> str:
                 rows.append([Markdown(f"[{name}]({link}/{name}.md)"), Markdown(f"{h.paper}, {h.where}: {h.claim}"),
                              Markdown(f"**{inert(h.verdict)}**"), h.ours(), Markdown(h.theirs), h.protocols])
     if not rows:
-        return (f"_No headline is put to results of the installed code under [{link}]({link}/) yet: its cells were "
-                "computed by other revisions of the code (each page counts them) and wait for the profile to be "
-                "computed again._")
+        return (f"_No headline is put to results of the installed code under [{link}]({link}/) yet: it holds none of "
+                "their cells that a headline reads (cells of other revisions are counted on each page, or kept "
+                "under archive/)._")
     return table(rows, ["page", "the paper's headline", "verdict", "ours", "the paper's numbers",
                         "protocols: the paper's, then ours"])
 

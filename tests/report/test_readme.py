@@ -63,3 +63,13 @@ def test_a_root_without_results_is_refused_in_one_line(registry, tmp_path):
         results_table(registry, tmp_path / "nowhere")
     module = script()
     assert module.main(["--root", str(tmp_path / "nowhere"), "--check"]) == 2
+
+
+def test_a_root_with_no_cell_of_the_installed_code_says_so_in_one_line(registry, tmp_path):
+    from lvrbench.report.readme import results_table
+
+    (tmp_path / "root" / "results").mkdir(parents=True)
+    assert results_table(registry, tmp_path / "root", link="leaderboards/standard") == (
+        "_No headline is put to results of the installed code under [leaderboards/standard](leaderboards/standard/) "
+        "yet: it holds none of their cells that a headline reads (cells of other revisions are counted on each page, or "
+        "kept under archive/)._")
