@@ -30,8 +30,10 @@ def ring(tmp_path_factory):
     """A ring8 generation run interrupted after its first cell, then resumed."""
     base = tmp_path_factory.mktemp("ring")
     root, env = base / "lb", {"LVRBENCH_CACHE_DIR": str(base / "cache")}
-    # two families keep this quick whatever families are registered
-    args = ["run", "--task", "generation", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out", str(root)]
+    # two families keep this quick whatever families are registered; one job at a time, so that the interrupt lands
+    # while the second computes (two local workers could both finish between two polls: a flaky count)
+    args = ["run", "--task", "generation", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out", str(root),
+            "--executor", "inprocess"]
     proc = subprocess.Popen([sys.executable, "-m", "lvrbench", *args], cwd=REPO, env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
