@@ -16,15 +16,17 @@ version that computed them>/results/<task>/`, so a page never mixes them and no 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..base.errors import UsageError
 from ..base.files import inside, read_limited, write_json_atomic
 from ..base.hashing import canonical_json
 from ..base.identity import artifact_keys, cell_id
+from ..base.text import inert
 from ..run.harness import stale
 from ..run.replan import replan
 from ..run.store import parse_result
+from .check import ARCHIVED
 
 #: The fields 0.4 identified code by, anywhere in a config, and 0.5's equivalent.
 IDENTITY_FIELDS = {"plugins", "code", "core", "family_version", "dataset_version", "generator_version",
@@ -72,18 +74,24 @@ def _old_revisions(config: dict) -> str | None:
     return None
 
 
-def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: bool = False) -> list[str]:
-    """Re-key every 0.4 result under `root` (see the module docstring); one line per file, refusals included."""
-    results = []
+def _readable(root: Path) -> Iterator[tuple[Path, bytes, dict]]:
+    """Each result file under `root/results/` that parses, with its bytes and its config checked to be a dict (the
+    others `leaderboard check` names; moving or re-keying touches only results it can read)."""
     for path in sorted((root / "results").glob("*/*.json")):
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            data = parse_result(read_limited(path).decode())
+            text = read_limited(path)
+            data = parse_result(text.decode())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "plugins" in data["config"]:
-            results.append((path, data))
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            yield path, text, data
+
+
+def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: bool = False) -> list[str]:
+    """Re-key every 0.4 result under `root` (see the module docstring); one line per file, refusals included."""
+    results = [(path, data) for path, _, data in _readable(root) if "plugins" in data["config"]]
     if not results:
         return ["nothing to migrate: no 0.4 result (config.plugins) under " + str(root / "results")]
     match = lambda planned, given: canonical_json(identity_free(planned)) == canonical_json(identity_free(given))  # noqa: E731
@@ -116,7 +124,6 @@ def migrate(registry: Any, root: Path, data_dir: str | None = None, dry_run: boo
     return lines
 
 
-
 def retire(registry: Any, root: Path, dry_run: bool = False) -> list[str]:
     """Move every result under `root/results/` that the installed code did not compute (`harness.stale`: other
     revisions, or a plugin not installed) to `archive/<the lvrbench version that computed it>/`, byte for byte: how a
@@ -124,19 +131,15 @@ def retire(registry: Any, root: Path, dry_run: bool = False) -> list[str]:
     file lies under archive/ unchanged). An archive file of the same name with other bytes stops it before anything
     moves. One line per file."""
     moves, lines = [], []
-    for path in sorted((root / "results").glob("*/*.json")):
-        if path.is_symlink() or not path.is_file():
+    for path, text, data in _readable(root):
+        if not (why := stale(data["config"], registry)):
             continue
-        try:
-            text = read_limited(path)
-            data = parse_result(text.decode())
-        except (OSError, ValueError):
-            continue  # `leaderboard check` names it; retiring moves only results it can read
-        config = data.get("config") if isinstance(data, dict) else None
-        if not isinstance(config, dict) or not (why := stale(config, registry)):
-            continue
-        version = str(data.get("provenance", {}).get("lvrbench", "unknown"))
+        prov = data.get("provenance")
+        version = str(prov.get("lvrbench", "unknown") if isinstance(prov, dict) else "unknown")
         rel = path.relative_to(root)
+        if not ARCHIVED.fullmatch(f"archive/{version}/{rel}"):  # what `check` accepts under archive/
+            raise UsageError(f"{rel}: its provenance.lvrbench {inert(version)!r} cannot name an archive/ folder; "
+                             "nothing was moved")
         archived = inside(root, f"archive/{version}/{rel}")
         if archived.exists() and archived.read_bytes() != text:
             raise UsageError(f"archive/{version}/{rel} exists with other bytes than {rel}; nothing was moved")

@@ -120,3 +120,17 @@ def test_the_retire_command_rebuilds_the_pages_and_the_root_checks(old_root):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("moved results/mode-coverage/") == 4
     assert run_cli("leaderboard", "check", "--out", str(root)).returncode == 0
+
+
+def test_retire_refuses_a_version_that_names_no_archive_folder_and_moves_nothing(registry, old_root):
+    root, _ = old_root
+    migrate(registry, root)
+    path = sorted((root / "results" / "mode-coverage").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    data["provenance"]["lvrbench"] = "."
+    path.write_text(json.dumps(data))
+    before = {p: p.read_bytes() for p in root.rglob("*.json")}
+    with pytest.raises(UsageError, match=rf"^results/mode-coverage/{path.name}: its provenance.lvrbench '.' cannot name "
+                                         r"an archive/ folder; nothing was moved$"):
+        retire(registry, root)
+    assert {p: p.read_bytes() for p in root.rglob("*.json")} == before
