@@ -196,9 +196,9 @@ def main() -> None:
             else:
                 timed.append(clock(lambda: task.run(probe_job(job, gan, evaluators), env)))
             print(f"  {job.label}: {timed[-1]:.1f}s (estimated)", flush=True)
-        compute[task_name] += statistics.mean(timed) * len(jobs) if task_name not in RECOVERY else sum(timed)
-        for i, job in enumerate(jobs):
+        for i, job in enumerate(jobs):  # every recovery job is timed; the others cost their group's timed mean
             job_cost[id(job)] = timed[i] if task_name in RECOVERY else statistics.mean(timed)
+        compute[task_name] += sum(job_cost[id(job)] for job in jobs)
         for job in jobs[len(sample):]:  # artifacts of the jobs not timed are still trained, and charged
             s = job.cells[0].config["settings"]
             artifact("gan", s.get("gan"), task_name)
