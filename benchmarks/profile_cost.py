@@ -170,7 +170,7 @@ def main() -> None:
             train_cost[key] = seconds * iterations / (n // batch)
             probes[key], first_use[key] = small, task
             print(f"  trained {kind} {spec.get('family', '')} {spec['dataset']} {spec.get('prior', '')}: {seconds:.1f}s "
-                  f"for {n // batch} of {iterations} iterations", flush=True)
+                  f"for {n // batch} of {iterations} iterations ({train_cost[key]:.0f}s estimated)", flush=True)
         return probes[key]
 
     by_group: dict[tuple[str, str], list[Job]] = defaultdict(list)

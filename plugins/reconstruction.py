@@ -37,8 +37,8 @@ from lvrbench.kit import (GAN_PROTOCOL, GAN_TRAINING, TRAINED_NOTE, Column, Fami
 #: Per profile and modality. `full` on the ring is the reference's (5 encoders of 10,000 Adam steps at 1e-3 in
 #: batches of 2048, 1,000 test points per mode); `quick` keeps each encoder to about a second on a CPU core.
 ENCODERS = {
-    "quick": {"points": {"n_encoders": 5, "steps": 400, "batch_size": 512, "lr": 1e-3, "n_test": 2000},
-              "image": {"n_encoders": 5, "steps": 100, "batch_size": 128, "lr": 1e-3, "n_test": 500}},
+    "quick": {"points": {"n_encoders": 5, "steps": 100, "batch_size": 512, "lr": 1e-3, "n_test": 2000},
+              "image": {"n_encoders": 5, "steps": 25, "batch_size": 128, "lr": 1e-3, "n_test": 500}},
     "standard": {"points": {"n_encoders": 5, "steps": 1000, "batch_size": 512, "lr": 1e-3, "n_test": 8000},
                  "image": {"n_encoders": 5, "steps": 500, "batch_size": 128, "lr": 1e-3, "n_test": 2000}},
     "full": {"points": {"n_encoders": 5, "steps": 10000, "batch_size": 2048, "lr": 1e-3, "n_test": 8000},

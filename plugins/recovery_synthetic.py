@@ -84,7 +84,7 @@ class RecoverySynthetic(RecoveryTask):
     # 0.06-0.19 (seed 0, N(0, 1)). Its cost: one more image generator per prior and seed (15 epochs, about 4.5 min on
     # one thread of this machine under load).
     profiles_settings = {
-        "quick": {"protocol": {"n_latents": 32, "steps": 500, "init": "prior", "diff": "l2"},
+        "quick": {"protocol": {"n_latents": 16, "steps": 250, "init": "prior", "diff": "l2"},
                   "lrs": (0.2,), "grids": {"weight": (0.01, 0.1, 1.0)}},
         # 50 latents per seed (0.4.0's one network: 100): three seeds in the profile's 2 h 30 min (issue 24)
         "standard": {"protocol": {"n_latents": 50, "steps": 2000, "init": "prior", "diff": "l2"},

@@ -117,22 +117,26 @@ class Evaluator:
 
 
 def describe_spec(spec: dict | None) -> dict:
-    """{"arch", "epochs", "seed"} of the evaluator a spec gives: the identity on points has no training (epochs 0,
-    seed None)."""
+    """{"arch", "epochs", "seed"} of the evaluator a spec gives, and "n_train" where its epochs see only that many
+    training examples: the identity on points has no training (epochs 0, seed None)."""
     if spec is None:
         return {"arch": "identity", "epochs": 0, "seed": None}
-    return {"arch": spec.get("arch", DEFAULT_ARCH), "epochs": int(spec["epochs"]), "seed": spec.get("seed")}
+    subset = {"n_train": int(spec["n_train"])} if "n_train" in spec else {}
+    return {"arch": spec.get("arch", DEFAULT_ARCH), "epochs": int(spec["epochs"]), "seed": spec.get("seed"), **subset}
 
 
 def _train_classifier(net: FeatureClassifier, x: torch.Tensor, y: torch.Tensor, config: dict, device: torch.device, desc: str) -> None:
+    """Train `net` for `config["epochs"]` epochs of Adam on (x, y); an epoch is `config["n_train"]` examples of a fresh
+    seeded permutation where the config names that many (the quick profile), else all of them."""
     generator = torch.Generator().manual_seed(derive_seed(config, "classifier-training"))
     opt = torch.optim.Adam(net.parameters(), lr=config["lr"])
-    n, b = x.shape[0], config["batch_size"]
+    available, b = x.shape[0], config["batch_size"]
+    n = min(int(config.get("n_train", available)), available)
     x, y = x.to(device), y.to(device)
     net.train()
     with bar(config["epochs"] * (n // b), desc) as progress:
         for _ in range(config["epochs"]):
-            order = torch.randperm(n, generator=generator).to(device)
+            order = torch.randperm(available, generator=generator)[:n].to(device)
             for i in range(n // b):
                 idx = order[i * b:(i + 1) * b]
                 loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
@@ -146,7 +150,7 @@ def _train_classifier(net: FeatureClassifier, x: torch.Tensor, y: torch.Tensor, 
 def classifier_spec(data: DataInfo, dataset_code: dict, dataset_digest: str, training: dict) -> dict | None:
     """The full identity of a dataset's classifier (None for point datasets, whose evaluator is the identity): the
     dataset (its plugin's identity and its contents' digest), this module's revision and the training settings
-    (epochs, batch_size, lr, and "arch" (one of `ARCHS`) and "seed" where given)."""
+    (epochs, batch_size, lr, and "arch" (one of `ARCHS`), "seed" and "n_train" where given)."""
     if data.modality != "image" or not data.num_classes:
         return None
     spec = {"dataset": data.name, "dataset_digest": dataset_digest, "arch": DEFAULT_ARCH,

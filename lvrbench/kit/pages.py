@@ -49,8 +49,9 @@ def _evaluator_text(found: dict) -> str:
         return "the points themselves"
     parts = []
     if isinstance(description, dict):
-        arch, epochs, seed = (description.get(k) for k in ("arch", "epochs", "seed"))
+        arch, epochs, seed, n_train = (description.get(k) for k in ("arch", "epochs", "seed", "n_train"))
         parts.append(f"a {value_text(arch)} classifier" + (f" trained {value_text(epochs)} epochs" if epochs is not None else "")
+                     + (f" of {value_text(n_train)} examples" if n_train is not None else "")
                      + (f" from seed {value_text(seed)}" if seed is not None else ""))
     if found.get("test_accuracy") is not None:
         parts.append(f"test accuracy {fmt_estimate(found['test_accuracy'], 4)}")

@@ -118,17 +118,26 @@ class Probes:
         with torch.no_grad():
             return _digest(digest, nets["G"](obj.latent_prior().sample(4, torch.Generator().manual_seed(SEED))))
 
-    def task(self, obj) -> str:
-        from ..api.contracts import Job
+    def task_cell(self, obj) -> dict:
+        """The config a task's probe computes (revisions left out): the first cell of its first job on points of the
+        quick profile's plan (of its first profile where it has no quick one)."""
         from ..run.harness import PlanRequest
 
         profile = "quick" if "quick" in obj.profiles else obj.profiles[0]
         jobs = obj.plan(PlanRequest(self.registry, profile=profile))
-        plan = [[_without_code(c.config) for c in j.cells] for j in jobs]
         modality = lambda j: self.registry.get("datasets", j.cells[0].config["dataset"]).modality  # noqa: E731
-        job = min(jobs, key=lambda j: modality(j) != "points")
+        return min(jobs, key=lambda j: modality(j) != "points").cells[0].config
+
+    def task(self, obj, config: dict | None = None) -> str:
+        """The digest of what a task computes for one cell: `config` (a pinned cell's, revisions left out) under the
+        installed code's revisions, or `task_cell`'s. Only numbers are digested, never the plan: a plan that changes
+        (a profile's sizes) plans other configs, which are other cells under other ids, and needs no bump."""
+        from ..api.contracts import Cell, Job
+
+        current = self.task_cell(obj)
+        cell = Cell(current if config is None else {**config, "code": current["code"]})
         env = tiny.TinyEnv(self.registry, self.cache_dir)
-        outcome = obj.run(Job(job.task, job.label, job.cells[:1]), env)[0]
+        outcome = obj.run(Job(obj.name, f"pin {obj.name}", [cell]), env)[0]
         extra = json.loads(json.dumps(outcome.extra))
         for path in obj.timings:  # wall seconds: no computation reproduces them
             parts = path.split(".")
@@ -140,12 +149,12 @@ class Probes:
                     node.pop(parts[-1], None)
         # what `verify` compares: metrics, extra and artifacts (what a result records of its networks: their
         # training's numbers and checks), each artifact's key aside
-        return _digest(plan, outcome.metrics, _without_code(extra), _without_code(outcome.artifacts, ("code", "key")))
+        return _digest(outcome.metrics, _without_code(extra), _without_code(outcome.artifacts, ("code", "key")))
 
 
 KIND_PROBES: dict[str, Callable[[Probes, Any], str]] = {
     "regularizers": Probes.method, "resamplers": Probes.method, "families": Probes.family, "samplers": Probes.sampler,
-    "datasets": Probes.dataset, "generators": Probes.generator, "tasks": Probes.task}
+    "datasets": Probes.dataset, "generators": Probes.generator}  # tasks: `compute` probes them on their pinned cell
 
 
 def core_probes(probes: Probes) -> dict[str, Callable[[], str]]:
@@ -206,8 +215,10 @@ def core_probes(probes: Probes) -> dict[str, Callable[[], str]]:
             "recovery": recovered, "sampling": sampled, "scoring": scored, "training": trained}
 
 
-def compute(registry: Registry, distribution: str, cache_dir: Path) -> dict[str, dict]:
-    """{"kind/name": {"revision", "digest"}} for every plugin of `distribution` (and "core/<module>" for lvrbench)."""
+def compute(registry: Registry, distribution: str, cache_dir: Path, pinned: dict | None = None) -> dict[str, dict]:
+    """{"kind/name": {"revision", "digest"}} for every plugin of `distribution` (and "core/<module>" for lvrbench); a
+    task's also holds "config", the cell its digest is of: the pinned one where `pinned` has it (so that a change of
+    the task's plan never reads as a change of its numbers), else the one its plan probes now."""
     from ..run.harness import core_revisions
 
     previous = torch.get_num_threads()
@@ -222,11 +233,16 @@ def compute(registry: Registry, distribution: str, cache_dir: Path) -> dict[str,
             for entry in registry.entries(kind):
                 if entry.distribution != distribution or isinstance(entry.obj, Pretrained) and kind != "generators":
                     continue
+                name, extra = f"{kind}/{entry.name}", {}
                 try:  # a dataset whose files are not on this machine (MNIST here) has no digest to pin
-                    digest = KIND_PROBES[kind](probes, entry.obj)
+                    if kind == "tasks":
+                        config = (pinned or {}).get(name, {}).get("config") or _without_code(probes.task_cell(entry.obj))
+                        digest, extra = probes.task(entry.obj, config), {"config": config}
+                    else:
+                        digest = KIND_PROBES[kind](probes, entry.obj)
                 except UsageError:
                     digest = None
-                out[f"{kind}/{entry.name}"] = {"revision": entry.obj.revision, "digest": digest}
+                out[name] = {"revision": entry.obj.revision, "digest": digest, **extra}
         return dict(sorted(out.items()))
     finally:
         torch.set_num_threads(previous)
@@ -270,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true", help="rewrite the pins from this machine's digests")
     args = parser.parse_args(argv)
     path = args.file or BUILTIN_PINS
+    pinned = None if args.update or not path.exists() else json.loads(path.read_text())["pins"]
     with tempfile.TemporaryDirectory() as cache:
-        now = compute(load_registry(strict=False), args.dist, Path(cache))
+        now = compute(load_registry(strict=False), args.dist, Path(cache), pinned)
     if args.update:
         path.write_text(json.dumps({**environment(), "pins": now}, indent=1, sort_keys=True) + "\n")
         print(f"wrote {len(now)} pins to {path}")

@@ -219,17 +219,18 @@ def test_recovery_real_end_to_end(recovery):
     by_method: dict[str, list] = {}
     for r in results:
         by_method.setdefault(r["config"]["method"], []).append(r)
-    # quick grid: lr {0.01, 0.032, 0.1} x weight {0, 0.1, 1, 3.2}; hard-cutoff c {2.5, 3, 3.5}
-    assert {m: len(v) for m, v in by_method.items()} == {"none": 3, "bhattacharyya": 12, "trick-discriminator": 12, "hard-cutoff": 9}
+    # quick grid: lr {0.032, 0.1} x weight {0, 0.1, 1, 3.2}; hard-cutoff c {2.5, 3, 3.5}
+    assert {m: len(v) for m, v in by_method.items()} == {"none": 2, "bhattacharyya": 8, "trick-discriminator": 8, "hard-cutoff": 6}
     for r in results:
         acc = r["metrics"]["accuracy"]
-        assert 0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1 and acc["n"] == 64
+        assert 0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1 and acc["n"] == 32
         test_acc = r["artifacts"]["evaluator"]["test_accuracy"]
-        assert test_acc["n"] == 10000 and 0.8 < test_acc["low"] < test_acc["value"] < test_acc["high"] < 1
+        assert test_acc["n"] == 10000 and 0.75 < test_acc["low"] < test_acc["value"] < test_acc["high"] < 1
         # the same recovered images classified by the second evaluator (an MLP of another seed)
         alt = r["metrics"]["accuracy_alt"]
-        assert alt["n"] == 64 and alt["value"] == sum(r["extra"]["correct_alt"]) / 64
-        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        assert alt["n"] == 32 and alt["value"] == sum(r["extra"]["correct_alt"]) / 32
+        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1,
+                                                                  "n_train": 25000}
         assert r["artifacts"]["generator"]["check"] == {"failed": False, "why": ""}
     none = {r["config"]["hparams"]["lr"]: r["metrics"]["accuracy"]["value"] for r in by_method["none"]}
     for r in by_method["bhattacharyya"] + by_method["trick-discriminator"]:

@@ -61,3 +61,29 @@ def test_both_evaluators_train_once_are_cached_and_describe_themselves(registry,
         assert accuracy["n"] == 1000 and 0.6 < accuracy["low"]
     assert (main.predict(xt[:1000]) == yt[:1000]).float().mean() == main.test_accuracy
     assert not torch.equal(main.features(xt[:10]), alt.features(xt[:10]))
+
+
+def test_n_train_trains_each_epoch_on_that_many_examples_and_says_so(tmp_path, monkeypatch):
+    """The quick profile's classifiers see 25 000 of 60 000 images: an epoch is n_train examples (n_train // batch
+    steps) of a fresh permutation; a spec without it trains on every example as before, and describes no n_train."""
+    data = DataInfo("probe", "image", (1, 8, 8), 3)
+    x = torch.randn(1000, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 3, (1000,), generator=torch.Generator().manual_seed(1))
+    splits = {"train": (x, y), "test": (x[:100], y[:100])}.__getitem__
+    steps = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
+    training = {"epochs": 2, "batch_size": 100, "lr": 1e-3, **EVALUATORS["alt"]}
+    subset = load_evaluator(data, splits, classifier_spec(data, {}, "d", {**training, "n_train": 300}),
+                            ArtifactCache(tmp_path / "a"), torch.device("cpu"))
+    assert len(steps) == 2 * 3 and subset.describe()["description"] == {"arch": "mlp-512-128", "epochs": 2, "seed": 1,
+                                                                        "n_train": 300}
+    steps.clear()
+    whole = load_evaluator(data, splits, classifier_spec(data, {}, "d", training), ArtifactCache(tmp_path / "b"),
+                           torch.device("cpu"))
+    assert len(steps) == 2 * 10 and whole.describe()["description"] == {"arch": "mlp-512-128", "epochs": 2, "seed": 1}
+    # more than the split holds is the whole split
+    steps.clear()
+    load_evaluator(data, splits, classifier_spec(data, {}, "d", {**training, "n_train": 5000}),
+                   ArtifactCache(tmp_path / "c"), torch.device("cpu"))
+    assert len(steps) == 2 * 10

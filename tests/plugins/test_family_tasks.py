@@ -106,8 +106,8 @@ def test_images_are_scored_by_a_second_evaluator_and_every_result_checks_its_gen
             assert "evaluator_alt" not in artifacts and "fid_alt" not in m
             assert artifacts["evaluator"]["description"] == {"arch": "identity", "epochs": 0, "seed": None}
             continue
-        assert artifacts["evaluator"]["description"] == {"arch": "cnn-2x-128", "epochs": 1, "seed": 0}
-        assert artifacts["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        assert artifacts["evaluator"]["description"] == {"arch": "cnn-2x-128", "epochs": 1, "seed": 0, "n_train": 25000}
+        assert artifacts["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1, "n_train": 25000}
         assert artifacts["evaluator_alt"]["key"] != artifacts["evaluator"]["key"]
         assert all(m[f"{name}_alt"]["n"] == m[name]["n"] for name in ("fid", "precision", "recall"))
         assert m["fid_alt"]["value"] != m["fid"]["value"]  # other features, another distance

@@ -60,3 +60,33 @@ def test_standard_sizes_and_seeds(registry, tmp_path):
 def test_seed_replaces_the_profiles_seeds(registry, tmp_path):
     cells = [c.config for c in plan(registry, tmp_path, seeds=(7,)).cells]
     assert {c["seed"] for c in cells} == {7}
+
+
+def test_quick_sizes(registry, tmp_path):
+    """The quick profile as the README states it: what keeps `lvrbench run --all` under 5 minutes on 2 cores."""
+    tasks = [e.obj for e in registry.entries("tasks")]
+    cells = [c.config for c in make_plan(tasks, PlanRequest(registry, "quick"), ResultStore(tmp_path / "empty")).cells]
+    datasets = {task: sorted({c["dataset"] for c in cells if c["task"] == task}) for task in {c["task"] for c in cells}}
+    # no grid25: at quick's 40 epochs 8 of its 9 generators failed the training check, so its rows measured nothing
+    assert datasets == {"generation": ["fashion-mnist", "ring8"], "sampling": ["fashion-mnist", "ring8"],
+                        "mode-coverage": ["ring8"], "reconstruction": ["fashion-mnist", "ring8"],
+                        "recovery-real": ["fashion-mnist"], "recovery-synthetic": ["fashion-mnist"]}
+    assert {c["seed"] for c in cells} == {0}
+    generation = [c for c in cells if c["task"] == "generation"]
+    epochs = {(c["dataset"], c["family"]): c["settings"]["gan"]["family_train"].get(
+        "epochs", c["settings"]["gan"]["train"]["epochs"]) for c in generation}
+    families = registry.names("families")
+    # on images LSGAN (the recovery tasks' generator) trains 2 epochs, every other family 1; 40 on ring8
+    assert epochs == {**{("fashion-mnist", f): 1 for f in families}, ("fashion-mnist", "lsgan"): 2,
+                      **{("ring8", f): 40 for f in families}}
+    # recovery-real: paper 000's 4 weights at 2 learning rates on 32 test images
+    real = [c for c in cells if c["task"] == "recovery-real"]
+    assert {c["hparams"]["lr"] for c in real} == {0.032, 0.1}
+    assert {c["settings"]["n_images"] for c in cells if c["task"] == "recovery-real"} == {32}
+    synthetic = {(c["settings"]["n_latents"], c["settings"]["steps"]) for c in cells if c["task"] == "recovery-synthetic"}
+    assert synthetic == {(16, 250)}
+    # both classifiers see 25 000 of the 60 000 training images in their one epoch
+    evaluators = {canonical_json(c["settings"][s]) for c in cells for s in ("evaluator", "evaluator_alt")
+                  if c["settings"].get(s)}
+    assert len(evaluators) == 2 and all('"epochs":1' in e and '"n_train":25000' in e for e in evaluators)
+    assert len(cells) == 316

@@ -18,8 +18,8 @@ def pinned() -> dict:
 
 
 @pytest.fixture(scope="module")
-def computed(registry, tmp_path_factory) -> dict:
-    return pins.compute(registry, "lvrbench", tmp_path_factory.mktemp("pins-cache"))
+def computed(registry, tmp_path_factory, pinned) -> dict:
+    return pins.compute(registry, "lvrbench", tmp_path_factory.mktemp("pins-cache"), pinned)
 
 
 def test_every_builtin_plugin_and_core_module_matches_its_pinned_digest(pinned, computed):
@@ -38,6 +38,24 @@ def test_a_change_without_a_bump_fails_and_names_what_to_do(registry, tmp_path, 
     assert pins.check(old, now) == [
         f"regularizers/bhattacharyya: its numbers changed (digest {now['regularizers/bhattacharyya']['digest']}, pinned "
         f"{old['regularizers/bhattacharyya']['digest']}) but its revision is still 1: bump the revision, then update the pin"]
+
+
+def test_a_plan_whose_sizes_change_needs_no_bump_but_its_numbers_do(registry, tmp_path, monkeypatch, pinned, one_thread):
+    """A task is pinned on one cell's config: a profile that plans other sizes plans other cells (other ids), so the
+    pinned cell still computes its pinned digest; the same cell computing other numbers asks for the bump."""
+    from lvrbench_plugins import generation
+
+    task, pin = registry.get("tasks", "generation"), pinned["tasks/generation"]
+    probes = pins.Probes(registry, tmp_path)
+    monkeypatch.setitem(generation.SCORING, "quick", {**generation.SCORING["quick"], "n_samples": 999})
+    assert probes.task_cell(task)["settings"]["n_samples"] == 999 != pin["config"]["settings"]["n_samples"]
+    assert probes.task(task, pin["config"]) == pin["digest"]
+    monkeypatch.setattr(type(task), "score", lambda self, c, env, score=type(task).score: score(self, {
+        **c, "settings": {**c["settings"], "n_samples": c["settings"]["n_samples"] - 1}}, env))  # a code change
+    now = {"tasks/generation": {"revision": task.revision, "digest": probes.task(task, pin["config"])}}
+    assert pins.check({"tasks/generation": pin}, now) == [
+        f"tasks/generation: its numbers changed (digest {now['tasks/generation']['digest']}, pinned {pin['digest']}) "
+        f"but its revision is still {task.revision}: bump the revision, then update the pin"]
 
 
 def test_the_pin_rules():

@@ -456,7 +456,7 @@ def test_images_are_compared_with_direct_in_both_evaluators(images, registry):
     assert set(by) == {"direct", "drs", "dg-flow"} and all(task.validate(r) == [] for r in images)
     for method, r in by.items():
         m = r["metrics"]
-        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1}
+        assert r["artifacts"]["evaluator_alt"]["description"] == {"arch": "mlp-512-128", "epochs": 1, "seed": 1, "n_train": 25000}
         for name in ("fid", "precision", "recall", "fid_alt", "precision_alt", "recall_alt"):
             diff = m[f"{name}_vs_direct"]
             # FIDs of a few hundred: their difference agrees to float64's rounding of two eigendecompositions (1e-8 of them)
