@@ -3,8 +3,8 @@
 A cell's identity holds the revisions of the code that computed it (`Plugin.revision`, each numeric core module's
 `REVISION`), so a change that alters numbers without a bump would publish new numbers under old cell ids. Here each
 plugin and each core module runs a tiny seeded computation on one thread (a regularizer's loss, a resampler's step,
-a family's few training iterations, a sampler's draws, a dataset's fingerprint, a task's plan and one computed cell,
-a recovery, FID, ...) and its digest is pinned next to its revision in a JSON file. `check` fails when a digest
+a family's few training iterations, a sampler's draws, a dataset's fingerprint, one cell a task computes (its config
+pinned beside its digest, so that the task's plan may change), a recovery, FID, ...) and its digest is pinned next to its revision in a JSON file. `check` fails when a digest
 changed while the revision did not ("bump the revision"), or a revision changed while its pin did not ("update the
 pin"); `python -m lvrbench.testing.pins --update` rewrites the pins of one distribution once the bumps are made.
 
