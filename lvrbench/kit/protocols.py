@@ -39,10 +39,11 @@ GAN_TRAINING = {
 #: `quick` trains all nine families on Fashion-MNIST and ring8 (not grid25: at 40 epochs 8 of its 9 generators
 #: failed the training check, so quick's grid25 rows measured nothing) in about 5 minutes of CPU time on one thread
 #: (a cold run's builds, on a 2-core machine running two of them at once: 2 min 34 s for the ten generators on
-#: Fashion-MNIST, 2 min 26 s for the nine on ring8, where BiGAN and LOGAN-B take 31 and 35 s). On images every family trains 1 epoch but LSGAN, which serves the recovery tasks (2);
-#: WGAN drops its 100-critic-step warm-up, which alone would take 2,500 of quick's iterations, and WGAN, WGAN-GP,
-#: BiGAN and LOGAN-B raise their papers' learning rates so that a few thousand iterations move them at all
-#: (BiGAN and LOGAN-B cover 7 and 8 of ring8's modes at 1e-3, 2 and 1 at their papers' 2e-4).
+#: Fashion-MNIST, 2 min 26 s for the nine on ring8, where BiGAN and LOGAN-B take 31 and 35 s). On images every
+#: family trains 1 epoch but LSGAN, which serves the recovery tasks (2); WGAN drops its 100-critic-step warm-up,
+#: which alone would take 2,500 of quick's iterations, and WGAN, WGAN-GP, BiGAN and LOGAN-B raise their papers'
+#: learning rates so that a few thousand iterations move them at all (BiGAN and LOGAN-B cover 7 and 8 of ring8's
+#: modes at 1e-3, 2 and 1 at their papers' 2e-4).
 FAMILY_TRAINING: dict[str, dict[str, dict[str, dict]]] = {
     "image": {
         "quick": {

@@ -4,9 +4,10 @@ A cell's identity holds the revisions of the code that computed it (`Plugin.revi
 `REVISION`), so a change that alters numbers without a bump would publish new numbers under old cell ids. Here each
 plugin and each core module runs a tiny seeded computation on one thread (a regularizer's loss, a resampler's step,
 a family's few training iterations, a sampler's draws, a dataset's fingerprint, one cell a task computes (its config
-pinned beside its digest, so that the task's plan may change), a recovery, FID, ...) and its digest is pinned next to its revision in a JSON file. `check` fails when a digest
-changed while the revision did not ("bump the revision"), or a revision changed while its pin did not ("update the
-pin"); `python -m lvrbench.testing.pins --update` rewrites the pins of one distribution once the bumps are made.
+pinned beside its digest, so that the task's plan may change), a recovery, FID, ...) and its digest is pinned next
+to its revision in a JSON file. `check` fails when a digest changed while the revision did not ("bump the
+revision"), or a revision changed while its pin did not ("update the pin"); `python -m lvrbench.testing.pins
+--update` rewrites the pins of one distribution once the bumps are made.
 
 Digests are of float bits, so they hold for one CPU code path and torch version: the file records both, and a check
 on another is skipped with that reason.
@@ -24,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from ..api.contracts import KINDS, Pretrained, Regularizer
-from ..base.errors import UsageError
+from ..base.errors import UsageError, one_line
 from ..base.hashing import canonical_json
 from ..run.registry import Registry, load_registry
 from . import tiny
@@ -215,6 +216,18 @@ def core_probes(probes: Probes) -> dict[str, Callable[[], str]]:
             "recovery": recovered, "sampling": sampled, "scoring": scored, "training": trained}
 
 
+def task_pin(probes: Probes, task, pin: dict | None) -> tuple[str | None, dict]:
+    """A task's digest and what its pin records beside it: {"config"} (the pinned cell's where `pin` names one, else
+    the one its plan probes now), and {"error"} where the installed task no longer computes a pinned cell."""
+    config = (pin or {}).get("config") or _without_code(probes.task_cell(task))
+    try:
+        return probes.task(task, config), {"config": config}
+    except Exception as exc:
+        if not (pin or {}).get("config"):
+            raise  # the cell its plan gives now: a bug, not a stale pin
+        return None, {"config": config, "error": one_line(exc)}
+
+
 def compute(registry: Registry, distribution: str, cache_dir: Path, pinned: dict | None = None) -> dict[str, dict]:
     """{"kind/name": {"revision", "digest"}} for every plugin of `distribution` (and "core/<module>" for lvrbench); a
     task's also holds "config", the cell its digest is of: the pinned one where `pinned` has it (so that a change of
@@ -236,8 +249,7 @@ def compute(registry: Registry, distribution: str, cache_dir: Path, pinned: dict
                 name, extra = f"{kind}/{entry.name}", {}
                 try:  # a dataset whose files are not on this machine (MNIST here) has no digest to pin
                     if kind == "tasks":
-                        config = (pinned or {}).get(name, {}).get("config") or _without_code(probes.task_cell(entry.obj))
-                        digest, extra = probes.task(entry.obj, config), {"config": config}
+                        digest, extra = task_pin(probes, entry.obj, (pinned or {}).get(name))
                     else:
                         digest = KIND_PROBES[kind](probes, entry.obj)
                 except UsageError:
@@ -262,6 +274,9 @@ def check(pinned: dict, now: dict) -> list[str]:
             problems.append(f"{name}: no pin (revision {new['revision']}); run python -m lvrbench.testing.pins --update")
         elif new is None:
             problems.append(f"{name}: pinned but no longer registered; run python -m lvrbench.testing.pins --update")
+        elif new.get("error"):
+            problems.append(f"{name}: its pinned cell cannot be computed any more ({new['error']}); if its plan changed, "
+                            "run python -m lvrbench.testing.pins --update")
         elif None in (old["digest"], new["digest"]) and new["revision"] == old["revision"]:
             continue  # not computable on one side (its data is missing): the revision alone is compared
         elif new["revision"] == old["revision"] and new["digest"] != old["digest"]:

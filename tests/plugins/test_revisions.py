@@ -58,6 +58,17 @@ def test_a_plan_whose_sizes_change_needs_no_bump_but_its_numbers_do(registry, tm
         f"but its revision is still {task.revision}: bump the revision, then update the pin"]
 
 
+def test_a_pinned_cell_the_task_no_longer_takes_names_the_error_and_the_update(registry, tmp_path, pinned):
+    task, pin = registry.get("tasks", "mode-coverage"), pinned["tasks/mode-coverage"]
+    broken = {**pin, "config": {**pin["config"], "settings": {}}}
+    digest, extra = pins.task_pin(pins.Probes(registry, tmp_path), task, broken)
+    assert digest is None and extra == {"config": broken["config"], "error": "KeyError: 'n_samples'"}
+    now = {"tasks/mode-coverage": {"revision": task.revision, "digest": digest, **extra}}
+    assert pins.check({"tasks/mode-coverage": broken}, now) == [
+        f"tasks/mode-coverage: its pinned cell cannot be computed any more ({extra['error']}); if its plan changed, run "
+        "python -m lvrbench.testing.pins --update"]
+
+
 def test_the_pin_rules():
     old = {"a": {"revision": 1, "digest": "x"}, "b": {"revision": 1, "digest": "y"}, "c": {"revision": 1, "digest": None}}
     assert pins.check(old, {"a": {"revision": 2, "digest": "z"}, "b": {"revision": 2, "digest": "y"},
