@@ -148,9 +148,9 @@ def planning_registry():
     return load_registry(strict=True)
 
 
-def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int = 64, **settings) -> dict:
+def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int | None = None, **settings) -> dict:
     """A recovery-real or recovery-synthetic cell config as the installed planner gives it (quick profile, LSGAN on
-    Fashion-MNIST under N(0, 1)); an `n` other than the profile's 64 images or latents, or `settings`, replace those
+    Fashion-MNIST under N(0, 1): 32 images, 16 latents); an `n` images or latents, or `settings`, replace those
     settings, making a crafted config the planner does not produce (`leaderboard check` refuses it)."""
     from lvrbench.run.harness import PlanRequest
 
@@ -158,7 +158,9 @@ def recovery_config(task: str, method: str, hparams: dict, seed: int = 0, n: int
     request = PlanRequest(registry, "quick", datasets=("fashion-mnist",), families=("lsgan",), methods=(method,),
                           priors=("normal",), seeds=(seed,), overrides={k: (v,) for k, v in hparams.items()})
     (config,) = [cell.config for job in registry.get("tasks", task).plan(request) for cell in job.cells]
-    config["settings"].update({"n_images" if task == "recovery-real" else "n_latents": n}, **settings)
+    if n is not None:
+        config["settings"]["n_images" if task == "recovery-real" else "n_latents"] = n
+    config["settings"].update(settings)
     return config
 
 
@@ -168,7 +170,7 @@ def ok_result() -> dict:
     from lvrbench.run.harness import to_result
 
     return to_result(Cell(recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0})),
-                     real_outcome([1, 0] * 32), {})
+                     real_outcome([1, 0] * 16), {})
 
 
 def real_outcome(correct: list[int], l1: list[float] | None = None):

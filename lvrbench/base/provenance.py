@@ -4,6 +4,7 @@ Provenance explains a difference; it never decides a cell's identity (`lvrbench.
 """
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import time
@@ -37,6 +38,14 @@ def git_state(here: Path = _HERE) -> dict:
     return {"git_commit": _git(here, "rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
 
 
+@functools.cache
+def code_state() -> dict:
+    """`git_state()` as this process first read it: the state of the code it computes with. A run's driver reads it
+    when the run starts and each worker when it starts, as they import the code; an edit or a commit while the run
+    goes on changes the tree, not the modules already loaded, so every result of the run records that first state."""
+    return git_state()
+
+
 def device_name(device: Any) -> str:
     """The device in words for provenance: the GPU's name, or the CPU's with its thread count."""
     import torch
@@ -54,7 +63,7 @@ def provenance(device: Any, wall_time: float, job_time: float | None = None, ver
     from .. import __version__
 
     return {
-        "lvrbench": __version__, **({"versions": versions} if versions else {}), **git_state(), "torch": torch.__version__,
+        "lvrbench": __version__, **({"versions": versions} if versions else {}), **code_state(), "torch": torch.__version__,
         "python": platform.python_version(), "device": device_name(device), "threads": threads.current(),
         "cpu_code_path": threads.cpu_code_path(),
         "wall_time_s": round(wall_time, 3), **({} if job_time is None else {"job_wall_time_s": round(job_time, 3)}),

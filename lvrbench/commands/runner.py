@@ -16,6 +16,7 @@ from ..api.contracts import Task
 
 from ..report.pages import build, refusal, refuse_target, root_problems
 from ..base.progress import count, say
+from ..base.provenance import code_state, git_state
 from ..api.contracts import METHOD_KINDS
 from ..run.registry import Registry, unknown_name
 from ..base.identity import PROFILES
@@ -246,9 +247,16 @@ def plan_execution(registry: Registry, opts: RunOptions, jobs: list, device: tor
     return steps, InProcessExecutor(RunEnv(registry, device, cache_dir, opts.data_dir, run_id)), "in this process"
 
 
+def _tree(state: dict) -> str:
+    """A git state in words: its commit, and whether uncommitted changes were on top."""
+    commit = (state.get("git_commit") or "no commit")[:12]
+    return f"{commit}{' with uncommitted changes' if state.get('git_dirty') else ''}"
+
+
 def run_command(registry: Registry, opts: RunOptions) -> int:
     """Run `lvrbench run`; returns the exit code: 0 all cells ok, 1 some cells failed or no leaderboard could be
     built from the results, 130 interrupted. Bad input raises UsageError (exit 2) before any work."""
+    code_state()  # what every result of this process records: the tree as the run starts (its code is loaded now)
     if opts.profile not in PROFILES:
         raise UsageError(f"unknown profile {opts.profile!r} (known: {', '.join(PROFILES)})")
     for option, value in (("--out", opts.out), ("--cache-dir", opts.cache_dir), ("--data-dir", opts.data_dir)):
@@ -335,6 +343,9 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         again = "without --force " if opts.force else ""
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
         return 130
+    if (now := git_state()) != code_state():
+        say(f"lvrbench: the code's tree changed while the run went on ({_tree(code_state())} at the start, {_tree(now)} "
+            "now); its results record the start, the code its processes had loaded")
     if failures:
         say(f"lvrbench: {count(len(failures), 'cell')} failed:")
         for cid, error in failures:

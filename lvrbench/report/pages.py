@@ -235,25 +235,22 @@ def build(registry, root: Path) -> list[Path]:
                     move_into(Path(scratch) / rel, root / rel)
             except OSError as exc:
                 raise UsageError(f"{root / rel}: cannot be written ({exc.strerror or exc})") from None
-    for path in _orphan_figures(registry, root, figures):
-        path.unlink()  # generated files no table links any more (a renamed or removed cell)
-    for name in registry.names("tasks"):  # the page of a task whose results all left (retired to archive/)
-        page = root / f"{name}.md"
-        if page not in files and page.is_file() and not page.is_symlink():
-            page.unlink()
+    for path in _orphans(registry, root, [path.name for path in files] + figures):
+        path.unlink()
     return sorted(files)
 
 
-def _orphan_figures(registry, root: Path, linked: Iterable[str]) -> list[Path]:
-    """PNG files under images/<task>/ of an installed task that no leaderboard links to (never through a link)."""
-    keep, orphans = set(linked), []
+def _orphans(registry, root: Path, written: Iterable[str]) -> list[Path]:
+    """What an earlier build wrote that this one did not (`written`, paths under root), for an installed task: the page
+    of a task whose results all left (retired to archive/) and PNG files under images/<task>/ no page links any more
+    (a renamed or removed cell). Regular files only, never through a link."""
+    keep, found = set(written), []
     for name in registry.names("tasks"):
+        candidates = [root / f"{name}.md"]
         try:
-            folder = inside(root, f"images/{name}")
+            candidates += sorted(inside(root, f"images/{name}").glob("*.png"))
         except UsageError:
-            continue
-        for path in sorted(folder.glob("*.png")):
-            rel = f"images/{name}/{path.name}"
-            if rel not in keep and path.is_file() and not path.is_symlink():
-                orphans.append(path)
-    return orphans
+            pass
+        found += [path for path in candidates if path.relative_to(root).as_posix() not in keep and path.is_file()
+                  and not path.is_symlink()]
+    return found

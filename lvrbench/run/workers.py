@@ -16,7 +16,7 @@ from ..api.contracts import KINDS, CellOutcome
 from ..base import threads
 from ..base.errors import PluginError, UsageError, one_line
 from ..base.guard import guarded
-from ..base.provenance import provenance
+from ..base.provenance import code_state, provenance
 from .harness import Step, execute_job, to_result
 
 
@@ -76,6 +76,7 @@ class Worker:
 
     def __init__(self, setup: Setup):
         threads.apply(threads.THREADS_PER_JOB)
+        code_state()  # the code this worker computes with is the tree as it starts
         import torch
 
         from .env import RunEnv

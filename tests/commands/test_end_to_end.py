@@ -27,43 +27,46 @@ def results_of(root: Path, task: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ring(tmp_path_factory):
-    """A ring8 generation run interrupted after its first cell, then resumed."""
+    """A ring8 generation run; then, on its cached generators, a reconstruction run interrupted after its first cell,
+    looked at with --dry-run and resumed. All in the fixture, so no test depends on another having run."""
     base = tmp_path_factory.mktemp("ring")
     root, env = base / "lb", {"LVRBENCH_CACHE_DIR": str(base / "cache")}
-    # two families keep this quick whatever families are registered; one job at a time, so that the interrupt lands
-    # while the second computes (two local workers could both finish between two polls: a flaky count)
-    args = ["run", "--task", "generation", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out", str(root),
-            "--executor", "inprocess"]
-    proc = subprocess.Popen([sys.executable, "-m", "lvrbench", *args], cwd=REPO, env={**os.environ, **env},
+    args = ["run", "--task", "generation", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out", str(root)]
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    # one job at a time, each about 2 s (5 encoders), so that the interrupt lands while the second computes
+    again = ["run", "--task", "reconstruction", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out",
+             str(root), "--executor", "inprocess"]
+    proc = subprocess.Popen([sys.executable, "-m", "lvrbench", *again], cwd=REPO, env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not list(root.glob("results/generation/*.json")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    while not list(root.glob("results/reconstruction/*.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, interrupted_err = proc.communicate(timeout=120)
-    return {"root": root, "env": env, "args": args, "interrupted_rc": proc.returncode, "interrupted_err": interrupted_err}
+    saved = results_of(root, "reconstruction")
+    dry = run_cli(*again, "--dry-run", env=env)
+    resumed = run_cli(*again, env=env)
+    finished = run_cli(*again, "--dry-run", env=env)
+    return {"root": root, "env": env, "args": args, "interrupted_rc": proc.returncode, "interrupted_err": interrupted_err,
+            "saved": saved, "dry": dry, "resumed": resumed, "finished": finished}
 
 
 def test_an_interrupted_run_keeps_finished_cells_and_resumes(ring):
-    root, env, args = ring["root"], ring["env"], ring["args"]
     assert ring["interrupted_rc"] == 130, ring["interrupted_err"]
     assert "interrupted; finished cells are saved" in ring["interrupted_err"]
     assert "Traceback" not in ring["interrupted_err"]
-    saved = results_of(root, "generation")
+    saved = ring["saved"]
     assert len(saved) == 1 and saved[0]["status"] == "ok"
 
-    dry = run_cli(*args, "--dry-run", env=env)
-    assert dry.returncode == 0
-    assert dry.stdout.splitlines()[-1] == "2 cells: 1 done, 0 failed, 1 pending; 1 to compute"
-    assert f"done     {saved[0]['id']}" in dry.stdout
+    assert ring["dry"].returncode == 0
+    assert ring["dry"].stdout.splitlines()[-1] == "2 cells: 1 done, 0 failed, 1 pending; 1 to compute"
+    assert f"done     {saved[0]['id']}" in ring["dry"].stdout
 
-    resumed = run_cli(*args, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "2 cells, 1 to compute in 1 job on" in resumed.stderr
-    assert saved[0] in results_of(root, "generation")  # the finished cell was not recomputed
-
-    finished = run_cli(*args, "--dry-run", env=env)
-    assert finished.stdout.splitlines()[-1] == "2 cells: 2 done, 0 failed, 0 pending; 0 to compute"
+    assert ring["resumed"].returncode == 0, ring["resumed"].stderr
+    assert "2 cells, 1 to compute in 1 job on" in ring["resumed"].stderr
+    assert saved[0] in results_of(ring["root"], "reconstruction")  # the finished cell was not recomputed
+    assert ring["finished"].stdout.splitlines()[-1] == "2 cells: 2 done, 0 failed, 0 pending; 0 to compute"
 
 
 def test_generation_scores_and_figures(ring):
@@ -249,29 +252,29 @@ def test_recovery_synthetic_end_to_end(recovery):
     assert sorted(r["config"]["method"] for r in results).count("bhattacharyya") == 3
     for r in results:
         errors = r["extra"]["errors"]
-        assert len(errors) == 32
-        assert r["metrics"]["mean_error"]["value"] == pytest.approx(sum(errors) / 32, rel=1e-12)
-        assert r["metrics"]["under_1"]["value"] == pytest.approx(sum(e < 1 for e in errors) / 32)
+        assert len(errors) == 16
+        assert r["metrics"]["mean_error"]["value"] == pytest.approx(sum(errors) / 16, rel=1e-12)
+        assert r["metrics"]["under_1"]["value"] == pytest.approx(sum(e < 1 for e in errors) / 16)
     # the baselines, per latent on the same z_true: the prior's mean (0) and the unoptimised init, by hand
     import torch
 
     from lvrbench.base.hashing import derive_seed
 
-    z_true = torch.randn(32, 16, generator=torch.Generator().manual_seed(derive_seed(0, "z-true"))).double()
-    init = torch.randn(32, 16, generator=torch.Generator().manual_seed(derive_seed(0, "init"))).double()
+    z_true = torch.randn(16, 16, generator=torch.Generator().manual_seed(derive_seed(0, "z-true"))).double()
+    init = torch.randn(16, 16, generator=torch.Generator().manual_seed(derive_seed(0, "init"))).double()
     for r in results:
         baselines = r["extra"]["baselines"]
         assert baselines["prior_mean"]["errors"] == pytest.approx(z_true.square().mean(-1).tolist(), rel=1e-12)
         assert baselines["init"]["errors"] == pytest.approx((init - z_true).square().mean(-1).tolist(), rel=1e-12)
     # at d_z = 16 plain descent recovers latents: `none` ends below both baselines on average, and brings latents
-    # under 1e-4 (3 of 32 here) where neither baseline brings any
+    # under 1e-2 (4 of 16 in quick's 250 steps) where neither baseline brings any
     none = next(r for r in results if r["config"]["method"] == "none")
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     baselines = none["extra"]["baselines"]
     assert none["metrics"]["mean_error"]["value"] < mean(baselines["prior_mean"]["errors"]) < mean(
         baselines["init"]["errors"])
-    assert sum(e < 1e-4 for e in none["extra"]["errors"]) >= 2
-    assert min(baselines["prior_mean"]["errors"] + baselines["init"]["errors"]) > 1e-4
+    assert sum(e < 1e-2 for e in none["extra"]["errors"]) >= 2
+    assert min(baselines["prior_mean"]["errors"] + baselines["init"]["errors"]) > 1e-2
     text = (root / "recovery-synthetic.md").read_text()
     assert "% wins" in text and "| none " in text
 
@@ -307,7 +310,7 @@ def test_a_diverging_recovery_is_a_failed_cell_and_the_run_goes_on(recovery, plu
     status = {(r["config"]["method"], r["config"]["hparams"].get("weight")): r for r in results_of(root, "recovery-real")}
     assert {k: r["status"] for k, r in status.items()} == {("none", None): "ok", ("diverges-at-3", 0.0): "ok",
                                                           ("diverges-at-3", 1.0): "failed"}
-    assert status[("diverges-at-3", 1.0)]["error"] == "recovery diverged to non-finite values at step 3 for 64 of 64 latents"
+    assert status[("diverges-at-3", 1.0)]["error"] == "recovery diverged to non-finite values at step 3 for 32 of 32 latents"
     assert "lvrbench: 1 cell failed:" in done.stderr
 
 

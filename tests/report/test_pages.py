@@ -217,13 +217,13 @@ def protocol(text: str) -> list[str]:
 
 
 def test_the_protocol_list_states_what_was_run_not_the_papers_numbers(registry, tmp_path):
-    results = [ok(registry, recovery_config("recovery-real", "bhattacharyya", hp), real_outcome([1, 0] * 32)) for hp in GRID]
-    results.append(ok(registry, recovery_config("recovery-real", "none", {"lr": 0.1}), real_outcome([1, 0] * 32)))
+    results = [ok(registry, recovery_config("recovery-real", "bhattacharyya", hp), real_outcome([1, 0] * 16)) for hp in GRID]
+    results.append(ok(registry, recovery_config("recovery-real", "none", {"lr": 0.1}), real_outcome([1, 0] * 16)))
     text = page(registry, tmp_path, results, "recovery-real")
     items = protocol(text)
     assert items[0].startswith("after paper 000 §2 (")
-    assert items[1:12] == ["family lsgan", "architecture mlp", "d_z 16", "GAN epochs 3", "classifier epochs 1",
-                           "test images per seed 64", "steps 100", "init zeros", "difference l1", "seeds 0",
+    assert items[1:12] == ["family lsgan", "architecture mlp", "d_z 16", "GAN epochs 2", "classifier epochs 1",
+                           "test images per seed 32", "steps 100", "init zeros", "difference l1", "seeds 0",
                            "grid: lr 0.01, 0.032 or 0.1; weight 0, 0.1, 1 or 3.2"]
     assert all(len(item) < 400 for item in items)  # a short list, not a 600-character line
     # the paper's own numbers appear only as the paper's, never as this page's protocol
@@ -237,7 +237,7 @@ def test_the_protocol_list_states_what_was_run_not_the_papers_numbers(registry, 
 def test_the_synthetic_protocol_states_where_it_differs_from_paper_001(registry, tmp_path):
     text = page(registry, tmp_path, [synthetic(registry, "none", [0.5] * 4)], "recovery-synthetic")
     items = protocol(text)
-    assert "latents per seed 4" in items and "steps 500" in items and "grid: lr 0.2" in items
+    assert "latents per seed 4" in items and "steps 250" in items and "grid: lr 0.2" in items
     assert any("its generator is a DCGAN trained with soft labels (d_z = 100" in i for i in items)
     assert any("states no learning rate; the learning rate here is lvrbench's choice" in i for i in items)
 
@@ -249,7 +249,7 @@ def test_the_default_protocol_reads_the_generator_from_the_configs(registry):
     config["settings"]["gan"]["arch"] = "dcgan\n# injected `heading`"  # results are data: one line, inert
     items = task.protocol([{"config": config}])
     assert items[0] == f"after {task.source}" and items[1:3] == ["family lsgan", "prior normal"]
-    assert items[3:] == ["architecture dcgan # injected \\`heading\\`", "d_z 16", "GAN epochs 3", "batch 128",
+    assert items[3:] == ["architecture dcgan # injected \\`heading\\`", "d_z 16", "GAN epochs 2", "batch 128",
                          "GAN learning rate 0.0003", "seeds 3", "grid: lr 0.1"]
     assert all("\n" not in i for i in items) and task.protocol([]) == [f"after {task.source}"]
 

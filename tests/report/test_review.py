@@ -17,7 +17,7 @@ from lvrbench.report.review import review
 
 def result(weight: float, provenance: dict | None = None, **config) -> dict:
     cfg = recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": weight}) | config
-    return to_result(Cell(cfg), real_outcome([1, 0] * 32), provenance or {"git_commit": "c0ffee", "git_dirty": False})
+    return to_result(Cell(cfg), real_outcome([1, 0] * 16), provenance or {"git_commit": "c0ffee", "git_dirty": False})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from lvrbench.base.hashing import canonical_json, derive_seed
 from lvrbench.base.text import fmt_estimate
 from lvrbench.kit.pages import summarize
 from lvrbench.report.check import check
-from lvrbench.report.pages import _orphan_figures, build
+from lvrbench.report.pages import _orphans, build
 from lvrbench.base.identity import cell_id
 from lvrbench.run.store import ResultStore, validate_result
 
@@ -178,7 +178,7 @@ def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
     victim.write_text("keep me")
     root = tmp_path / "root"
     ok = to_result(Cell(recovery_config("recovery-real", "bhattacharyya", {"lr": 0.01, "weight": 1.0})),
-                   real_outcome([1, 0] * 32), {})
+                   real_outcome([1, 0] * 16), {})
     ResultStore(root).write(ok)
     (root / "recovery-real.md").symlink_to(victim)
     with pytest.raises(UsageError, match="recovery-real.md: is a link; leaderboards are never written through links"):
@@ -198,7 +198,8 @@ def test_a_link_is_never_written_through_nor_read(registry, tmp_path):
         build(registry, root)
     (outside / "generation").mkdir()
     (outside / "generation" / "keep.png").write_bytes(b"\x89PNG")
-    assert _orphan_figures(registry, root, []) == []  # stale-figure clean-up never reaches through a link
+    written = [p.relative_to(root).as_posix() for p in root.glob("*.md")]
+    assert _orphans(registry, root, written) == []  # stale-figure clean-up never reaches through a link
     assert (outside / "recovery-real" / "keep.png").exists() and (outside / "generation" / "keep.png").exists()
     (root / "results" / "recovery-real" / "0000000000000000.json").symlink_to(victim)
     assert check(registry, root) == ["results/recovery-real/0000000000000000.json: not a regular file (links are refused)"]
@@ -223,7 +224,7 @@ def test_tables_show_the_installed_codes_cells_only_and_say_how_many_are_not_sho
     assert "0.250 [" in page and "0.750 [" not in page  # the installed code's cell, not the older one's 0.75
     # the old cell is neither validated nor re-planned (no installed code plans it); the crafted 4-image one is refused
     assert check(registry, tmp_path) == [f"results/recovery-real/{new['id']}.json: not the cell the installed planner "
-                                         "produces: settings.n_images is 4, the planner gives 64"]
+                                         "produces: settings.n_images is 4, the planner gives 32"]
 
 
 def test_values_that_round_alike_stay_apart_in_tables(registry, tmp_path):

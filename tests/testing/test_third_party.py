@@ -34,7 +34,7 @@ def test_its_method_is_planned_like_a_built_in(installed, tmp_path):
                   pythonpath=installed)
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.splitlines()
-    assert lines[-1] == "12 cells: 0 done, 0 failed, 12 pending; 12 to compute"  # normal prior only: 3 lr x 4 weights
+    assert lines[-1] == "8 cells: 0 done, 0 failed, 8 pending; 8 to compute"  # normal prior only: 2 lr x 4 weights
     assert all(" normal kl-gaussian " in line for line in lines[:-1])
     refused = run_cli("run", "--task", "recovery-real", "--method", "kl-gaussian", "--prior", "uniform", "--dry-run",
                       "--out", str(tmp_path), pythonpath=installed)
