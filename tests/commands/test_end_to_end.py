@@ -37,8 +37,11 @@ def ring(tmp_path_factory):
     # one job at a time, each about 2 s (5 encoders), so that the interrupt lands while the second computes
     again = ["run", "--task", "reconstruction", "--dataset", "ring8", "--family", "vanilla", "--family", "lsgan", "--out",
              str(root), "--executor", "inprocess"]
+    # SIGINT as a terminal delivers it, even where this suite runs in the background of a non-interactive shell, whose
+    # children start with SIGINT ignored (Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen([sys.executable, "-m", "lvrbench", *again], cwd=REPO, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not list(root.glob("results/reconstruction/*.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)

@@ -16,6 +16,7 @@ from lvrbench.base.errors import UsageError
 from lvrbench.run.harness import PlanRequest, make_plan
 from lvrbench.api.estimates import wilson_interval
 from lvrbench.api.priors import PRIORS
+from lvrbench.api.networks import init_parameters
 from lvrbench.run.store import ResultStore
 from lvrbench.commands.runner import RunOptions, run_command
 
@@ -212,7 +213,9 @@ def test_reconstruction_error_has_the_known_answer():
     # an invertible linear G under U(-1, 1)^2: a trained linear encoder inverts it almost exactly
     prior = SimpleNamespace(sample=lambda n, g, device: PRIORS["uniform"].with_dim(2).sample(n, g, device))
     gan = SimpleNamespace(nets={"G": G}, prior=prior)
-    encoder = train_encoder(gan, nn.Linear(2, 2), steps=600, batch_size=256, lr=0.02,
+    start = nn.Linear(2, 2)
+    init_parameters(start, torch.Generator().manual_seed(3))  # not torch's global generator: whatever ran before
+    encoder = train_encoder(gan, start, steps=600, batch_size=256, lr=0.02,
                             generator=torch.Generator().manual_seed(1), device=torch.device("cpu"))
     held_out = G(PRIORS["uniform"].with_dim(2).sample(500, torch.Generator().manual_seed(2))).detach()
     assert float(l1_errors(G, encoder, held_out).mean()) < 0.02
