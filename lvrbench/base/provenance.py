@@ -46,6 +46,13 @@ def code_state() -> dict:
     return git_state()
 
 
+def tree_moved() -> dict | None:
+    """The tree's `git_state()` now, where it differs from `code_state()` (an edit or a commit since this process
+    started computing); None where it does not."""
+    now = git_state()
+    return None if now == code_state() else now
+
+
 def device_name(device: Any) -> str:
     """The device in words for provenance: the GPU's name, or the CPU's with its thread count."""
     import torch

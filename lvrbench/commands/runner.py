@@ -16,7 +16,7 @@ from ..api.contracts import Task
 
 from ..report.pages import build, refusal, refuse_target, root_problems
 from ..base.progress import count, say
-from ..base.provenance import code_state, git_state
+from ..base.provenance import code_state, tree_moved
 from ..api.contracts import METHOD_KINDS
 from ..run.registry import Registry, unknown_name
 from ..base.identity import PROFILES
@@ -343,7 +343,7 @@ def run_command(registry: Registry, opts: RunOptions) -> int:
         again = "without --force " if opts.force else ""
         say(f"lvrbench: interrupted; finished cells are saved. Run the same command again {again}to resume.")
         return 130
-    if (now := git_state()) != code_state():
+    if (now := tree_moved()) is not None:
         say(f"lvrbench: the code's tree changed while the run went on ({_tree(code_state())} at the start, {_tree(now)} "
             "now); its results record the start, the code its processes had loaded")
     if failures:

@@ -129,16 +129,13 @@ class Probes:
         modality = lambda j: self.registry.get("datasets", j.cells[0].config["dataset"]).modality  # noqa: E731
         return min(jobs, key=lambda j: modality(j) != "points").cells[0].config
 
-    def task(self, obj, config: dict | None = None) -> str:
-        """The digest of what a task computes for one cell: `config` (a pinned cell's, revisions left out) under the
-        installed code's revisions, or `task_cell`'s. Only numbers are digested, never the plan: a plan that changes
-        (a profile's sizes) plans other configs, which are other cells under other ids, and needs no bump."""
+    def task(self, obj, config: dict) -> str:
+        """The digest of what a task computes for the cell `config`. Only numbers are digested, never the plan: a plan
+        that changes (a profile's sizes) plans other configs, which are other cells under other ids, and needs no bump."""
         from ..api.contracts import Cell, Job
 
-        current = self.task_cell(obj)
-        cell = Cell(current if config is None else {**config, "code": current["code"]})
         env = tiny.TinyEnv(self.registry, self.cache_dir)
-        outcome = obj.run(Job(obj.name, f"pin {obj.name}", [cell]), env)[0]
+        outcome = obj.run(Job(obj.name, f"pin {obj.name}", [Cell(config)]), env)[0]
         extra = json.loads(json.dumps(outcome.extra))
         for path in obj.timings:  # wall seconds: no computation reproduces them
             parts = path.split(".")
@@ -219,9 +216,10 @@ def core_probes(probes: Probes) -> dict[str, Callable[[], str]]:
 def task_pin(probes: Probes, task, pin: dict | None) -> tuple[str | None, dict]:
     """A task's digest and what its pin records beside it: {"config"} (the pinned cell's where `pin` names one, else
     the one its plan probes now), and {"error"} where the installed task no longer computes a pinned cell."""
-    config = (pin or {}).get("config") or _without_code(probes.task_cell(task))
+    current = probes.task_cell(task)
+    config = (pin or {}).get("config") or _without_code(current)
     try:
-        return probes.task(task, config), {"config": config}
+        return probes.task(task, {**config, "code": current["code"]}), {"config": config}
     except Exception as exc:
         if not (pin or {}).get("config"):
             raise  # the cell its plan gives now: a bug, not a stale pin

@@ -16,11 +16,8 @@ LATER = {"git_commit": "b" * 40, "git_dirty": True}
 @pytest.fixture
 def tree(monkeypatch):
     """`git_state` reads START first and LATER ever after, as if the tree changed once the process had started."""
-    from lvrbench.commands import runner
-
     states = chain([START], repeat(LATER))
     monkeypatch.setattr(prov, "git_state", lambda: dict(next(states)))
-    monkeypatch.setattr(runner, "git_state", prov.git_state)  # the name the runner imported
     prov.code_state.cache_clear()
     yield
     prov.code_state.cache_clear()  # the next reader reads the real tree

@@ -49,10 +49,10 @@ def test_a_plan_whose_sizes_change_needs_no_bump_but_its_numbers_do(registry, tm
     probes = pins.Probes(registry, tmp_path)
     monkeypatch.setitem(generation.SCORING, "quick", {**generation.SCORING["quick"], "n_samples": 999})
     assert probes.task_cell(task)["settings"]["n_samples"] == 999 != pin["config"]["settings"]["n_samples"]
-    assert probes.task(task, pin["config"]) == pin["digest"]
+    assert pins.task_pin(probes, task, pin) == (pin["digest"], {"config": pin["config"]})
     monkeypatch.setattr(type(task), "score", lambda self, c, env, score=type(task).score: score(self, {
         **c, "settings": {**c["settings"], "n_samples": c["settings"]["n_samples"] - 1}}, env))  # a code change
-    now = {"tasks/generation": {"revision": task.revision, "digest": probes.task(task, pin["config"])}}
+    now = {"tasks/generation": {"revision": task.revision, "digest": pins.task_pin(probes, task, pin)[0]}}
     assert pins.check({"tasks/generation": pin}, now) == [
         f"tasks/generation: its numbers changed (digest {now['tasks/generation']['digest']}, pinned {pin['digest']}) "
         f"but its revision is still {task.revision}: bump the revision, then update the pin"]
